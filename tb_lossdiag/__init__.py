@@ -1,0 +1,18 @@
+"""tb_lossdiag: tells PyTorch users why their loss misbehaves, while they train, in TensorBoard."""
+
+from tb_lossdiag.detectors import Detector, LossPoint
+from tb_lossdiag.events import Event
+from tb_lossdiag.reader import RunEvents, read_logdir
+from tb_lossdiag.writer import DiagnosticError, DiagWriter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DiagWriter",
+    "DiagnosticError",
+    "Detector",
+    "Event",
+    "LossPoint",
+    "RunEvents",
+    "read_logdir",
+]

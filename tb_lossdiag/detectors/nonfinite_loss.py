@@ -1,0 +1,49 @@
+"""nonfinite_loss: the loss is NaN or +-Inf."""
+
+import dataclasses
+import math
+
+from tb_lossdiag.detectors.base import Detector, Onsets
+
+HINT = (
+    "Check the data for NaN/None/empty values (np.isnan(x).any(), df.isna().sum()), add an eps "
+    "to divisions and logs (x / (y + 1e-8), torch.log(p.clamp_min(1e-8))), and lower the "
+    "learning rate if the loss grew before it broke."
+)
+
+
+class NonfiniteLoss(Detector):
+    """Fires at the first step whose loss is NaN or infinite."""
+
+    id = "nonfinite_loss"
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        reminders: int = 2  # further reports while the loss stays non-finite
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._onsets = Onsets(reminders=self.thresholds.reminders)
+        self._last_finite = {}
+
+    def on_loss(self, point):
+        finite = math.isfinite(point.value)
+        state = self._onsets.update(point.tag, not finite, point.step)
+        if finite:
+            self._last_finite[point.tag] = (point.step, point.value)
+            return ()
+        if state is None:
+            return ()
+        before = self._last_finite.get(point.tag)
+        evidence = f"; the last finite value was {before[1]:.4g} at step {before[0]}" if before else ""
+        what = "still " if state == "reminder" else ""
+        return [
+            self.event(
+                point.step,
+                "error",
+                point.tag,
+                f"loss is {what}{point.value} at step {point.step}{evidence}",
+                HINT,
+                value=point.value,
+            )
+        ]

@@ -1,0 +1,243 @@
+"""DiagWriter: a SummaryWriter that also diagnoses the losses it is given."""
+
+import atexit
+import contextlib
+import dataclasses
+import logging
+import re
+import time
+import uuid
+import weakref
+from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Union
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from tb_lossdiag import metadata, summary
+from tb_lossdiag.detectors import Detector, LossPoint
+from tb_lossdiag.diagnoser import Diagnoser, failure_event
+from tb_lossdiag.events import Event
+from tb_lossdiag.graph import describe_loss
+
+logger = logging.getLogger("tb_lossdiag")
+
+_LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+# A tag part that names a held-out split: "loss/val", "val_loss", "Loss/validation", "eval/loss".
+_VALIDATION = re.compile(r"(^|[^a-z])(val|valid|validation|eval|evaluation|test|dev|holdout)([^a-z]|$)", re.I)
+
+TagRule = Union[str, Callable[[str], bool]]
+
+
+class DiagnosticError(RuntimeError):
+    """Raised by a DiagWriter made with stop_on_error=True at the first error-severity event."""
+
+    def __init__(self, event: Event):
+        super().__init__(f"step {event.step}: {event.kind} on {event.tag!r}: {event.message}. Fix: {event.hint}")
+        self.event = event
+
+
+def _matcher(rule: TagRule, name: str) -> Callable[[str], bool]:
+    if callable(rule):
+        return rule
+    if isinstance(rule, str):
+        return lambda tag: rule.lower() in tag.lower()
+    raise TypeError(f"{name} must be a substring or a function tag -> bool, got {type(rule).__name__}")
+
+
+class DiagWriter(SummaryWriter):
+    """SummaryWriter that diagnoses loss scalars as they are written and records why they misbehave.
+
+    Everything SummaryWriter writes is written unchanged; DiagWriter only adds records of plugin
+    `lossdiag`. Tags matching `loss_tags` (default: containing "loss") feed the loss detectors;
+    those matching `validation_tags` count as validation losses.
+    """
+
+    def __init__(
+        self,
+        log_dir=None,
+        comment="",
+        purge_step=None,
+        max_queue=10,
+        flush_secs=120,
+        filename_suffix="",
+        *,
+        loss_tags: TagRule = "loss",
+        validation_tags: TagRule = _VALIDATION.search,
+        detectors: Optional[Iterable[Detector]] = None,
+        tune: Optional[Mapping[str, Mapping]] = None,
+        disable: Sequence[str] = (),
+        stop_on_error: bool = False,
+    ):
+        # Validate everything before SummaryWriter creates files, so a typo leaves no empty run.
+        self._diagnoser = Diagnoser(detectors, tune, disable)
+        self._is_loss = _matcher(loss_tags, "loss_tags")
+        self._is_validation = _matcher(validation_tags, "validation_tags")
+        self._stop_on_error = stop_on_error
+        self._stop_event: Optional[Event] = None
+        self._events: List[Event] = []
+        self._failed = set()
+        self._auto_steps = {}
+        self._graphs = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
+        self._watches = []
+        self._rank = _distributed_rank()
+        self._record_tag = metadata.TAG_PREFIX + uuid.uuid4().hex[:12]
+        self._record_step = 0
+        super().__init__(log_dir, comment, purge_step, max_queue, flush_secs, filename_suffix)
+        # A run that ends without close() (or with Ctrl-C) still gets its last records on disk.
+        self_ref = weakref.ref(self)
+        self._atexit = lambda: (self_ref() is not None and self_ref().flush())
+        atexit.register(self._atexit)
+
+    @property
+    def events(self) -> List[Event]:
+        """Every diagnostic event found so far, in the order found."""
+        return list(self._events)
+
+    def add_scalar(self, tag, scalar_value, global_step=None, walltime=None, new_style=False, double_precision=False):
+        """SummaryWriter.add_scalar, then the loss detectors when `tag` names a loss."""
+        is_loss = self._is_loss(tag)
+        graph = None
+        if is_loss and isinstance(scalar_value, torch.Tensor):
+            graph = self._loss_graph(tag, scalar_value)
+            # The one host transfer SummaryWriter would make anyway; passing the float on writes
+            # the same record.
+            scalar_value = _loss_item(tag, scalar_value)
+        super().add_scalar(tag, scalar_value, global_step, walltime, new_style, double_precision)
+        if is_loss:
+            self._observe_loss(tag, scalar_value, global_step, graph)
+
+    def add_scalars(self, main_tag, tag_scalar_dict, global_step=None, walltime=None):
+        """SummaryWriter.add_scalars, then the loss detectors for each "main_tag/key" naming a loss."""
+        losses, values = {}, {}
+        for key, value in tag_scalar_dict.items():
+            full_tag = f"{main_tag}/{key}"
+            if self._is_loss(full_tag):
+                graph = None
+                if isinstance(value, torch.Tensor):
+                    graph = self._loss_graph(full_tag, value)
+                    value = _loss_item(full_tag, value)
+                losses[full_tag] = (value, graph)
+            values[key] = value
+        super().add_scalars(main_tag, values, global_step, walltime)
+        for full_tag, (value, graph) in losses.items():
+            self._observe_loss(full_tag, value, global_step, graph)
+
+    def watch(self, model, optimizer=None, **options):
+        """Install probes on `model` (and `optimizer`); returns a handle whose remove() takes them off."""
+        from tb_lossdiag.watch import Watch
+
+        handle = Watch(self, model, optimizer, **options)
+        self._watches.append(handle)
+        return handle
+
+    def flush(self):
+        """Flush every record, lossdiag's included, to disk."""
+        if self.all_writers is not None:
+            super().flush()
+
+    def close(self):
+        """Remove every watch() hook, then close as SummaryWriter does."""
+        for handle in self._watches:
+            handle.remove()
+        self._watches.clear()
+        atexit.unregister(self._atexit)
+        super().close()
+
+    # -- used by watch() -------------------------------------------------------------------
+
+    def observe_step(self, stats) -> None:
+        """Run the model detectors on one sampled step's statistics and record what they find."""
+        with self._guard("model detectors", stats.step):
+            self._record(self._diagnoser.step(stats))
+        self._maybe_stop()
+
+    def record(self, events: Iterable[Event]) -> None:
+        """Write `events` found outside the detectors (e.g. by a data check)."""
+        self._record(list(events))
+        self._maybe_stop()
+
+    @contextlib.contextmanager
+    def _guard(self, where: str, step: int):
+        """Turn a failure of tb_lossdiag into one diagnostic_failure event; training goes on."""
+        try:
+            yield
+        except Exception as error:
+            if where not in self._failed:
+                self._failed.add(where)
+                self._record([failure_event(where, error, step)])
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _loss_graph(self, tag, tensor):
+        """The LossGraph of a loss tensor, re-read only when the graph's root op changes."""
+        root = tensor.grad_fn
+        name = root.name() if root is not None else None
+        cached = self._graphs.get(tag)
+        if cached is None or cached[0] != name:
+            cached = self._graphs[tag] = (name, describe_loss(tensor))
+        return cached[1]
+
+    def _observe_loss(self, tag, value, global_step, graph):
+        step = self._step_of(tag, global_step)
+        with self._guard("loss detectors", step):
+            point = LossPoint(
+                tag=tag,
+                step=step,
+                value=float(value),
+                is_validation=bool(self._is_validation(tag)),
+                graph=graph,
+            )
+            self._record(self._diagnoser.loss(point))
+        self._maybe_stop()
+
+    def _step_of(self, tag, global_step):
+        if global_step is None:
+            step = self._auto_steps.get(tag, -1) + 1
+        else:
+            step = int(global_step)
+        self._auto_steps[tag] = step
+        return step
+
+    def _record(self, events: List[Event]) -> None:
+        if not events:
+            return
+        now = time.time()
+        events = [dataclasses.replace(e, wall_time=e.wall_time or now, rank=self._rank) for e in events]
+        self._events.extend(events)
+        for event in events:
+            logger.log(
+                _LOG_LEVELS[event.severity],
+                "step %d %s [%s]: %s. Fix: %s",
+                event.step, event.kind, event.tag, event.message, event.hint,
+            )
+        writer = self._get_file_writer()
+        writer.add_summary(summary.events_summary(self._record_tag, events), self._record_step, now)
+        self._record_step += 1
+        errors = [e for e in events if e.severity == "error"]
+        if errors:
+            writer.flush()  # an error must survive a crash that follows it
+            if self._stop_on_error and self._stop_event is None:
+                self._stop_event = errors[0]
+
+    def _maybe_stop(self):
+        """Raise DiagnosticError once, for the first error, when stop_on_error is set."""
+        if self._stop_event is not None and self._stop_on_error:
+            event, self._stop_on_error = self._stop_event, False
+            raise DiagnosticError(event)
+
+
+def _loss_item(tag: str, tensor: torch.Tensor):
+    if tensor.numel() != 1:
+        raise ValueError(
+            f"add_scalar({tag!r}, ...) got a loss tensor of shape {tuple(tensor.shape)}; a loss tag "
+            "needs one value: reduce it first (loss.mean(), or reduction='mean' in the loss "
+            "function), or log it under a tag without 'loss'"
+        )
+    return tensor.detach().item()
+
+
+def _distributed_rank() -> int:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return 0
