@@ -1,6 +1,6 @@
 """tb_lossdiag: tells PyTorch users why their loss misbehaves, while they train, in TensorBoard."""
 
-from tb_lossdiag.detectors import Detector, LossPoint
+from tb_lossdiag.detectors import Detector, LossPoint, default_detectors
 from tb_lossdiag.events import Event
 from tb_lossdiag.reader import RunEvents, read_logdir
 from tb_lossdiag.writer import DiagnosticError, DiagWriter
@@ -14,5 +14,6 @@ __all__ = [
     "Event",
     "LossPoint",
     "RunEvents",
+    "default_detectors",
     "read_logdir",
 ]

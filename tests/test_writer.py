@@ -1,0 +1,232 @@
+"""DiagWriter: SummaryWriter's behaviour unchanged, plus diagnostics written and reachable."""
+
+import logging
+import os
+import pathlib
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from torch.utils.tensorboard import SummaryWriter
+
+from tb_lossdiag import DiagnosticError, DiagWriter, Detector, default_detectors, read_logdir
+from tb_lossdiag import metadata
+
+NAN = float("nan")
+
+
+def _script(writer):
+    """One of everything users call on a SummaryWriter, with fixed wall times."""
+    torch.manual_seed(0)
+    for step in range(5):
+        writer.add_scalar("loss/train", torch.tensor(1.0 / (step + 1)), step, walltime=100.0 + step)
+        writer.add_scalar("accuracy", 0.5 + step / 10, step, walltime=100.0 + step)
+        writer.add_scalar("loss/double", 0.25, step, walltime=100.0, new_style=True, double_precision=True)
+    writer.add_scalars("loss", {"train": 0.5, "val": torch.tensor(0.6)}, 3, walltime=110.0)
+    writer.add_histogram("weights", torch.arange(100.0), 1, walltime=120.0)
+    writer.add_image("image", torch.zeros(3, 4, 4), 0, walltime=130.0)
+    writer.add_text("note", "hello", 0, walltime=140.0)
+    writer.add_hparams({"lr": 0.1}, {"hparam/loss": 0.2}, run_name="hp", global_step=0)
+    writer.add_embedding(torch.eye(4), metadata=["a", "b", "c", "d"], global_step=0)
+    writer.add_graph(torch.nn.Linear(2, 1), torch.zeros(1, 2))
+    writer.add_pr_curve("pr", np.array([0, 1, 1]), np.array([0.1, 0.8, 0.6]), 0, walltime=150.0)
+    writer.add_scalar("loss/train", NAN, 5, walltime=160.0)
+
+
+def _read_tree(root, drop_plugin):
+    """Every event and every non-event file below root, wall times removed."""
+    tree = {}
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(directory, name)
+            key = os.path.relpath(directory, root)
+            if "tfevents" not in name:
+                tree[(key, name)] = pathlib.Path(path).read_bytes()
+                continue
+            events = []
+            for event in EventFileLoader(path).Load():
+                event.wall_time = 0
+                values = [v for v in event.summary.value if v.metadata.plugin_data.plugin_name != drop_plugin]
+                if event.HasField("summary") and not values:
+                    continue
+                del event.summary.value[:]
+                event.summary.value.extend(values)
+                events.append(event.SerializeToString(deterministic=True))
+            tree.setdefault((key, "events"), []).extend(events)
+    return tree
+
+
+def test_writes_exactly_what_summarywriter_writes(tmp_path):
+    """Swapping SummaryWriter for DiagWriter changes nothing it wrote; it only adds lossdiag records."""
+    with SummaryWriter(str(tmp_path / "plain")) as plain:
+        _script(plain)
+    with DiagWriter(str(tmp_path / "diag")) as diag:
+        _script(diag)
+    plain_tree = _read_tree(tmp_path / "plain", drop_plugin=None)
+    diag_tree = _read_tree(tmp_path / "diag", drop_plugin=metadata.PLUGIN_NAME)
+    assert plain_tree.keys() == diag_tree.keys()
+    for key in plain_tree:
+        assert plain_tree[key] == diag_tree[key], key
+    assert [e.kind for e in diag.events] == ["nonfinite_loss"]
+
+
+def test_close_leaves_file_writer_none_and_accepts_pathlib(tmp_path):
+    """close() behaves as SummaryWriter's: file_writer is None afterwards; a second close is harmless."""
+    writer = DiagWriter(tmp_path / "run")
+    writer.add_scalar("loss", 1.0, 0)
+    writer.close()
+    writer.close()
+    assert writer.file_writer is None
+    assert any("tfevents" in f for f in os.listdir(tmp_path / "run"))
+
+
+def test_nan_loss_is_an_event_readable_from_the_log(logdir):
+    """A NaN loss yields one error event at its first step, read back from disk with its hint."""
+    writer = DiagWriter(logdir)
+    for step, value in enumerate([1.0, 0.8, NAN, NAN, NAN]):
+        writer.add_scalar("loss/train", torch.tensor(value), step)
+    writer.close()
+    (run,) = read_logdir(logdir)
+    assert [(e.step, e.kind, e.severity, e.tag) for e in run.events] == [
+        (2, "nonfinite_loss", "error", "loss/train")
+    ]
+    assert "0.8 at step 1" in run.events[0].message
+    assert "eps" in run.events[0].hint
+
+
+def test_error_event_is_on_disk_before_close(logdir):
+    """An error-severity event is flushed at once, so a crash right after still leaves it."""
+    writer = DiagWriter(logdir, flush_secs=10_000, max_queue=10_000)
+    writer.add_scalar("loss", NAN, 0)
+    (run,) = read_logdir(logdir)
+    assert [e.kind for e in run.events] == ["nonfinite_loss"]
+    writer.close()
+
+
+def test_stop_on_error_raises_once_with_the_fix(logdir):
+    """stop_on_error=True halts training at the first error with a message naming the fix."""
+    writer = DiagWriter(logdir, stop_on_error=True)
+    writer.add_scalar("loss", 1.0, 0)
+    with pytest.raises(DiagnosticError, match="nonfinite_loss.*Fix:") as raised:
+        writer.add_scalar("loss", NAN, 1)
+    assert raised.value.event.step == 1
+    writer.add_scalar("loss", NAN, 2)  # the user chose to go on: no second raise
+    writer.close()
+    (run,) = read_logdir(logdir)
+    assert [e.step for e in run.events] == [1]
+
+
+def test_events_are_logged_once_per_onset(logdir, caplog):
+    """Each new event goes to the `tb_lossdiag` logger once, not once per step."""
+    with caplog.at_level(logging.INFO, logger="tb_lossdiag"):
+        with DiagWriter(logdir) as writer:
+            for step in range(20):
+                writer.add_scalar("loss", NAN, step)
+    records = [r for r in caplog.records if r.name == "tb_lossdiag"]
+    assert len(records) == 1
+    assert records[0].levelno == logging.ERROR and "nonfinite_loss" in records[0].getMessage()
+
+
+def test_only_loss_tags_are_diagnosed_and_the_rule_is_configurable(logdir):
+    """Default: tags containing "loss"; loss_tags= changes which tags feed the detectors."""
+    with DiagWriter(logdir) as default:
+        default.add_scalar("accuracy", NAN, 0)
+        assert default.events == []
+    with DiagWriter(logdir, loss_tags=lambda tag: tag == "objective") as custom:
+        custom.add_scalar("objective", NAN, 0)
+        custom.add_scalar("loss", NAN, 0)
+        assert [e.tag for e in custom.events] == ["objective"]
+
+
+def test_add_scalars_feeds_each_loss_tag(logdir):
+    """add_scalars("loss", {"train": ..., "val": ...}) diagnoses loss/train and loss/val separately."""
+    with DiagWriter(logdir) as writer:
+        writer.add_scalars("loss", {"train": 1.0, "val": NAN}, 0)
+    assert [(e.tag, e.kind) for e in writer.events] == [("loss/val", "nonfinite_loss")]
+
+
+def test_steps_default_to_a_per_tag_counter(logdir):
+    """Without global_step, events are placed at the call's index for that tag."""
+    with DiagWriter(logdir) as writer:
+        for value in [1.0, 1.0, NAN]:
+            writer.add_scalar("loss", value)
+    assert writer.events[0].step == 2
+
+
+def test_non_scalar_loss_tensor_gets_a_clear_error(logdir):
+    """A per-sample loss tensor under a loss tag is refused with the fix, and nothing is lost."""
+    with DiagWriter(logdir) as writer:
+        writer.add_scalar("loss", 1.0, 0)
+        with pytest.raises(ValueError, match=r"loss\.mean\(\)"):
+            writer.add_scalar("loss", torch.ones(4), 1)
+    assert any("tfevents" in f for f in os.listdir(logdir))
+
+
+class _Broken(Detector):
+    """A detector with a bug."""
+
+    id = "broken"
+
+    def on_loss(self, point):
+        raise ZeroDivisionError("oops")
+
+
+def test_a_broken_detector_never_stops_training(logdir):
+    """A failing detector is switched off and reported once; the others keep working."""
+    writer = DiagWriter(logdir, detectors=[_Broken(), *default_detectors()])
+    with pytest.warns(RuntimeWarning, match="detector broken failed"):
+        for step, value in enumerate([1.0, 2.0, NAN]):
+            writer.add_scalar("loss", value, step)
+    writer.close()
+    kinds = [e.kind for e in writer.events]
+    assert kinds == ["diagnostic_failure", "nonfinite_loss"]
+
+
+class _Negative(Detector):
+    """A user's own detector: flags any loss below a floor."""
+
+    id = "below_floor"
+
+    def on_loss(self, point):
+        if point.value < -1:
+            return [self.event(point.step, "warning", point.tag, f"loss {point.value} < -1", "check the sign")]
+        return []
+
+
+def test_custom_detector_disable_and_tune(logdir):
+    """Users add their own detector, turn a built-in off, and get clear errors for unknown names."""
+    with DiagWriter(logdir, detectors=[_Negative()]) as writer:
+        writer.add_scalar("loss", -2.0, 0)
+        writer.add_scalar("loss", NAN, 1)
+    assert [e.kind for e in writer.events] == ["below_floor"]
+    with DiagWriter(logdir, disable=["nonfinite_loss"]) as quiet:
+        quiet.add_scalar("loss", NAN, 0)
+    assert quiet.events == []
+    with pytest.raises(ValueError, match="unknown detector 'nonfinit'.*nonfinite_loss"):
+        DiagWriter(logdir, disable=["nonfinit"])
+    with pytest.raises(ValueError, match="tunable"):
+        DiagWriter(logdir, tune={"nonfinite_loss": {"no_such_threshold": 1}})
+
+
+def test_events_survive_restarts_and_many_per_step(logdir):
+    """Several events at one step and a run restarted from an earlier step all read back."""
+    for _ in range(2):  # the second writer restarts the run from step 0 into the same directory
+        with DiagWriter(logdir) as writer:
+            for step in range(50):
+                writer.add_scalar("loss/a", NAN if step in (10, 30) else 1.0, step)
+                writer.add_scalar("loss/b", NAN if step in (10, 30) else 1.0, step)
+    (run,) = read_logdir(logdir)
+    assert sorted((e.step, e.tag) for e in run.events) == sorted(
+        [(s, t) for s in (10, 10, 30, 30) for t in ("loss/a", "loss/b")]
+    )
+
+
+def test_ten_thousand_events_are_all_kept(logdir):
+    """10,000 events of distinct conditions are written and read back without loss."""
+    with DiagWriter(logdir) as writer:
+        for i in range(10_000):
+            writer.add_scalar(f"loss/{i}", NAN, i % 7)
+    (run,) = read_logdir(logdir)
+    assert len(run.events) == 10_000
