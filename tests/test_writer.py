@@ -230,3 +230,42 @@ def test_ten_thousand_events_are_all_kept(logdir):
             writer.add_scalar(f"loss/{i}", NAN, i % 7)
     (run,) = read_logdir(logdir)
     assert len(run.events) == 10_000
+
+
+def test_error_survives_sigkill_right_after(logdir):
+    """A training process killed (SIGKILL) right after a NaN loss still leaves the event on disk."""
+    import signal
+    import subprocess
+    import sys
+
+    child = (
+        "import os, signal\n"
+        "from tb_lossdiag import DiagWriter\n"
+        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000)\n"
+        "w.add_scalar('loss', 1.0, 0)\n"
+        "w.add_scalar('loss', float('nan'), 1)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    (run,) = read_logdir(logdir)
+    assert [(e.step, e.kind) for e in run.events] == [(1, "nonfinite_loss")]
+
+
+def test_exit_without_close_flushes(logdir):
+    """A script that ends without close() still has its buffered records on disk."""
+    import subprocess
+    import sys
+
+    child = (
+        "from tb_lossdiag import DiagWriter, Detector\n"
+        "class Warn(Detector):\n"
+        "    id = 'always'\n"
+        "    def on_loss(self, p):\n"
+        "        return [self.event(p.step, 'warning', p.tag, 'm', 'h')] if p.step == 3 else []\n"
+        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[Warn()])\n"
+        "for s in range(5): w.add_scalar('loss', 1.0, s)\n"
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
+    (run,) = read_logdir(logdir)
+    assert [(e.step, e.kind) for e in run.events] == [(3, "always")]
