@@ -269,3 +269,42 @@ def test_exit_without_close_flushes(logdir):
     subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
     (run,) = read_logdir(logdir)
     assert [(e.step, e.kind) for e in run.events] == [(3, "always")]
+
+
+class _Recorder(Detector):
+    """Keeps every LossPoint it sees."""
+
+    id = "recorder"
+
+    def __init__(self):
+        super().__init__()
+        self.points = []
+
+    def on_loss(self, point):
+        self.points.append(point)
+        return []
+
+
+@pytest.mark.parametrize(
+    "tag, is_validation",
+    [("loss/val", True), ("val_loss", True), ("Loss/Validation", True), ("eval/loss", True),
+     ("loss/test", True), ("loss/train", False), ("interval_loss", False), ("loss", False)],
+)
+def test_validation_tags_are_recognised(logdir, tag, is_validation):
+    """loss/val-like tags reach the detectors as validation losses; train-like ones do not."""
+    recorder = _Recorder()
+    with DiagWriter(logdir, detectors=[recorder]) as writer:
+        writer.add_scalar(tag, 1.0, 0)
+    assert recorder.points[0].is_validation is is_validation
+
+
+def test_loss_tensor_graph_reaches_detectors(logdir):
+    """A logged loss tensor carries what its autograd graph says (here: cross-entropy)."""
+    recorder = _Recorder()
+    logits = torch.nn.Linear(4, 3)(torch.randn(8, 4))
+    loss = torch.nn.functional.cross_entropy(logits, torch.randint(0, 3, (8,)))
+    with DiagWriter(logdir, detectors=[recorder]) as writer:
+        writer.add_scalar("loss", loss, 0)
+        writer.add_scalar("loss", loss.item(), 1)
+    assert recorder.points[0].graph.loss_fn == "cross_entropy" and recorder.points[0].graph.nonnegative
+    assert recorder.points[1].graph is None
