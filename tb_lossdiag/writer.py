@@ -77,6 +77,7 @@ class DiagWriter(SummaryWriter):
         self._events: List[Event] = []
         self._failed = set()
         self._auto_steps = {}
+        self._tag_roles = {}  # tag -> (is a loss, is a validation loss): matched once per tag
         self._graphs = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
         self._watches = []
         self._rank = _distributed_rank()
@@ -95,7 +96,7 @@ class DiagWriter(SummaryWriter):
 
     def add_scalar(self, tag, scalar_value, global_step=None, walltime=None, new_style=False, double_precision=False):
         """SummaryWriter.add_scalar, then the loss detectors when `tag` names a loss."""
-        is_loss = self._is_loss(tag)
+        is_loss = self._roles(tag)[0]
         graph = None
         if is_loss and isinstance(scalar_value, torch.Tensor):
             graph = self._loss_graph(tag, scalar_value)
@@ -111,7 +112,7 @@ class DiagWriter(SummaryWriter):
         losses, values = {}, {}
         for key, value in tag_scalar_dict.items():
             full_tag = f"{main_tag}/{key}"
-            if self._is_loss(full_tag):
+            if self._roles(full_tag)[0]:
                 graph = None
                 if isinstance(value, torch.Tensor):
                     graph = self._loss_graph(full_tag, value)
@@ -168,6 +169,12 @@ class DiagWriter(SummaryWriter):
 
     # -- internals ------------------------------------------------------------------------
 
+    def _roles(self, tag):
+        roles = self._tag_roles.get(tag)
+        if roles is None:
+            roles = self._tag_roles[tag] = (bool(self._is_loss(tag)), bool(self._is_validation(tag)))
+        return roles
+
     def _loss_graph(self, tag, tensor):
         """The LossGraph of a loss tensor, re-read only when the graph's root op changes."""
         root = tensor.grad_fn
@@ -184,7 +191,7 @@ class DiagWriter(SummaryWriter):
                 tag=tag,
                 step=step,
                 value=float(value),
-                is_validation=bool(self._is_validation(tag)),
+                is_validation=self._roles(tag)[1],
                 graph=graph,
             )
             self._record(self._diagnoser.loss(point))
