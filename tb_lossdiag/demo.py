@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import shutil
 import time
 from typing import Callable, Optional
 
@@ -148,8 +149,12 @@ def train(scenario: Scenario, logdir: str) -> DiagWriter:
 
 
 def write_gallery(logdir: str) -> None:
-    """Train every scenario into its own run below `logdir`."""
+    """Train every scenario into its own run below `logdir`, replacing an earlier demo's runs."""
     for scenario in SCENARIOS:
+        run_dir = os.path.join(logdir, scenario.name)
+        # Only a directory of event files (what an earlier demo wrote) is removed, nothing else.
+        if os.path.isdir(run_dir) and all("tfevents" in f for f in os.listdir(run_dir)):
+            shutil.rmtree(run_dir)
         train(scenario, logdir)
 
 

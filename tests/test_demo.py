@@ -1,15 +1,25 @@
 """The demo gallery: every classic failure is diagnosed, every healthy run stays quiet."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
 import pytest
 
 from tb_lossdiag import demo, read_logdir
+from tb_lossdiag.cli import main
 
 
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory):
-    """The whole gallery, trained once, read back from disk as a user's report would."""
+    """The whole gallery written by `tb-lossdiag demo --no-serve`, read back as a report would."""
     logdir = str(tmp_path_factory.mktemp("gallery"))
-    demo.write_gallery(logdir)
+    assert main(["demo", logdir, "--no-serve"]) == 0
+    assert main(["demo", logdir, "--no-serve"]) == 0  # a second demo replaces the first
     return {run.run: run.events for run in read_logdir(logdir)}
 
 
@@ -25,3 +35,37 @@ def test_each_scenario_raises_exactly_its_findings(gallery, scenario):
     assert set(scenario.expect) <= found, f"missing {set(scenario.expect) - found}"
     if not scenario.expect:
         assert found == set()
+    onsets = [(e.step, e.kind, e.tag) for e in gallery[scenario.name]]
+    assert len(onsets) == len(set(onsets)), "the second demo run must replace the first, not add to it"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_demo_serves_tensorboard_with_the_tab(tmp_path):
+    """`tb-lossdiag demo` prints a Loss Diagnostics URL where TensorBoard lists the lossdiag plugin."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tb_lossdiag", "demo", str(tmp_path), "--host", "127.0.0.1",
+         "--port", str(_free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 180
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line.startswith("Loss Diagnostics: "):
+                url = line.split()[2]
+            elif not line and proc.poll() is not None:
+                break
+        assert url is not None and url.endswith("/#lossdiag"), "demo never printed its URL"
+        base = url[: -len("#lossdiag")]
+        listing = json.loads(urllib.request.urlopen(base + "data/plugins_listing", timeout=30).read())
+        assert listing["lossdiag"]["tab_name"] == "Loss Diagnostics"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
