@@ -1,0 +1,90 @@
+// Types of the plugin's HTTP routes; the written contract is tb_lossdiag/plugin/http_api.md.
+
+export type Severity = "info" | "warning" | "error";
+
+export const SEVERITIES: readonly Severity[] = ["error", "warning", "info"];
+
+/** A short reference to one event (GET /runs: first_error, first_event). */
+export interface EventBrief {
+  step: number;
+  kind: string;
+  severity: Severity;
+  tag: string;
+}
+
+/** One run of GET /runs. */
+export interface RunSummary {
+  run: string;
+  /** False for runs with no lossdiag record: written by a plain SummaryWriter. */
+  diagnosed: boolean;
+  counts: Record<Severity, number>;
+  first_error: EventBrief | null;
+  first_event: EventBrief | null;
+  kinds: string[];
+  loss_tags: string[];
+  stat_tags: string[];
+  last_step: number | null;
+  notices: string[];
+}
+
+export interface RunsResponse {
+  runs: RunSummary[];
+  detectors: string[];
+  schema_version: number;
+}
+
+/** One event of GET /events (Event.to_dict() in tb_lossdiag/events.py). */
+export interface DiagEvent {
+  step: number;
+  kind: string;
+  severity: Severity;
+  tag: string;
+  message: string;
+  hint: string;
+  /** Non-finite evidence arrives as the strings "nan", "inf", "-inf". */
+  evidence: Record<string, number | string>;
+  category: string;
+  wall_time: number;
+  rank: number;
+}
+
+export interface EventsResponse {
+  run: string;
+  events: DiagEvent[];
+  notices: string[];
+}
+
+/** One downsampled curve of GET /curves; a null value is a non-finite point. */
+export interface Curve {
+  tag: string;
+  steps: number[];
+  values: (number | null)[];
+}
+
+export interface CurvesResponse {
+  run: string;
+  curves: Curve[];
+}
+
+async function getJson<T>(path: string, params: [string, string][] = []): Promise<T> {
+  const query = new URLSearchParams(params).toString();
+  // Relative to the iframe's <base href="plugin/lossdiag/">: also right under /experiment/<id>/.
+  const response = await fetch(query ? `./${path}?${query}` : `./${path}`);
+  if (!response.ok) {
+    throw new Error(`GET ${path} answered ${response.status} ${response.statusText}`);
+  }
+  return (await response.json()) as T;
+}
+
+export function fetchRuns(): Promise<RunsResponse> {
+  return getJson<RunsResponse>("runs");
+}
+
+export function fetchEvents(run: string): Promise<EventsResponse> {
+  return getJson<EventsResponse>("events", [["run", run]]);
+}
+
+/** The run's loss curves when `tags` is empty, else the given scalar tags. */
+export function fetchCurves(run: string, tags: string[] = []): Promise<CurvesResponse> {
+  return getJson<CurvesResponse>("curves", [["run", run], ...tags.map((t): [string, string] => ["tag", t])]);
+}

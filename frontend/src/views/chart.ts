@@ -1,0 +1,301 @@
+// A step-axis line chart (uPlot) with a marker at every event's step, hover details, wheel zoom,
+// drag pan and focus on an event.
+import uPlot from "uplot";
+import type { Curve, Severity } from "../api";
+import { alignCurves, focusRange, formatStep, nearestIndex, zoomRange, type EventRow, type Range } from "../model";
+import { h, setChildren } from "./dom";
+import { eventSummary } from "./format";
+
+export const CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b"];
+const HOVER_PX = 7;
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
+
+/** The events of one step, drawn as one marker in the colour of the worst. */
+interface Marker {
+  step: number;
+  severity: Severity;
+  rows: EventRow[];
+}
+
+export interface ChartOptions {
+  height: number;
+  curves: Curve[];
+  events: EventRow[];
+  /** A click on a marker (not a drag). */
+  onPick?: (row: EventRow) => void;
+  /** The x-range after a zoom or pan by the user, for the charts that follow this one. */
+  onRange?: (range: Range) => void;
+  /** Text shown over the plot when there is no curve to draw. */
+  emptyText?: string;
+}
+
+function cssVar(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+function toMarkers(events: EventRow[]): Marker[] {
+  const byStep = new Map<number, Marker>();
+  for (const row of events) {
+    const m = byStep.get(row.step);
+    if (!m) byStep.set(row.step, { step: row.step, severity: row.severity, rows: [row] });
+    else {
+      m.rows.push(row);
+      if (SEVERITY_RANK[row.severity] > SEVERITY_RANK[m.severity]) m.severity = row.severity;
+    }
+  }
+  return [...byStep.values()].sort((a, b) => a.step - b.step);
+}
+
+export class StepChart {
+  readonly root: HTMLElement;
+  private readonly plotEl: HTMLElement;
+  private readonly tip: HTMLElement;
+  private readonly u: uPlot;
+  private markers: Marker[] = [];
+  private markerSteps = new Float64Array(0);
+  private extent: Range = [0, 1];
+  private highlighted: EventRow | null = null;
+  private hovered: Marker | null = null;
+  private readonly resize: ResizeObserver;
+
+  constructor(private readonly opts: ChartOptions) {
+    this.plotEl = h("div", { class: "ld-plot" });
+    this.tip = h("div", { class: "ld-tip", attrs: { role: "tooltip" } });
+    this.root = h("div", { class: "ld-chart" }, this.plotEl, this.tip);
+    this.setMarkers(opts.events);
+    const data = this.data(opts.curves);
+    const text = cssVar("--ld-text-2");
+    const grid = cssVar("--ld-grid");
+    const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: "11px Roboto, sans-serif" };
+    this.u = new uPlot(
+      {
+        width: 600,
+        height: opts.height,
+        legend: { show: opts.curves.length > 0, live: true },
+        cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
+        scales: { x: { time: false } },
+        axes: [
+          { ...axis, label: "step", labelSize: 16, labelFont: "11px Roboto, sans-serif", values: (_u, ticks) => ticks.map((t) => formatStep(t)) },
+          { ...axis, size: 56 },
+        ],
+        series: [
+          { label: "step", value: (_u, v) => (v == null ? "–" : formatStep(v)) },
+          ...opts.curves.map((c, i) => ({
+            label: c.tag,
+            stroke: CURVE_COLORS[i % CURVE_COLORS.length],
+            width: 1.5,
+            points: { show: false },
+            value: (_u: uPlot, v: number | null) => (v == null ? "–" : String(Number(v.toPrecision(5)))),
+          })),
+        ],
+        hooks: {
+          draw: [(u) => this.drawMarkers(u)],
+          setCursor: [(u) => this.hover(u)],
+          setScale: [(_u, key) => key === "x" && this.publishRange()],
+        },
+      },
+      data,
+      this.plotEl,
+    );
+    this.setRange(this.extent);
+    this.bindMouse();
+    if (!opts.curves.length && opts.emptyText) this.plotEl.append(h("div", { class: "ld-plot-empty" }, opts.emptyText));
+    this.resize = new ResizeObserver(() => this.u.setSize({ width: Math.max(this.root.clientWidth, 200), height: opts.height }));
+    this.resize.observe(this.root);
+  }
+
+  /** New curves and events (a reload); the user's zoom is kept. */
+  update(curves: Curve[], events: EventRow[]): void {
+    const range = this.isZoomed() ? this.range() : null;
+    this.setMarkers(events);
+    this.u.setData(this.data(curves), false);
+    this.setRange(range ?? this.extent);
+  }
+
+  /** The visible step range. */
+  range(): Range {
+    const { min, max } = this.u.scales.x;
+    return [min ?? this.extent[0], max ?? this.extent[1]];
+  }
+
+  /** Shows `range`; null shows every step. */
+  setRange(range: Range | null): void {
+    const [min, max] = range ?? this.extent;
+    this.u.setScale("x", { min, max });
+  }
+
+  /** Centres the chart on `row`'s step and highlights its marker. */
+  focus(row: EventRow): void {
+    this.highlighted = row;
+    this.setRange(focusRange(row.step, this.range(), this.extent));
+    this.root.dataset.highlightStep = String(row.step);
+    this.u.redraw(false);
+  }
+
+  /** Removes the highlight. */
+  clearFocus(): void {
+    this.highlighted = null;
+    delete this.root.dataset.highlightStep;
+    this.u.redraw(false);
+  }
+
+  destroy(): void {
+    this.resize.disconnect();
+    this.u.destroy();
+  }
+
+  private setMarkers(events: EventRow[]): void {
+    this.markers = toMarkers(events);
+    this.markerSteps = Float64Array.from(this.markers, (m) => m.step);
+  }
+
+  private data(curves: Curve[]): uPlot.AlignedData {
+    const aligned = alignCurves(curves);
+    this.extent = this.dataExtent(aligned.steps);
+    return [aligned.steps, ...aligned.series] as uPlot.AlignedData;
+  }
+
+  /** Steps covered by the curves and the events together, so that every marker can be reached. */
+  private dataExtent(steps: number[]): Range {
+    let min = steps.length ? steps[0] : Infinity;
+    let max = steps.length ? steps[steps.length - 1] : -Infinity;
+    for (const m of this.markers) {
+      min = Math.min(min, m.step);
+      max = Math.max(max, m.step);
+    }
+    if (!Number.isFinite(min)) return [0, 1];
+    // A little room at both ends, so that a marker at the first or last step is drawn whole.
+    const pad = Math.max((max - min) * 0.015, 0.5);
+    return [min - pad, max + pad];
+  }
+
+  private isZoomed(): boolean {
+    const [min, max] = this.range();
+    return max - min < (this.extent[1] - this.extent[0]) * 0.999;
+  }
+
+  private publishRange(): void {
+    const [min, max] = this.range();
+    this.root.dataset.xMin = String(min);
+    this.root.dataset.xMax = String(max);
+    const visible = this.markers.filter((m) => m.step >= min && m.step <= max);
+    this.root.dataset.markerSteps = visible.slice(0, 500).map((m) => m.step).join(",");
+  }
+
+  private drawMarkers(u: uPlot): void {
+    const ctx = u.ctx;
+    const dpr = devicePixelRatio || 1;
+    const [min, max] = this.range();
+    const top = u.bbox.top;
+    const bottom = top + u.bbox.height;
+    const colors: Record<Severity, string> = {
+      error: cssVar("--ld-error"),
+      warning: cssVar("--ld-warning"),
+      info: cssVar("--ld-info"),
+    };
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(u.bbox.left, top - 8 * dpr, u.bbox.width, u.bbox.height + 8 * dpr);
+    ctx.clip();
+    // Mildest first, so that an error is drawn over a warning at a nearby step.
+    const order = [...this.markers].sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
+    for (const m of order) {
+      if (m.step < min || m.step > max) continue;
+      const x = Math.round(u.valToPos(m.step, "x", true)) + 0.5;
+      const strong = m === this.hovered || (this.highlighted !== null && this.highlighted.step === m.step);
+      ctx.strokeStyle = colors[m.severity];
+      ctx.fillStyle = colors[m.severity];
+      ctx.globalAlpha = strong ? 1 : 0.45;
+      ctx.lineWidth = (strong ? 2 : 1) * dpr;
+      ctx.setLineDash(strong ? [] : [3 * dpr, 3 * dpr]);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, bottom);
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+      const r = (strong ? 7 : 5) * dpr;
+      ctx.beginPath();
+      ctx.moveTo(x - r, top);
+      ctx.lineTo(x + r, top);
+      ctx.lineTo(x, top + r * 1.4);
+      ctx.closePath();
+      ctx.fill();
+    }
+    ctx.restore();
+  }
+
+  private markerAt(left: number): Marker | null {
+    if (left < 0 || !this.markers.length) return null;
+    const i = nearestIndex(this.markerSteps, this.u.posToVal(left, "x"));
+    const m = this.markers[i];
+    return Math.abs(this.u.valToPos(m.step, "x") - left) <= HOVER_PX ? m : null;
+  }
+
+  private hover(u: uPlot): void {
+    const m = this.markerAt(u.cursor.left ?? -1);
+    if (m !== this.hovered) {
+      this.hovered = m;
+      u.redraw(false);
+    }
+    if (!m) {
+      this.tip.classList.remove("ld-tip-on");
+      return;
+    }
+    const shown = m.rows.slice(0, 3);
+    setChildren(
+      this.tip,
+      h("div", { class: "ld-tip-step" }, `step ${formatStep(m.step)}`, m.rows.length > 1 ? ` · ${m.rows.length} events` : ""),
+      ...shown.map((row) => eventSummary(row)),
+      m.rows.length > shown.length ? h("div", { class: "ld-tip-more" }, `and ${m.rows.length - shown.length} more in the list`) : null,
+    );
+    const x = u.valToPos(m.step, "x") + u.over.offsetLeft;
+    const flip = x > this.root.clientWidth / 2;
+    this.tip.style.left = flip ? "" : `${x + 12}px`;
+    this.tip.style.right = flip ? `${this.root.clientWidth - x + 12}px` : "";
+    this.tip.style.top = `${u.over.offsetTop + 8}px`;
+    this.tip.classList.add("ld-tip-on");
+  }
+
+  private bindMouse(): void {
+    const over = this.u.over;
+    over.addEventListener(
+      "wheel",
+      (e) => {
+        e.preventDefault();
+        const anchor = this.u.posToVal(e.offsetX, "x");
+        const next = zoomRange(this.range(), anchor, e.deltaY < 0 ? 0.8 : 1.25);
+        this.setRange(next);
+        this.opts.onRange?.(next);
+      },
+      { passive: false },
+    );
+    over.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      const startX = e.clientX;
+      const start = this.range();
+      let moved = false;
+      const move = (ev: MouseEvent) => {
+        const dx = ev.clientX - startX;
+        if (Math.abs(dx) > 3) moved = true;
+        if (!moved) return;
+        over.classList.add("ld-panning");
+        const shift = (-dx / over.clientWidth) * (start[1] - start[0]);
+        const next: Range = [start[0] + shift, start[1] + shift];
+        this.setRange(next);
+        this.opts.onRange?.(next);
+      };
+      const up = () => {
+        window.removeEventListener("mousemove", move);
+        window.removeEventListener("mouseup", up);
+        over.classList.remove("ld-panning");
+        if (!moved && this.hovered) this.opts.onPick?.(this.hovered.rows[0]);
+      };
+      window.addEventListener("mousemove", move);
+      window.addEventListener("mouseup", up);
+    });
+    over.addEventListener("dblclick", () => {
+      this.setRange(null);
+      this.opts.onRange?.(this.extent);
+    });
+  }
+}

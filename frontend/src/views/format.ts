@@ -1,0 +1,33 @@
+// Small pieces of event text shared by the tooltip, the event list and the run overview.
+import type { Severity } from "../api";
+import { formatValue, type EventRow } from "../model";
+import { h } from "./dom";
+
+const SEVERITY_LABEL: Record<Severity, string> = { error: "Error", warning: "Warning", info: "Info" };
+
+/** A coloured severity label, e.g. "Error". */
+export function severityPill(severity: Severity): HTMLElement {
+  return h("span", { class: `ld-pill ld-sev-${severity}` }, SEVERITY_LABEL[severity]);
+}
+
+/** The evidence as "name = value" chips. */
+export function evidenceChips(evidence: EventRow["evidence"]): HTMLElement | null {
+  const entries = Object.entries(evidence);
+  if (!entries.length) return null;
+  return h(
+    "div",
+    { class: "ld-evidence" },
+    ...entries.map(([k, v]) => h("span", { class: "ld-chip" }, h("span", { class: "ld-chip-k" }, k), ` ${formatValue(v)}`)),
+  );
+}
+
+/** Severity, kind, tag and message of one event: what the chart's tooltip shows. */
+export function eventSummary(row: EventRow): HTMLElement {
+  return h(
+    "div",
+    { class: "ld-tip-event" },
+    h("div", { class: "ld-tip-head" }, severityPill(row.severity), h("span", { class: "ld-kind" }, row.kind), h("span", { class: "ld-tag" }, row.tag)),
+    h("div", { class: "ld-tip-msg" }, row.message),
+    row.hint ? h("div", { class: "ld-tip-hint" }, h("b", {}, "Fix: "), row.hint) : null,
+  );
+}

@@ -1,0 +1,1 @@
+"""The Loss Diagnostics TensorBoard plugin: backend routes and the built frontend bundle."""

@@ -1,0 +1,233 @@
+"""The Loss Diagnostics plugin: thin `*_route` wrappers over pure `*_impl` functions."""
+
+import math
+import pathlib
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+from google.protobuf.message import DecodeError
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+from tb_lossdiag import metadata, summary
+from tb_lossdiag.detectors import BUILTIN
+from tb_lossdiag.events import SEVERITIES, Event, first_error
+
+STATIC_DIR = pathlib.Path(__file__).parent / "static"
+_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json"}
+
+# The data provider returns nothing for downsample=0; this bound is far above any real number of
+# records per tag, so every event batch is returned (each record is one batch: no event is dropped).
+EVENTS_DOWNSAMPLE = 10**9
+# Points per curve for drawing: TensorBoard downsamples (keeping the last point); events are never
+# downsampled, markers are placed from them.
+CURVE_POINTS = 2000
+# Statistics the writer logs beside the losses (gradient norms, update ratios, ...).
+STATS_PREFIX = "diag/"
+SCALARS_PLUGIN = "scalars"
+
+
+def is_loss_tag(tag: str) -> bool:
+    """A loss curve: a scalar tag containing "loss" (any case) that is not a diag/ statistic."""
+    return "loss" in tag.lower() and not tag.startswith(STATS_PREFIX)
+
+
+def _request_scope(request):
+    """The request context and experiment id every data provider call needs."""
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
+
+
+def _json(request, payload, code=200):
+    return http_util.Respond(request, payload, "application/json", code=code)
+
+
+def read_run_events(data_provider, ctx, experiment, runs: Optional[Iterable[str]] = None):
+    """{run: (events sorted by step, notices)} for `runs` (all runs when None), from every record."""
+    run_filter = provider.RunTagFilter(runs=list(runs)) if runs is not None else None
+    data = data_provider.read_tensors(
+        ctx,
+        experiment_id=experiment,
+        plugin_name=metadata.PLUGIN_NAME,
+        downsample=EVENTS_DOWNSAMPLE,
+        run_tag_filter=run_filter,
+    )
+    result = {}
+    for run, tags in data.items():
+        events: List[Event] = []
+        notices: List[str] = []
+        for tag in sorted(tags):
+            for datum in tags[tag]:
+                for blob in np.asarray(datum.numpy).reshape(-1):
+                    _parse_record(blob, tag, datum.step, events, notices)
+        events.sort(key=lambda e: (e.step, e.wall_time))
+        result[run] = (events, notices)
+    return result
+
+
+def _parse_record(blob, tag: str, record_step: int, events: List[Event], notices: List[str]) -> None:
+    """Append the events of one record; an unreadable or newer record leaves a notice instead."""
+    try:
+        batch, version = summary.parse_batch(bytes(blob))
+    except DecodeError:
+        notices.append(f"an unreadable lossdiag record ({tag}, record {record_step}) was skipped")
+        return
+    if version > metadata.SCHEMA_VERSION:
+        notice = (
+            f"written by a newer tb_lossdiag (schema {version} > {metadata.SCHEMA_VERSION}); "
+            "fields it added are not shown: upgrade tb_lossdiag"
+        )
+        if notice not in notices:
+            notices.append(notice)
+    events.extend(batch)
+
+
+def runs_impl(data_provider, ctx, experiment) -> dict:
+    """The run overview: each run's health, counts by severity, first error and curve tags."""
+    scalars = data_provider.list_scalars(ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN)
+    events_by_run = read_run_events(data_provider, ctx, experiment)
+    runs = []
+    for run in sorted(set(scalars) | set(events_by_run)):
+        tags = sorted(scalars.get(run, {}))
+        loss_tags = [t for t in tags if is_loss_tag(t)]
+        diagnosed = run in events_by_run
+        if not loss_tags and not diagnosed:
+            continue  # nothing of ours to show: no loss curve, no diagnosis
+        events, notices = events_by_run.get(run, ([], []))
+        counts = {s: 0 for s in SEVERITIES}
+        for event in events:
+            counts[event.severity] += 1
+        error = first_error(events)
+        runs.append(
+            {
+                "run": run,
+                "diagnosed": diagnosed,
+                "counts": counts,
+                "first_error": _brief(error),
+                "first_event": _brief(events[0] if events else None),
+                "kinds": sorted({e.kind for e in events}),
+                "loss_tags": loss_tags,
+                "stat_tags": [t for t in tags if t.startswith(STATS_PREFIX)],
+                "last_step": max((s.max_step for s in scalars.get(run, {}).values()), default=None),
+                "notices": notices,
+            }
+        )
+    return {
+        "runs": runs,
+        "detectors": [cls.id for cls in BUILTIN],
+        "schema_version": metadata.SCHEMA_VERSION,
+    }
+
+
+def _brief(event: Optional[Event]) -> Optional[dict]:
+    if event is None:
+        return None
+    return {"step": event.step, "kind": event.kind, "severity": event.severity, "tag": event.tag}
+
+
+def events_impl(data_provider, ctx, experiment, run: str) -> dict:
+    """Every event of `run`, sorted by step, with the notices about records that could not be read."""
+    events, notices = read_run_events(data_provider, ctx, experiment, [run]).get(run, ([], []))
+    return {"run": run, "events": [e.to_dict() for e in events], "notices": notices}
+
+
+def curves_impl(data_provider, ctx, experiment, run: str, tags: List[str]) -> dict:
+    """Downsampled curves of `run`: the given scalar tags, or all its loss tags when none are given."""
+    if not tags:
+        listed = data_provider.list_scalars(
+            ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN,
+            run_tag_filter=provider.RunTagFilter(runs=[run]),
+        )
+        tags = sorted(t for t in listed.get(run, {}) if is_loss_tag(t))
+    data = {}
+    if tags:
+        data = data_provider.read_scalars(
+            ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN, downsample=CURVE_POINTS,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+        ).get(run, {})
+    curves = []
+    for tag in tags:
+        # A run restarted into the same directory can repeat steps: draw in step order.
+        points = sorted(data.get(tag, []), key=lambda p: p.step)
+        curves.append(
+            {
+                "tag": tag,
+                "steps": [p.step for p in points],
+                # JSON has no NaN: a non-finite value is a gap in the curve (its event marks it).
+                "values": [p.value if math.isfinite(p.value) else None for p in points],
+            }
+        )
+    return {"run": run, "curves": curves}
+
+
+def static_file(name: str) -> Optional[pathlib.Path]:
+    """The bundle file called `name`, or None: only names listed in static/ are served."""
+    # Compared against the directory listing, never joined into a path: "../x", "%2e%2e/x" or an
+    # absolute path cannot escape.
+    files: Dict[str, pathlib.Path] = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file()}
+    return files.get(name) if pathlib.Path(name).suffix in _STATIC_TYPES else None
+
+
+class LossDiagPlugin(base_plugin.TBPlugin):
+    """Serves the Loss Diagnostics tab."""
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._provider = context.data_provider
+
+    def get_plugin_apps(self):
+        """The routes, under /data/plugin/lossdiag."""
+        return {
+            "/static/*": self.static_route,
+            "/runs": self.runs_route,
+            "/events": self.events_route,
+            "/curves": self.curves_route,
+        }
+
+    def is_active(self):
+        """Active only through data: lossdiag records, or scalars whose loss curves it can show."""
+        return False
+
+    def data_plugin_names(self):
+        """Runs with lossdiag records, and plain SummaryWriter runs (shown as not diagnosed)."""
+        return (metadata.PLUGIN_NAME, SCALARS_PLUGIN)
+
+    def frontend_metadata(self):
+        """An iframed ES module under the tab name "Loss Diagnostics"."""
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name=metadata.TAB_NAME)
+
+    @wrappers.Request.application
+    def static_route(self, request):
+        """A file of the built frontend bundle."""
+        name = request.path.rsplit("/static/", 1)[-1]
+        path = static_file(name)
+        if path is None:
+            return http_util.Respond(request, "Not found", "text/plain", code=404)
+        return http_util.Respond(request, path.read_bytes(), _STATIC_TYPES[path.suffix])
+
+    @wrappers.Request.application
+    def runs_route(self, request):
+        """GET /runs: the run overview."""
+        ctx, experiment = _request_scope(request)
+        return _json(request, runs_impl(self._provider, ctx, experiment))
+
+    @wrappers.Request.application
+    def events_route(self, request):
+        """GET /events?run=R: every event of run R."""
+        run = request.args.get("run")
+        if run is None:
+            return _json(request, {"error": "missing query parameter: run"}, code=400)
+        ctx, experiment = _request_scope(request)
+        return _json(request, events_impl(self._provider, ctx, experiment, run))
+
+    @wrappers.Request.application
+    def curves_route(self, request):
+        """GET /curves?run=R[&tag=T...]: downsampled curves of run R (its loss tags by default)."""
+        run = request.args.get("run")
+        if run is None:
+            return _json(request, {"error": "missing query parameter: run"}, code=400)
+        ctx, experiment = _request_scope(request)
+        return _json(request, curves_impl(self._provider, ctx, experiment, run, request.args.getlist("tag")))
