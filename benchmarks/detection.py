@@ -1,0 +1,230 @@
+"""Detection quality on the fault zoo: recall, false alarms and steps from a fault's onset to its event.
+
+Runs every script of benchmarks/zoo (two at a time, each in a fresh forked process, each into its
+own log directory), reads what tb_lossdiag wrote with `read_logdir`, and scores it against the
+script's EXPECT/ONSET/ALLOW. Exits 1 when an expected kind is missed, a healthy run is flagged or a
+script fails. Run: `python benchmarks/detection.py [--only NAME...] [--json PATH] [--markdown]`.
+"""
+
+import argparse
+import dataclasses
+import importlib
+import json
+import multiprocessing
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from typing import Dict, List, Optional
+
+import torch
+
+from tb_lossdiag import read_logdir
+
+ZOO = pathlib.Path(__file__).resolve().parent / "zoo"
+# Imported as benchmarks.detection (tests) or run as a script (benchmarks/ is then on sys.path).
+ZOO_PACKAGE = f"{__package__}.zoo" if __package__ else "zoo"
+FLAGGED = ("warning", "error")  # what a user is told about; info events are neither hits nor alarms
+TIMEOUT_S = 60
+
+
+@dataclasses.dataclass
+class Result:
+    """How tb_lossdiag did on one scenario."""
+
+    name: str
+    doc: str
+    expect: List[str]
+    onset: Optional[int]
+    found: List[str]  # expected kinds raised as a warning or error
+    missed: List[str]
+    false_alarms: Dict[str, str]  # unexpected warning/error kind -> its first message
+    steps_to_detect: Dict[str, int]  # expected kind -> first event step minus ONSET
+    seconds: float
+    failure: Optional[str] = None  # the script's traceback when it crashed
+
+    @property
+    def healthy(self) -> bool:
+        return not self.expect
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and not self.missed and not (self.healthy and self.false_alarms)
+
+
+def names() -> List[str]:
+    """Every zoo scenario, sorted."""
+    return sorted(p.stem for p in ZOO.glob("*.py") if not p.stem.startswith("_"))
+
+
+def load(name: str):
+    """The zoo script `name` as a module."""
+    return importlib.import_module(f"{ZOO_PACKAGE}.{name}")
+
+
+def run_scenario(name: str, logdir: str) -> tuple:
+    """Train scenario `name` into `logdir`; (seconds, traceback or None). Never raises."""
+    start = time.perf_counter()
+    try:
+        load(name).run(logdir)
+    except Exception:  # a crashing script is a result to report, not a reason to stop the zoo
+        return time.perf_counter() - start, traceback.format_exc()
+    return time.perf_counter() - start, None
+
+
+def score(name: str, logdir: str, seconds: float, failure: Optional[str] = None) -> Result:
+    """Compare the events written under `logdir` with what scenario `name` declares."""
+    module = load(name)
+    expect, allow = set(module.EXPECT), set(getattr(module, "ALLOW", ()))
+    first = {}  # kind -> its first warning/error event
+    for run in read_logdir(logdir):
+        for event in run.events:
+            if event.severity in FLAGGED and (event.kind not in first or event.step < first[event.kind].step):
+                first[event.kind] = event
+    return Result(
+        name=name,
+        doc=(module.__doc__ or "").strip(),
+        expect=sorted(expect),
+        onset=module.ONSET,
+        found=sorted(expect & set(first)),
+        missed=sorted(expect - set(first)),
+        false_alarms={k: first[k].message for k in sorted(set(first) - expect - allow)},
+        steps_to_detect={k: first[k].step - module.ONSET for k in sorted(expect & set(first))},
+        seconds=round(seconds, 2),
+        failure=failure,
+    )
+
+
+def evaluate(name: str, logdir: str) -> Result:
+    """Run scenario `name` into `logdir` and score it (in this process: what the tests use)."""
+    seconds, failure = run_scenario(name, logdir)
+    return score(name, logdir, seconds, failure)
+
+
+def _quiet_worker():
+    # Two scenarios share two cores: one thread each keeps them from fighting.
+    torch.set_num_threads(1)
+
+
+def evaluate_all(selected: List[str], workers: int = 2) -> List[Result]:
+    """Run `selected` scenarios, `workers` at a time, each in a fresh process forked from this one."""
+    with tempfile.TemporaryDirectory(prefix="zoo-") as root:
+        logdirs = {name: str(pathlib.Path(root) / name) for name in selected}
+        # fork: torch and tb_lossdiag are imported once here, not once per scenario (~2 s each).
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=_quiet_worker, maxtasksperchild=1) as pool:
+            pending = {name: pool.apply_async(run_scenario, (name, logdirs[name])) for name in selected}
+            results = []
+            for name, job in pending.items():
+                try:
+                    seconds, failure = job.get(TIMEOUT_S)
+                except multiprocessing.TimeoutError:
+                    seconds, failure = TIMEOUT_S, f"timed out after {TIMEOUT_S} s"
+                results.append(score(name, logdirs[name], seconds, failure))
+    return results
+
+
+def totals(results: List[Result]) -> dict:
+    """The zoo-wide numbers, and per kind: scenarios expecting it, detected, median steps, false alarms."""
+    expected = sum(len(r.expect) for r in results)
+    found = sum(len(r.found) for r in results)
+    delays = [d for r in results for d in r.steps_to_detect.values()]
+    kinds = {}
+    for r in results:
+        for kind in r.expect:
+            entry = kinds.setdefault(kind, {"scenarios": 0, "detected": 0, "steps": [], "false_alarms": 0})
+            entry["scenarios"] += 1
+            if kind in r.steps_to_detect:
+                entry["detected"] += 1
+                entry["steps"].append(r.steps_to_detect[kind])
+        for kind in r.false_alarms:
+            kinds.setdefault(kind, {"scenarios": 0, "detected": 0, "steps": [], "false_alarms": 0})
+            kinds[kind]["false_alarms"] += 1
+    for entry in kinds.values():
+        steps = entry.pop("steps")
+        entry["median_steps"] = statistics.median(steps) if steps else None
+    return {
+        "scenarios": len(results),
+        "healthy": sum(r.healthy for r in results),
+        "recall": found / expected if expected else 1.0,
+        "expected_kinds": expected,
+        "found_kinds": found,
+        "false_alarms": sum(len(r.false_alarms) for r in results),
+        "healthy_flagged": sum(r.healthy and bool(r.false_alarms) for r in results),
+        "failed": sum(r.failure is not None for r in results),
+        "median_steps_to_detect": statistics.median(delays) if delays else None,
+        "seconds": round(sum(r.seconds for r in results), 1),
+        "kinds": dict(sorted(kinds.items())),
+    }
+
+
+def report(results: List[Result], summary: dict) -> str:
+    """The plain-text report: one block per scenario, then the totals."""
+    lines = []
+    for r in results:
+        state = "ok  " if r.ok else "FAIL"
+        what = "healthy" if r.healthy else f"recall {len(r.found)}/{len(r.expect)}"
+        lines.append(f"{state} {r.name:<34} {what:<12} {r.seconds:5.1f} s  {r.doc}")
+        for kind in r.expect:
+            delay = r.steps_to_detect.get(kind)
+            lines.append(f"       expected {kind:<30} " + ("MISSED" if delay is None else f"after {delay} steps"))
+        for kind, message in r.false_alarms.items():
+            lines.append(f"       false alarm {kind:<27} {message}")
+        if r.failure:
+            lines.append("       script failed: " + r.failure.strip().splitlines()[-1])
+    s = summary
+    lines.append(
+        f"\n{s['scenarios']} scenarios ({s['healthy']} healthy): recall {s['recall']:.0%} "
+        f"({s['found_kinds']}/{s['expected_kinds']} kinds), {s['false_alarms']} false-alarm kinds, "
+        f"{s['healthy_flagged']} healthy runs flagged, {s['failed']} scripts failed, "
+        f"median steps to detect {s['median_steps_to_detect']}, {s['seconds']} s of training"
+    )
+    return "\n".join(lines)
+
+
+def markdown(summary: dict) -> str:
+    """The README's results table: one row per kind, then the totals."""
+    rows = [
+        "| kind | scenarios | detected | median steps to detect | false alarms |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, k in summary["kinds"].items():
+        median = "–" if k["median_steps"] is None else f"{k['median_steps']:g}"
+        rows.append(f"| `{kind}` | {k['scenarios']} | {k['detected']} | {median} | {k['false_alarms']} |")
+    s = summary
+    median = "–" if s["median_steps_to_detect"] is None else f"{s['median_steps_to_detect']:g}"
+    rows.append(
+        f"| **all** ({s['scenarios']} scenarios, {s['healthy']} healthy) | {s['expected_kinds']} | "
+        f"{s['found_kinds']} ({s['recall']:.0%}) | {median} | "
+        f"{s['false_alarms']} ({s['healthy_flagged']} healthy runs flagged) |"
+    )
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scenarios")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--markdown", action="store_true", help="print the README results table")
+    parser.add_argument("--workers", type=int, default=2, help="scenarios run at a time (default 2)")
+    args = parser.parse_args(argv)
+    selected = args.only or names()
+    unknown = sorted(set(selected) - set(names()))
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; known: {names()}")
+    results = evaluate_all(selected, args.workers)
+    summary = totals(results)
+    print(report(results, summary))
+    if args.markdown:
+        print("\n" + markdown(summary))
+    if args.json:
+        pathlib.Path(args.json).write_text(
+            json.dumps({"summary": summary, "scenarios": [dataclasses.asdict(r) for r in results]}, indent=2)
+        )
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
