@@ -38,6 +38,8 @@ class LossGraph:
     input_op: Optional[str] = None  # node feeding the loss function (for cross_entropy: its log_softmax)
     # (input shape, broadcast shape) when the loss's input was expanded to a target's shape
     broadcast: Optional[Tuple[Tuple[int, ...], Tuple[int, ...]]] = None
+    divides: bool = False  # a tensor division below the root (MAPE's / y), not `loss / accumulation_steps`
+    logs: bool = False  # a torch.log / log2 / log10 near the root
 
 
 def _name(node) -> str:
@@ -71,9 +73,10 @@ def describe_loss(tensor) -> LossGraph:
     root = getattr(tensor, "grad_fn", None)
     if root is None:
         return LossGraph()
+    divides, logs, manual_broadcast = _scan(root)
     nodes, others = _loss_nodes(root)
     if not nodes or len(nodes) > 1 and others:
-        return LossGraph()
+        return LossGraph(broadcast=manual_broadcast, divides=divides, logs=logs)
     node = nodes[0]
     loss_fn = _LOSS_NODES[_name(node)][0]
     feeders = _inputs(node)
@@ -83,7 +86,7 @@ def describe_loss(tensor) -> LossGraph:
         loss_fn = "cross_entropy"
         inner = _inputs(input_node)
         input_node = inner[0] if inner else None
-    broadcast = None
+    broadcast = manual_broadcast
     if _name(input_node) == "ExpandBackward0":
         original = tuple(int(d) for d in input_node._saved_self_sym_sizes)
         broadcast = (original, _output_shape(input_node, original))
@@ -92,7 +95,49 @@ def describe_loss(tensor) -> LossGraph:
         nonnegative=others == 0 and all(_LOSS_NODES[_name(n)][1] for n in nodes),
         input_op=_name(input_node) or None,
         broadcast=broadcast,
+        divides=divides,
+        logs=logs,
     )
+
+
+_LOGS = {"LogBackward0", "Log2Backward0", "Log10Backward0"}
+_ELEMENTWISE_PAIRS = {"SubBackward0", "AddBackward0", "RsubBackward0"}
+
+
+def _scan(root, limit=16):
+    """(divides, logs, broadcast) from the nodes nearest the root of a hand-written loss."""
+    divides = logs = False
+    broadcast = None
+    seen, queue = set(), [root]
+    while queue and len(seen) < limit:
+        node = queue.pop(0)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        name = _name(node)
+        divides = divides or (name == "DivBackward0" and node is not root)
+        logs = logs or name in _LOGS
+        if broadcast is None and name in _ELEMENTWISE_PAIRS:
+            broadcast = _pair_broadcast(node)
+        queue.extend(_inputs(node))
+    return divides, logs, broadcast
+
+
+def _pair_broadcast(node):
+    """(input shape, output shape) when `pred - y` turned [N, 1] and [N] into an [N, N] matrix."""
+    feeders = [n for n, _ in node.next_functions]
+    if len(feeders) != 2 or sum(f is None for f in feeders) != 1:
+        return None  # both sides differentiable: a deliberate pairwise computation
+    differentiable = next(f for f in feeders if f is not None)
+    try:
+        out = tuple(int(d) for d in node._input_metadata[0].shape)
+        shape = tuple(int(d) for d in differentiable._input_metadata[0].shape)
+    except (AttributeError, IndexError, TypeError):
+        return None
+    n = out[0] if len(out) == 2 and out[0] == out[1] and out[0] > 1 else None
+    if n is not None and shape in ((n, 1), (n,)):
+        return shape, out
+    return None
 
 
 def _output_shape(node, default):

@@ -14,6 +14,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_lossdiag import metadata, summary
+from tb_lossdiag.data import prepare_check
 from tb_lossdiag.detectors import Detector, LossPoint
 from tb_lossdiag.diagnoser import Diagnoser, failure_event
 from tb_lossdiag.events import Event
@@ -131,6 +132,16 @@ class DiagWriter(SummaryWriter):
         self._watches.append(handle)
         return handle
 
+    def check_data(self, data, step: int = -1, name: str = "train", **options) -> List[Event]:
+        """Record and return what in `data` (DataFrame, Dataset, DataLoader, batch, tensor) will poison the loss."""
+        check = prepare_check(data, step=step, name=name, **options)  # wrong arguments raise here, unguarded
+        before = len(self._events)
+        found: List[Event] = []
+        with self._guard(f"data check of {name!r}", step):
+            found = check()
+        self.record(found)
+        return self._events[before:]
+
     def flush(self):
         """Flush every record, lossdiag's included, to disk."""
         if self.all_writers is not None:
@@ -177,6 +188,8 @@ class DiagWriter(SummaryWriter):
 
     def _loss_graph(self, tag, tensor):
         """The LossGraph of a loss tensor, re-read only when the graph's root op changes."""
+        for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
+            handle.saw_loss(tensor)
         root = tensor.grad_fn
         name = root.name() if root is not None else None
         cached = self._graphs.get(tag)

@@ -2,10 +2,52 @@
 
 from tb_lossdiag.detectors.base import Detector, LossPoint, Onsets
 from tb_lossdiag.detectors.nonfinite_loss import NonfiniteLoss
+from tb_lossdiag.detectors.nll_on_probabilities import NllOnProbabilities
+from tb_lossdiag.detectors.softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
+from tb_lossdiag.detectors.target_shape_mismatch import TargetShapeMismatch
+from tb_lossdiag.detectors.division_by_zero import DivisionByZero
+from tb_lossdiag.detectors.log_of_nonpositive import LogOfNonpositive
+from tb_lossdiag.detectors.missing_zero_grad import MissingZeroGrad
+from tb_lossdiag.detectors.nonfinite_input import NonfiniteInput
+from tb_lossdiag.detectors.nonfinite_activation import NonfiniteActivation
+from tb_lossdiag.detectors.nonfinite_gradient import NonfiniteGradient
+from tb_lossdiag.detectors.unnormalized_input import UnnormalizedInput
+from tb_lossdiag.detectors.exploding_gradient import ExplodingGradient
+from tb_lossdiag.detectors.vanishing_gradient import VanishingGradient
+from tb_lossdiag.detectors.dead_activation import DeadActivation
+from tb_lossdiag.detectors.saturated_activation import SaturatedActivation
+from tb_lossdiag.detectors.frozen_parameters import FrozenParameters
+from tb_lossdiag.detectors.negative_loss import NegativeLoss
+from tb_lossdiag.detectors.loss_divergence import LossDivergence
+from tb_lossdiag.detectors.loss_oscillation import LossOscillation
+from tb_lossdiag.detectors.loss_plateau import LossPlateau
+from tb_lossdiag.detectors.loss_spike import LossSpike
+from tb_lossdiag.detectors.overfitting import Overfitting
 
 # Order is the order in which they see each observation.
 BUILTIN = (
     NonfiniteLoss,
+    NllOnProbabilities,
+    SoftmaxBeforeCrossEntropy,
+    TargetShapeMismatch,
+    DivisionByZero,
+    LogOfNonpositive,
+    MissingZeroGrad,
+    NonfiniteInput,
+    NonfiniteActivation,
+    NonfiniteGradient,
+    UnnormalizedInput,
+    ExplodingGradient,
+    VanishingGradient,
+    DeadActivation,
+    SaturatedActivation,
+    FrozenParameters,
+    NegativeLoss,
+    LossDivergence,
+    LossOscillation,
+    LossPlateau,
+    LossSpike,
+    Overfitting,
 )
 
 

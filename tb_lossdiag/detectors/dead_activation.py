@@ -1,0 +1,48 @@
+"""dead_activation: most units of a ReLU-like layer output zero for every input."""
+
+import dataclasses
+
+from tb_lossdiag.detectors._model import ModelDetector, Streak, broken
+from tb_lossdiag.stats import UNIT_KINDS
+
+
+class DeadActivation(ModelDetector):
+    """Fires when a ReLU layer has most units zero for the whole batch on `patience` sampled steps."""
+
+    id = "dead_activation"
+    hint = (
+        "Lower the learning rate, use LeakyReLU/GELU, He initialization "
+        "(nn.init.kaiming_normal_), and check for large negative biases or unnormalized inputs."
+    )
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        fraction: float = 0.6  # share of units that are dead
+        min_samples: int = 8  # values per unit needed to call one dead
+        patience: int = 2  # sampled steps in a row
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._streak = Streak()
+
+    def on_step(self, stats):
+        events = []
+        if broken(stats):
+            return events
+        for act in stats.activations:
+            if UNIT_KINDS.get(act.kind) != "relu" or not act.units:
+                continue
+            if act.numel // act.units < self.thresholds.min_samples:
+                continue
+            dead = act.flagged_units / act.units
+            run = self._streak.update(act.name, dead >= self.thresholds.fraction)
+            if not self.onset(act.name, run >= self.thresholds.patience, stats.step):
+                continue
+            events.append(self.event(
+                stats.step, "warning", f"module {act.name}",
+                f"{act.flagged_units} of {act.units} units of {act.name!r} ({act.kind}) output 0 "
+                f"for every input at step {stats.step} ({dead:.0%}): they get no gradient and "
+                "never recover",
+                self.hint, dead_units=act.flagged_units, units=act.units,
+            ))
+        return events

@@ -1,0 +1,224 @@
+"""Fused statistics of tensors, and StepStats: the numbers one watched step hands the model detectors.
+
+The tensor functions return small device tensors and never read them: the watch reads everything
+of a step in one host transfer (`to_host`). Costs are the measured ones of
+/work/shared/design/performance-notes.md: `sum`, `dot` and `sign().abs_().sum()` are cheap on CPU,
+`isfinite`, `var_mean`, `count_nonzero` and `std` are 12-60x slower there.
+"""
+
+import dataclasses
+import math
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+
+# A sigmoid output within 1% of 0 or 1, or a tanh output beyond +-0.99, sits on the flat part;
+# a unit saturated for 90% of the samples is stuck there.
+SATURATION = 0.99
+STUCK = 0.9
+# Which output units the per-unit statistics count, by module class.
+UNIT_KINDS = {
+    "ReLU": "relu", "ReLU6": "relu", "Threshold": "relu",
+    "Sigmoid": "sigmoid", "Hardsigmoid": "sigmoid",
+    "Tanh": "tanh", "Hardtanh": "tanh", "Softsign": "tanh",
+}
+
+
+# -- device side: small tensors, no host sync ------------------------------------------------
+
+
+def _sum(x: torch.Tensor) -> torch.Tensor:
+    # Half-precision sums overflow at 65504: accumulate in float32 without copying x.
+    return x.sum(dtype=torch.float32) if x.element_size() < 4 else x.sum()
+
+
+def _sum_sq(x: torch.Tensor) -> torch.Tensor:
+    flat = x.reshape(-1)
+    if flat.dtype not in (torch.float32, torch.float64):
+        flat = flat.float()
+    return torch.dot(flat, flat)
+
+
+def _per_unit(mask_or_values: torch.Tensor) -> torch.Tensor:
+    """Sums over every dim but 1 (features of [N, F], channels of [N, C, ...])."""
+    dims = [d for d in range(mask_or_values.dim()) if d != 1]
+    return mask_or_values.sum(dim=dims, dtype=torch.float32)
+
+
+def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kind: Optional[str]) -> torch.Tensor:
+    """[sum, sum of squares, non-zeros, input sum, flagged units] of a module's output.
+
+    Flagged units (output dim 1) are, for "relu", units zero for every sample; for "sigmoid" and
+    "tanh", units saturated for at least STUCK of the samples; 0 for other modules.
+    """
+    nonzero = output.sign().abs_()
+    parts = [_sum(output), _sum_sq(output)]
+    if unit_kind is not None and output.dim() >= 2:
+        if unit_kind == "relu":
+            per_unit = _per_unit(nonzero)
+            flagged = (per_unit == 0).sum()
+            parts.append(per_unit.sum())
+        else:
+            centred = output - 0.5 if unit_kind == "sigmoid" else output
+            limit = SATURATION / 2 if unit_kind == "sigmoid" else SATURATION
+            saturated = _per_unit(centred.abs() > limit)
+            flagged = (saturated >= STUCK * (output.numel() // output.shape[1])).sum()
+            parts.append(_sum(nonzero))
+    else:
+        flagged = torch.zeros((), device=output.device)
+        parts.append(_sum(nonzero))
+    in_sum = _sum(inp) if inp is not None and inp.is_floating_point() else torch.zeros((), device=output.device)
+    parts += [in_sum.to(output.device), flagged]
+    return torch.stack([p.to(torch.float32) for p in parts])
+
+
+def input_stats(x: torch.Tensor) -> torch.Tensor:
+    """[sum, sum of squares, max |x|] of a floating input batch."""
+    return torch.stack([_sum(x).float(), _sum_sq(x).float(), x.abs().amax().float()])
+
+
+def finiteness_probe(x: torch.Tensor) -> torch.Tensor:
+    """A scalar that is finite exactly when x holds no NaN/Inf (barring float32 overflow)."""
+    return _sum(x)
+
+
+def nonfinite_counts(x: torch.Tensor) -> torch.Tensor:
+    """NaN/Inf count per column of a 2-D x, else one total (exact, and slow on CPU: call it rarely)."""
+    bad = ~torch.isfinite(x)
+    counts = bad.sum(0) if x.dim() == 2 else bad.sum().reshape(1)
+    return counts.float()
+
+
+def norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of each tensor, in one fused op, as one float32 vector."""
+    if not tensors:
+        return torch.zeros(0)
+    found = torch._foreach_norm(list(tensors))
+    device = found[0].device
+    return torch.stack([n.to(device, torch.float32) for n in found])
+
+
+def update_norms(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> torch.Tensor:
+    """[norms of after - before..., norms of after...]: update and weight norms, fused."""
+    deltas = torch._foreach_sub(list(after), list(before))
+    return torch.cat([norms(deltas), norms(after)])
+
+
+def operand_stats(x: torch.Tensor, op: str) -> torch.Tensor:
+    """[min |x|, zeros] of a denominator (op "div"), or [min x, values <= 0] of a log's argument."""
+    x = x.detach()
+    if op == "div":
+        magnitude = x.abs()
+        return torch.stack([magnitude.amin().float(), (magnitude == 0).sum().float()])
+    return torch.stack([x.amin().float(), (x <= 0).sum().float()])
+
+
+def to_host(tensors: Sequence[torch.Tensor]) -> List[List[float]]:
+    """The values of `tensors` as Python floats: one host transfer (one sync) per device."""
+    out: List[List[float]] = [[] for _ in tensors]
+    by_device: Dict[torch.device, List[int]] = {}
+    for i, t in enumerate(tensors):
+        by_device.setdefault(t.device, []).append(i)
+    for device, indices in by_device.items():
+        flat = torch.cat([tensors[i].detach().reshape(-1).to(torch.float64) for i in indices]).tolist()
+        start = 0
+        for i in indices:
+            size = tensors[i].numel()
+            out[i] = flat[start:start + size]
+            start += size
+    return out
+
+
+# -- host side -----------------------------------------------------------------------------
+
+
+def moments(total: float, total_sq: float, n: int) -> Tuple[float, float]:
+    """Mean and (population) standard deviation from a sum and a sum of squares."""
+    if n <= 0:
+        return math.nan, math.nan
+    mean = total / n
+    return mean, math.sqrt(max(total_sq / n - mean * mean, 0.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class InputStats:
+    """One tensor argument of the watched model's forward, at one step."""
+
+    name: str  # the forward parameter's name ("x"), or "args[2]" / "kwarg 'mask'" / "batch['ids']"
+    shape: Tuple[int, ...]
+    floating: bool  # False for integer or bool inputs (token ids, masks): never "unnormalized"
+    nonfinite: int  # exact count of NaN/Inf values; 0 for integer inputs
+    bad_columns: Tuple[Tuple[int, int], ...] = ()  # 2-D inputs: (column, NaN/Inf count), worst first
+    mean: Optional[float] = None  # sampled steps only, floating inputs only
+    rms: Optional[float] = None  # sqrt(mean of x^2)
+    absmax: Optional[float] = None  # max |x|
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivationStats:
+    """The output of one leaf module during the first training forward of a sampled step."""
+
+    name: str  # module path in the model, e.g. "encoder.0.act"
+    kind: str  # module class, e.g. "ReLU"
+    numel: int
+    mean: float  # NaN when the output holds NaN
+    std: float
+    zero_fraction: float  # share of output values that are exactly 0
+    finite: bool  # no NaN/Inf in the output
+    input_finite: bool  # no NaN/Inf in the first tensor argument
+    units: int = 0  # size of output dim 1 for ReLU/sigmoid/tanh-like modules, else 0
+    flagged_units: int = 0  # ReLU-like: units 0 for every sample; sigmoid/tanh: saturated for 90%
+    is_output: bool = False  # the last module run in the forward: the model's output layer
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerStats:
+    """The parameters of one module, at a sampled step."""
+
+    name: str  # module path ("" for parameters of the root module)
+    numel: int
+    grad_norm: float  # L2 norm of all its gradients; NaN if none is finite, 0 with no gradient
+    update_ratio: Optional[float] = None  # ||w_after - w_before|| / ||w_after|| over the optimizer step
+
+
+@dataclasses.dataclass(frozen=True)
+class OperandStats:
+    """A division's denominator or a log's argument, read from the autograd graph."""
+
+    op: str  # "div" or "log"
+    node: str  # autograd node, e.g. "DivBackward0"
+    where: str  # "loss" (between the loss and the model output) or "model"
+    numel: int
+    minimum: float  # "div": min |denominator|; "log": min argument
+    bad: int  # "div": zero denominators; "log": arguments <= 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StepStats:
+    """The model statistics of one training step, handed to `Detector.on_step`.
+
+    Every step carries the cheap checks (inputs' NaN/Inf, gradient norms, learning rates,
+    gradients left over from the last optimizer step); sampled steps add activations, per-layer
+    gradients and updates, parameter facts and the graph's divisions and logs.
+    """
+
+    step: int  # optimizer steps taken since watch() (plus its first_step), see tb_lossdiag.watch
+    sampled: bool
+    inputs: Tuple[InputStats, ...] = ()  # every training forward of the step
+    grad_norms: Mapping[str, float] = dataclasses.field(default_factory=dict)  # parameter name -> norm
+    lrs: Tuple[float, ...] = ()  # per optimizer param group; () without an optimizer
+    grads_not_cleared: Tuple[str, ...] = ()  # params whose .grad was still the last step's at backward
+    activations: Tuple[ActivationStats, ...] = ()  # sampled: leaf modules in forward order
+    layers: Tuple[LayerStats, ...] = ()  # sampled: modules owning parameters, in registration order
+    operands: Tuple[OperandStats, ...] = ()  # divisions and logs whose saved operands could be read
+    not_in_optimizer: Tuple[str, ...] = ()  # sampled: trainable params no param group holds
+    frozen_in_optimizer: Tuple[str, ...] = ()  # sampled: requires_grad=False params given to the optimizer
+    frozen: Tuple[str, ...] = ()  # sampled: requires_grad=False params the optimizer does not hold
+    no_gradient: Tuple[str, ...] = ()  # sampled: optimized params with no .grad at optimizer.step()
+
+    @property
+    def grad_norm(self) -> Optional[float]:
+        """The global L2 norm of all gradients (None when no gradient was measured)."""
+        if not self.grad_norms:
+            return None
+        return math.sqrt(sum(n * n for n in self.grad_norms.values()))

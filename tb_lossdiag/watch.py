@@ -1,0 +1,509 @@
+"""writer.watch(model, optimizer): hooks that gather each training step's model statistics.
+
+Step numbers: a step is one optimizer.step(); the first one watched is `first_step` (default 0),
+so `for step, batch in enumerate(loader)` with `add_scalar("loss/train", loss, step)` and one
+optimizer.step() per batch gets events at the same steps as the loss. With gradient accumulation
+every micro-batch of an optimizer step shares its number. Without an optimizer a step ends with
+each backward pass.
+
+Cost: steps with `step % every == 0` are sampled: the first training forward of a sampled step
+records activation statistics, the optimizer step records update ratios, and everything is read
+in ONE host transfer. Every step runs the cheap checks (inputs' NaN/Inf, gradient norms via
+one fused `_foreach_norm`): on CPU they are read at once (no sync there); on an accelerator they
+stay on the device and ride along with the next sampled step's transfer, so no step adds a sync.
+Hooks never keep activations: they keep only the small statistic tensors they compute.
+Evaluation passes (model.eval() or no grad) are not observed.
+"""
+
+import functools
+import inspect
+import math
+import weakref
+from typing import List, Optional
+
+import torch
+from tensorboard.compat.proto import summary_pb2
+
+from tb_lossdiag import stats as S
+
+_DIVISIONS = {"DivBackward0": ("div", "_saved_other")}
+_LOGS = {name: ("log", "_saved_self") for name in ("LogBackward0", "Log2Backward0", "Log10Backward0")}
+_OPERAND_NODES = {**_DIVISIONS, **_LOGS}
+_LOSS_SIDE_NODES = 32  # nodes read between a logged loss and the model output, every step
+_MODEL_SIDE_NODES = 128  # nodes read below the model output, on sampled steps
+_MAX_BAD_COLUMNS = 5
+
+
+class _Record:
+    """One training step: Python facts, and device tensors awaiting the one host transfer."""
+
+    def __init__(self, step: int, sampled: bool):
+        self.step = step
+        self.sampled = sampled
+        self.tensors: List[torch.Tensor] = []
+        self.values: List[List[float]] = []
+        self.forwarded = False
+        self.inputs = []  # (name, shape, floating, nonfinite slot or None, stats slot or None)
+        self.activations = []  # (name, kind, numel, units, slot)
+        self.operands = []  # (op, node, where, numel, slot)
+        self.grad_names: List[str] = []
+        self.grad_slot: Optional[int] = None
+        self.update_slot: Optional[int] = None
+        self.updated: List[int] = []  # watched-parameter indices the update norms cover
+        self.before: Optional[List[torch.Tensor]] = None
+        self.lrs = ()
+        self.not_cleared: List[str] = []
+        self.facts = {}  # StepStats parameter facts of a sampled step
+        self.loss_read = False
+        self.model_read = False
+        self.lr_slot: Optional[int] = None
+        self.backward_queued = False
+
+    def add(self, tensor: torch.Tensor) -> int:
+        """Keep a small statistic tensor for the transfer; its slot index."""
+        self.tensors.append(tensor)
+        return len(self.tensors) - 1
+
+    @property
+    def on_device(self) -> bool:
+        return any(t.device.type != "cpu" for t in self.tensors)
+
+
+class Watch:
+    """The hooks of one writer.watch() call; remove() takes every one of them off."""
+
+    def __init__(self, writer, model, optimizer=None, *, every: int = 10, first_step: int = 0,
+                 activations: bool = True, layer_table: bool = True):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(
+                f"watch() needs the model as a torch.nn.Module, got {type(model).__name__}: "
+                "pass the module itself, e.g. writer.watch(model, optimizer)"
+            )
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"watch()'s optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}: "
+                "pass the optimizer whose step() trains the model, or leave it out"
+            )
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive number of steps (e.g. every=10), got {every!r}")
+        if isinstance(first_step, bool) or not isinstance(first_step, int) or first_step < 0:
+            raise ValueError(f"first_step must be a step number >= 0, got {first_step!r}")
+        self._writer = writer
+        self._model = model
+        self._optimizer = optimizer
+        self._every = every
+        self._activations = activations
+        self._layer_table = layer_table
+        self._step = first_step
+        self._record: Optional[_Record] = None
+        self._pending: List[_Record] = []
+        self._collecting = False
+        self._output_node_id = None
+        self._armed = {}  # parameter index -> (weakref to its .grad, its version) after a step
+        self._named = list(model.named_parameters())
+        self._layer_of = [name.rpartition(".")[0] for name, _ in self._named]
+        self._arg_names = _positional_names(model)
+        self._handles = []
+        self._install()
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        """The step number the next (or current) training step gets."""
+        return self._step
+
+    def remove(self) -> None:
+        """Take every hook off and write what is still pending."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._armed.clear()
+        if self._record is not None and self._record.tensors:
+            self._end_step()
+        self._flush()
+
+    def saw_loss(self, tensor: torch.Tensor) -> None:
+        """Called by the writer with a logged loss tensor: read its divisions' and logs' operands."""
+        record = self._record
+        if record is None or record.loss_read or tensor.grad_fn is None:
+            return
+        with self._writer._guard("watch: loss graph", record.step):
+            record.loss_read = True
+            self._read_operands(record, tensor.grad_fn, "loss", _LOSS_SIDE_NODES)
+
+    # -- installation --------------------------------------------------------------------------
+
+    def _install(self):
+        model = self._model
+        self._handles.append(model.register_forward_pre_hook(self._before_forward, with_kwargs=True))
+        for name, module in model.named_modules():
+            if next(module.children(), None) is None:
+                hook = functools.partial(self._leaf_forward, name)
+                self._handles.append(module.register_forward_hook(hook))
+        # After the leaf hooks: a model that is itself a leaf is measured before collection stops.
+        self._handles.append(model.register_forward_hook(self._after_forward))
+        for index, (_, param) in enumerate(self._named):
+            if param.requires_grad:
+                self._handles.append(param.register_hook(functools.partial(self._grad_arrives, index)))
+        if self._optimizer is not None:
+            self._handles.append(self._optimizer.register_step_pre_hook(self._before_step))
+            self._handles.append(self._optimizer.register_step_post_hook(self._after_step))
+
+    def _observing(self) -> bool:
+        return self._model.training and torch.is_grad_enabled()
+
+    def _current(self) -> _Record:
+        if self._record is None:
+            step = self._step
+            self._record = _Record(step, step % self._every == 0)
+        return self._record
+
+    # -- forward -------------------------------------------------------------------------------
+
+    def _before_forward(self, module, args, kwargs):
+        if not self._observing():
+            return
+        record = self._current()
+        with self._writer._guard("watch: inputs", record.step):
+            self._collecting = self._activations and record.sampled and not record.forwarded
+            record.forwarded = True
+            self._check_inputs(record, list(self._tensor_args(args, kwargs)))
+
+    def _tensor_args(self, args, kwargs):
+        """(name, tensor) for each tensor argument, one level into tuples, lists and dicts."""
+        named = [(self._arg_names[i] if i < len(self._arg_names) else f"args[{i}]", a)
+                 for i, a in enumerate(args)]
+        named += [(f"kwarg {k!r}", v) for k, v in kwargs.items()]
+        for name, value in named:
+            if isinstance(value, torch.Tensor):
+                yield name, value
+            elif isinstance(value, (tuple, list)):
+                yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, torch.Tensor))
+            elif isinstance(value, dict):
+                yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, torch.Tensor))
+
+    def _check_inputs(self, record, named):
+        floating = [x.is_floating_point() and x.numel() > 0 for _, x in named]
+        counted = [f and x.device.type != "cpu" for f, (_, x) in zip(floating, named)]
+        on_host = [i for i, (f, (_, x)) in enumerate(zip(floating, named)) if f and x.device.type == "cpu"]
+        if on_host:
+            # Counting is cheap on an accelerator and reading it there would sync; on CPU reading
+            # a scalar costs no sync and isfinite() is ~40x slower than sum(): count exactly only
+            # the inputs whose sum is not finite.
+            sums = torch.stack([S.finiteness_probe(named[i][1]).double() for i in on_host]).tolist()
+            for i, total in zip(on_host, sums):
+                counted[i] = not math.isfinite(total)
+        for (name, x), is_float, count in zip(named, floating, counted):
+            count_slot = record.add(S.nonfinite_counts(x)) if count else None
+            stats_slot = record.add(S.input_stats(x)) if record.sampled and is_float else None
+            record.inputs.append((name, tuple(x.shape), x.is_floating_point(), count_slot, stats_slot))
+
+    def _leaf_forward(self, name, module, args, output):
+        if not self._collecting:
+            return
+        record = self._record
+        with self._writer._guard("watch: activations", record.step):
+            out = _first_tensor(output)
+            if out is None or not out.is_floating_point() or out.numel() == 0:
+                return
+            inp = _first_tensor(args)
+            kind = type(module).__name__
+            unit_kind = S.UNIT_KINDS.get(kind)
+            units = out.shape[1] if unit_kind is not None and out.dim() >= 2 else 0
+            with torch.no_grad():
+                slot = record.add(S.activation_stats(out, inp, unit_kind if units else None))
+            record.activations.append((name, kind, out.numel(), units, slot))
+
+    def _after_forward(self, module, args, output):
+        if not self._observing():
+            return
+        record = self._current()
+        with self._writer._guard("watch: model graph", record.step):
+            self._collecting = False
+            out = _first_tensor(output)
+            node = out.grad_fn if out is not None else None
+            self._output_node_id = id(node) if node is not None else None
+            if record.sampled and node is not None and not record.model_read:
+                record.model_read = True
+                self._read_operands(record, node, "model", _MODEL_SIDE_NODES)
+
+    def _read_operands(self, record, root, where, limit):
+        """Queue min |denominator| / min log argument of the graph's divisions and logs."""
+        stop = self._output_node_id if where == "loss" else None
+        seen, queue = set(), [root]
+        while queue and len(seen) < limit:
+            node = queue.pop(0)
+            if node is None or id(node) in seen or id(node) == stop:
+                continue
+            seen.add(id(node))
+            name = node.name()
+            if name in _OPERAND_NODES:
+                op, attribute = _OPERAND_NODES[name]
+                try:
+                    operand = getattr(node, attribute)
+                except RuntimeError:  # freed by backward(): the loss was logged after it
+                    operand = None
+                if isinstance(operand, torch.Tensor) and operand.numel() > 0 and operand.is_floating_point():
+                    slot = record.add(S.operand_stats(operand, op))
+                    record.operands.append((op, name, where, operand.numel(), slot))
+            queue.extend(n for n, _ in node.next_functions)
+
+    # -- backward ------------------------------------------------------------------------------
+
+    def _grad_arrives(self, index, grad):
+        # Backward runs with grad mode off: only the model's mode tells an evaluation pass.
+        if not self._model.training:
+            return None
+        record = self._current()
+        with self._writer._guard("watch: gradients", record.step):
+            armed = self._armed.pop(index, None)
+            if armed is not None:
+                ref, version = armed
+                current = self._named[index][1].grad
+                if current is not None and current is ref() and current._version == version:
+                    record.not_cleared.append(self._named[index][0])
+            if self._optimizer is None and not record.backward_queued:
+                record.backward_queued = True
+                # Runs once this backward pass has finished: the gradients are complete then.
+                torch.autograd.Variable._execution_engine.queue_callback(self._after_backward)
+        return None
+
+    def _after_backward(self):
+        record = self._current()
+        with self._writer._guard("watch: gradients", record.step):
+            self._measure_gradients(record)
+            self._end_step()
+
+    # -- optimizer -----------------------------------------------------------------------------
+
+    def _before_step(self, optimizer, args, kwargs):
+        record = self._current()
+        with self._writer._guard("watch: optimizer", record.step):
+            self._measure_gradients(record)
+            if record.sampled:
+                held = self._optimized_ids()
+                record.updated = [i for i, (_, p) in enumerate(self._named) if id(p) in held]
+                with torch.no_grad():
+                    # Clones only on sampled steps: a few MiB, freed right after step().
+                    record.before = torch._foreach_mul([self._named[i][1].detach() for i in record.updated], 1.0)
+
+    def _after_step(self, optimizer, args, kwargs):
+        record = self._current()
+        with self._writer._guard("watch: optimizer", record.step):
+            if record.before is not None:
+                with torch.no_grad():
+                    after = [self._named[i][1].detach() for i in record.updated]
+                    record.update_slot = record.add(S.update_norms(record.before, after))
+                record.before = None
+            lrs = [group["lr"] for group in optimizer.param_groups]
+            tensor_lr = next((lr for lr in lrs if isinstance(lr, torch.Tensor)), None)
+            if tensor_lr is None:
+                record.lrs = tuple(float(lr) for lr in lrs)
+            else:  # a tensor lr (capturable optimizers) rides along with the transfer
+                device = tensor_lr.device
+                record.lr_slot = record.add(torch.stack(
+                    [torch.as_tensor(lr, dtype=torch.float32, device=device).reshape(()) for lr in lrs]))
+            self._armed = {
+                i: (weakref.ref(p.grad), p.grad._version)
+                for i, (_, p) in enumerate(self._named)
+                if p.grad is not None
+            }
+            self._end_step()
+
+    def _optimized_ids(self):
+        return {id(p) for group in self._optimizer.param_groups for p in group["params"]}
+
+    def _measure_gradients(self, record):
+        present = [(name, p.grad) for name, p in self._named if p.grad is not None and not p.grad.is_sparse]
+        record.grad_names = [name for name, _ in present]
+        record.grad_slot = record.add(S.norms([g.detach() for _, g in present]))
+        if record.sampled:
+            self._parameter_facts(record)
+
+    def _parameter_facts(self, record):
+        facts = record.facts
+        if self._optimizer is None:
+            return
+        held = self._optimized_ids()
+        facts["not_in_optimizer"] = tuple(n for n, p in self._named if p.requires_grad and id(p) not in held)
+        facts["frozen_in_optimizer"] = tuple(n for n, p in self._named if not p.requires_grad and id(p) in held)
+        facts["frozen"] = tuple(n for n, p in self._named if not p.requires_grad and id(p) not in held)
+        facts["no_gradient"] = tuple(
+            n for n, p in self._named if p.requires_grad and id(p) in held and p.grad is None
+        )
+
+    # -- end of step ---------------------------------------------------------------------------
+
+    def _end_step(self):
+        record, self._record = self._record, None
+        self._step += 1
+        self._collecting = False
+        self._pending.append(record)
+        if record.sampled or not record.on_device:
+            self._flush()
+
+    def _flush(self):
+        """Read every pending record in one host transfer and hand each step to the detectors."""
+        pending, self._pending = self._pending, []
+        ready = []
+        if not pending:
+            return
+        with self._writer._guard("watch: statistics", pending[-1].step):
+            values = S.to_host([t for record in pending for t in record.tensors])
+            start = 0
+            for record in pending:
+                record.values = values[start:start + len(record.tensors)]
+                start += len(record.tensors)
+                record.tensors = []
+            ready = [self._step_stats(record) for record in pending]
+            for step_stats in ready:
+                if step_stats.sampled:
+                    self._write(step_stats)
+        # Outside the guard: stop_on_error's DiagnosticError must reach the training loop.
+        for step_stats in ready:
+            self._writer.observe_step(step_stats)
+
+    def _step_stats(self, record: _Record) -> S.StepStats:
+        values = record.values
+        grad_norms = {}
+        if record.grad_slot is not None:
+            grad_norms = dict(zip(record.grad_names, values[record.grad_slot]))
+        return S.StepStats(
+            step=record.step,
+            sampled=record.sampled,
+            inputs=tuple(_input(values, *entry) for entry in record.inputs),
+            grad_norms=grad_norms,
+            lrs=tuple(values[record.lr_slot]) if record.lr_slot is not None else record.lrs,
+            grads_not_cleared=tuple(record.not_cleared),
+            activations=_activations(values, record.activations),
+            layers=self._layers(record, grad_norms) if record.sampled else (),
+            operands=tuple(
+                S.OperandStats(op, node, where, numel, minimum=values[slot][0], bad=int(values[slot][1]))
+                for op, node, where, numel, slot in record.operands
+            ),
+            **record.facts,
+        )
+
+    def _layers(self, record, grad_norms):
+        numel, squares, order = {}, {}, []
+        for (name, param), layer in zip(self._named, self._layer_of):
+            if layer not in numel:
+                order.append(layer)
+                numel[layer], squares[layer] = 0, 0.0
+            numel[layer] += param.numel()
+            squares[layer] += grad_norms.get(name, 0.0) ** 2
+        ratios = {}
+        if record.update_slot is not None:
+            found = record.values[record.update_slot]
+            half = len(found) // 2
+            delta_sq, weight_sq = {}, {}
+            for k, index in enumerate(record.updated):
+                layer = self._layer_of[index]
+                delta_sq[layer] = delta_sq.get(layer, 0.0) + found[k] ** 2
+                weight_sq[layer] = weight_sq.get(layer, 0.0) + found[half + k] ** 2
+            ratios = {layer: math.sqrt(delta_sq[layer]) / math.sqrt(weight_sq[layer])
+                      for layer in delta_sq if weight_sq[layer] > 0}
+        return tuple(
+            S.LayerStats(layer, numel[layer], math.sqrt(squares[layer]), ratios.get(layer))
+            for layer in order
+        )
+
+    def _write(self, stats: S.StepStats) -> None:
+        """The summary scalars in ONE record, and the per-layer table as one text record."""
+        scalars = _summary_scalars(stats)
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()]
+        )
+        self._writer._get_file_writer().add_summary(summary, stats.step)
+        if self._layer_table and (stats.layers or stats.activations):
+            self._writer.add_text("diag/layers", _layer_table(stats), stats.step)
+
+
+def _input(values, name, shape, floating, count_slot, stats_slot) -> S.InputStats:
+    nonfinite, bad_columns = 0, ()
+    if count_slot is not None:
+        counts = values[count_slot]
+        nonfinite = int(sum(counts))
+        if len(shape) == 2:
+            worst = sorted((c for c in enumerate(counts) if c[1] > 0), key=lambda c: -c[1])
+            bad_columns = tuple((col, int(n)) for col, n in worst[:_MAX_BAD_COLUMNS])
+    mean = rms = absmax = None
+    if stats_slot is not None:
+        total, total_sq, absmax = values[stats_slot]
+        n = math.prod(shape)
+        mean, rms = total / n, math.sqrt(total_sq / n) if total_sq >= 0 else math.nan
+    return S.InputStats(name, shape, floating, nonfinite, bad_columns, mean, rms, absmax)
+
+
+def _activations(values, entries):
+    found = []
+    for k, (name, kind, numel, units, slot) in enumerate(entries):
+        total, total_sq, nonzero, in_sum, flagged = values[slot]
+        mean, std = S.moments(total, total_sq, numel)
+        found.append(S.ActivationStats(
+            name=name, kind=kind, numel=numel, mean=mean, std=std,
+            zero_fraction=1.0 - nonzero / numel if math.isfinite(nonzero) else math.nan,
+            finite=math.isfinite(total), input_finite=math.isfinite(in_sum),
+            units=units, flagged_units=int(flagged) if math.isfinite(flagged) else 0,
+            is_output=k == len(entries) - 1,
+        ))
+    return tuple(found)
+
+
+def _summary_scalars(stats: S.StepStats):
+    """A dozen chartable tags under diag/: totals and extremes, never one tag per layer."""
+    scalars = {}
+    if stats.grad_norms:
+        scalars["diag/grad_norm"] = stats.grad_norm
+        scalars["diag/grad_nonfinite"] = sum(not math.isfinite(v) for v in stats.grad_norms.values())
+    ratios = [layer.update_ratio for layer in stats.layers if layer.update_ratio is not None]
+    if ratios:
+        scalars["diag/update_ratio_max"] = max(ratios)
+        scalars["diag/update_ratio_min"] = min(ratios)
+    for i, lr in enumerate(stats.lrs[:4]):
+        scalars["diag/lr" if i == 0 else f"diag/lr/group{i}"] = lr
+    acts = stats.activations
+    if acts:
+        numel = sum(a.numel for a in acts)
+        scalars["diag/act_zero_fraction"] = sum(a.zero_fraction * a.numel for a in acts) / numel
+        scalars["diag/act_std_min"] = min(a.std for a in acts)
+        scalars["diag/act_std_max"] = max(a.std for a in acts)
+        scalars["diag/act_nonfinite_layers"] = sum(not a.finite for a in acts)
+    floats = [i for i in stats.inputs if i.mean is not None]
+    if floats:
+        scalars["diag/input_mean"] = floats[0].mean
+        scalars["diag/input_rms"] = floats[0].rms
+    if stats.inputs:
+        scalars["diag/input_nonfinite"] = sum(i.nonfinite for i in stats.inputs)
+    return scalars
+
+
+def _layer_table(stats: S.StepStats) -> str:
+    """Per-layer detail as one markdown table (TensorBoard's Text tab)."""
+    rows = ["| layer | grad norm | update/weight |", "|---|---|---|"]
+    rows += [f"| {l.name or '(root)'} | {l.grad_norm:.3g} | "
+             f"{'' if l.update_ratio is None else format(l.update_ratio, '.3g')} |" for l in stats.layers]
+    rows += ["", "| module | kind | mean | std | zero frac |", "|---|---|---|---|---|"]
+    rows += [f"| {a.name} | {a.kind} | {a.mean:.3g} | {a.std:.3g} | {a.zero_fraction:.2f} |"
+             for a in stats.activations]
+    return "\n".join(rows)
+
+
+def _first_tensor(value) -> Optional[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        return next((v for v in value if isinstance(v, torch.Tensor)), None)
+    if isinstance(value, dict):
+        return next((v for v in value.values() if isinstance(v, torch.Tensor)), None)
+    return None
+
+
+def _positional_names(model) -> List[str]:
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in kinds]
