@@ -1,5 +1,6 @@
 """tb_lossdiag: tells PyTorch users why their loss misbehaves, while they train, in TensorBoard."""
 
+from tb_lossdiag.data import check_dataframe
 from tb_lossdiag.detectors import Detector, LossPoint, default_detectors
 from tb_lossdiag.events import Event
 from tb_lossdiag.reader import RunEvents, read_logdir
@@ -14,6 +15,7 @@ __all__ = [
     "Event",
     "LossPoint",
     "RunEvents",
+    "check_dataframe",
     "default_detectors",
     "read_logdir",
 ]

@@ -9,6 +9,7 @@ PUBLIC = [
     "Event",
     "LossPoint",
     "RunEvents",
+    "check_dataframe",
     "default_detectors",
     "read_logdir",
 ]
