@@ -2,7 +2,7 @@
 import uplotCss from "uplot/dist/uPlot.min.css";
 import { fetchCurves, fetchEvents, fetchRuns, type Curve, type RunSummary } from "./api";
 import { followTheme, listenForReloads } from "./host";
-import { allClearMessage, keepSelection, overviewLine, plural, runHealth, sortRuns, toRows, type EventRow } from "./model";
+import { allClearMessage, detectorList, keepSelection, overviewLine, plural, runHealth, sortRuns, toRows, type EventRow } from "./model";
 import css from "./styles.css";
 import { StepChart } from "./views/chart";
 import { h, setChildren } from "./views/dom";
@@ -232,7 +232,7 @@ class App {
     const empty = undiagnosed
       ? "Not diagnosed: no tb_lossdiag record in the selected runs."
       : `No anomalies in ${this.selected.length === 1 ? "this run" : plural(this.selected.length, "selected run")}. Every logged loss was checked${
-          this.detectors.length ? ` by ${this.detectors.join(", ")}` : ""
+          this.detectors.length ? ` by ${detectorList(this.detectors)}` : ""
         }.`;
     this.eventList.update(rows, this.selected.length > 1, empty);
     if (this.picked && !rows.some((r) => r.id === this.picked!.id)) this.picked = null;

@@ -83,9 +83,15 @@ export function allClearMessage(runs: RunSummary[], detectors: string[]): string
   const tags = [...new Set(diagnosed.flatMap((r) => r.loss_tags))].sort();
   const checked = [
     tags.length ? `${plural(tags.length, "loss curve")} (${tags.join(", ")})` : "",
-    detectors.length ? `with ${detectors.join(", ")}` : "",
+    detectors.length ? `with ${detectorList(detectors)}` : "",
   ].filter(Boolean);
   return `No anomalies found in ${plural(diagnosed.length, "run")}; checked: ${checked.join(" ") || "every record"}.`;
+}
+
+/** "nonfinite_loss, spike", or "22 detectors (nonfinite_loss, …, loss_spike and 18 more)". */
+export function detectorList(detectors: string[], shown = 4): string {
+  if (detectors.length <= shown) return detectors.join(", ");
+  return `${detectors.length} detectors (${detectors.slice(0, shown).join(", ")} and ${detectors.length - shown} more)`;
 }
 
 /** A persistent condition: the events of one run, kind and tag (its onset and reminders). */

@@ -7,6 +7,7 @@ import {
   allClearMessage,
   countBySeverity,
   defaultSelection,
+  detectorList,
   filterRows,
   filterRuns,
   focusRange,
@@ -78,6 +79,7 @@ test("the all-clear message names the runs and what was checked, only when nothi
   const clear = allClearMessage([run("a"), run("b"), run("c"), run("plain", {}, false)], ["nonfinite_loss", "nll_on_softmax"]);
   assert.equal(clear, "No anomalies found in 3 runs; checked: 2 loss curves (loss/train, loss/val) with nonfinite_loss, nll_on_softmax.");
   assert.equal(allClearMessage([run("a", { info: 1 })], ["x"]), null);
+  assert.equal(detectorList(["a", "b", "c", "d", "e", "f"]), "6 detectors (a, b, c, d and 2 more)");
   assert.equal(allClearMessage([run("plain", {}, false)], ["x"]), null);
 });
 

@@ -1,0 +1,153 @@
+"""Log directories written by DiagWriter, and a real `tensorboard` process serving them."""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Callable, Iterable, Mapping, Optional, Sequence
+
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from tb_lossdiag import DiagWriter, Event, metadata, summary
+
+NAN_STEP = 37
+
+
+def event(step, kind="spike", severity="warning", tag="loss/train", message=None, hint="lower the learning rate", **evidence):
+    """An Event with readable defaults."""
+    return Event(
+        step=step, kind=kind, severity=severity, tag=tag,
+        message=message or f"{kind} at step {step}", hint=hint, evidence=evidence,
+    )
+
+
+def mark_diagnosed(writer: DiagWriter) -> None:
+    """Write an empty event batch: the run was diagnosed and nothing was found."""
+    # DiagWriter writes a record only when a detector fires, so a healthy run would look like a
+    # plain SummaryWriter run; an empty batch under a lossdiag tag says "diagnosed".
+    writer.file_writer.add_summary(summary.events_summary(metadata.TAG_PREFIX + "healthy", []), 0)
+
+
+def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[int] = None) -> None:
+    """Trains a tiny classifier on separable data, logging its loss tensors to `writer`."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 8)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    layers = [torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)]
+    model = torch.nn.Sequential(*layers, *([torch.nn.Softmax(dim=1)] if softmax_output else []))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(steps):
+        batch = torch.arange(step * 32, step * 32 + 32) % 400
+        inputs = x[batch].clone()
+        if step == nan_at:
+            inputs[3, 2] = float("nan")  # one missing value in the data: the classic cause
+        out = model(inputs)
+        loss = torch.nn.functional.nll_loss(out, y[batch]) if softmax_output else torch.nn.functional.cross_entropy(out, y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+        if step % 10 == 0:
+            with torch.no_grad():
+                val = model(x[400:])
+                val_loss = torch.nn.functional.nll_loss(val, y[400:]) if softmax_output else torch.nn.functional.cross_entropy(val, y[400:])
+            writer.add_scalar("loss/val", val_loss, step)
+            writer.add_scalar("diag/grad_norm", torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]), step)
+
+
+def write_gallery(logdir: str, steps: int = 160) -> None:
+    """Four runs of a tiny real model: healthy, NaN in the data at NAN_STEP, nll_loss on softmax
+    output, and a plain SummaryWriter run."""
+    with contextlib.closing(DiagWriter(os.path.join(logdir, "healthy"))) as w:
+        mark_diagnosed(w)
+        _train(w, steps)
+    with contextlib.closing(DiagWriter(os.path.join(logdir, "nan_in_data"))) as w:
+        _train(w, steps, nan_at=NAN_STEP)
+    with contextlib.closing(DiagWriter(os.path.join(logdir, "nll_on_softmax"))) as w:
+        _train(w, steps, softmax_output=True)
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, "plain_summarywriter"))) as w:
+        _train(w, steps)
+
+
+def write_events(logdir: str, run: str, batches: Iterable[Sequence[Event]], losses: Mapping[str, Sequence[float]] = None) -> None:
+    """A DiagWriter run whose records are the given event batches (one record each), plus losses."""
+    with contextlib.closing(DiagWriter(os.path.join(logdir, run), detectors=[], flush_secs=3600, max_queue=1000)) as w:
+        for tag, values in (losses or {}).items():
+            for s, v in enumerate(values):
+                w.add_scalar(tag, v, s)
+        for batch in batches:
+            w.record(batch)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, timeout: float = 10.0):
+    """The JSON answer of a GET request."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+class TensorBoard:
+    """A `tensorboard` process on 127.0.0.1 serving `logdir`; stop() always kills it."""
+
+    def __init__(self, logdir: str, load_fast: str = "false", extra: Sequence[str] = ()):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(os.path.dirname(os.path.abspath(logdir)), f"tensorboard-{self.port}.log")
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
+                "--port", str(self.port), f"--load_fast={load_fast}", "--reload_interval", "1", *extra,
+            ],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def api(self, route: str):
+        """The JSON of one of the plugin's routes, e.g. "runs" or "events?run=x"."""
+        return get_json(f"{self.url}/data/plugin/{metadata.PLUGIN_NAME}/{route}")
+
+    def wait_until(self, ready: Callable[["TensorBoard"], bool], timeout: float = 60.0) -> None:
+        """Polls `ready(self)` until true; fails with the server's log after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                if ready(self):
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+                pass  # not listening yet, or still loading
+            time.sleep(0.25)
+        self.stop()
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            raise AssertionError(f"tensorboard was not ready in {timeout:.0f}s; its log:\n{f.read()[-4000:]}")
+
+    def stop(self) -> None:
+        """Kills the process (it is ours) and closes its log."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
+@contextlib.contextmanager
+def serve(logdir: str, load_fast: str = "false", ready: Optional[Callable[[TensorBoard], bool]] = None, extra: Sequence[str] = ()):
+    """A TensorBoard serving `logdir`, ready when `ready` says so (default: the plugin answers)."""
+    tb = TensorBoard(logdir, load_fast, extra)
+    try:
+        tb.wait_until(ready or (lambda t: t.api("runs")["runs"] is not None))
+        yield tb
+    finally:
+        tb.stop()

@@ -1,0 +1,193 @@
+"""The plugin's routes over log directories written by DiagWriter: every event returned, none lost."""
+
+import contextlib
+import os
+
+import pytest
+from tensorboard import context as tb_context
+from torch.utils.tensorboard import SummaryWriter
+
+from tb_lossdiag import DiagWriter
+from tb_lossdiag.plugin import plugin as lossdiag_plugin
+
+from .conftest import make_client, make_provider, route
+from .harness import NAN_STEP, event, write_events, write_gallery
+
+
+def get_json(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    return response.get_json()
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    """The four-run gallery (healthy, NaN, nll-on-softmax, plain SummaryWriter) behind a client."""
+    logdir = str(tmp_path_factory.mktemp("gallery") / "runs")
+    write_gallery(logdir)
+    return make_client(logdir)[0]
+
+
+def test_runs_overview_tells_health_first_error_and_curves(gallery):
+    """Each run has its counts by severity, its first error, its loss and diag/ tags."""
+    runs = {r["run"]: r for r in get_json(gallery, route("runs"))["runs"]}
+    assert set(runs) == {"healthy", "nan_in_data", "nll_on_softmax", "plain_summarywriter"}
+    nan = runs["nan_in_data"]
+    assert nan["diagnosed"] is True
+    assert nan["first_error"] == {"step": NAN_STEP, "kind": "nonfinite_loss", "severity": "error", "tag": "loss/train"}
+    assert nan["counts"]["error"] >= 2
+    assert nan["loss_tags"] == ["loss/train", "loss/val"]
+    assert nan["stat_tags"] == ["diag/grad_norm"]
+    assert runs["healthy"]["diagnosed"] is True and sum(runs["healthy"]["counts"].values()) == 0
+    assert runs["healthy"]["first_error"] is None
+    assert runs["plain_summarywriter"]["diagnosed"] is False
+    assert runs["nll_on_softmax"]["first_error"]["step"] == 0
+
+
+def test_runs_route_lists_the_installed_detectors(gallery):
+    """The empty state can say what was checked."""
+    body = get_json(gallery, route("runs"))
+    assert "nonfinite_loss" in body["detectors"]
+
+
+def test_events_route_returns_every_event_with_its_hint_and_evidence(gallery):
+    """The NaN run's events, in step order, as Event.to_dict() writes them."""
+    body = get_json(gallery, route("events?run=nan_in_data"))
+    first = body["events"][0]
+    assert (first["step"], first["kind"], first["tag"]) == (NAN_STEP, "nonfinite_loss", "loss/train")
+    assert "NaN" in first["hint"] or "nan" in first["hint"].lower()
+    assert first["evidence"]["value"] == "nan"  # JSON has no NaN
+    steps = [e["step"] for e in body["events"]]
+    assert steps == sorted(steps)
+    assert body["notices"] == []
+
+
+def test_events_route_needs_a_run(gallery):
+    """A request without ?run= is a 400 with a reason, not a crash."""
+    response = gallery.get(route("events"))
+    assert response.status_code == 400
+    assert "run" in response.get_json()["error"]
+
+
+def test_unknown_run_has_no_events(gallery):
+    """A run TensorBoard has not read (yet) answers an empty list."""
+    assert get_json(gallery, route("events?run=nope"))["events"] == []
+
+
+def test_curves_route_returns_loss_curves_with_nan_as_gaps(gallery):
+    """By default every loss tag; the NaN steps are null (a gap in the drawn curve)."""
+    body = get_json(gallery, route("curves?run=nan_in_data"))
+    curves = {c["tag"]: c for c in body["curves"]}
+    assert set(curves) == {"loss/train", "loss/val"}
+    train = curves["loss/train"]
+    assert train["steps"] == list(range(160))
+    assert all(v is not None for v in train["values"][:NAN_STEP])
+    assert train["values"][NAN_STEP] is None
+
+
+def test_curves_route_returns_diag_statistics_on_demand(gallery):
+    """?tag=diag/grad_norm returns that statistic only."""
+    body = get_json(gallery, route("curves?run=nan_in_data&tag=diag/grad_norm"))
+    assert [c["tag"] for c in body["curves"]] == ["diag/grad_norm"]
+    assert len(body["curves"][0]["steps"]) == 16
+
+
+def test_curves_are_downsampled_for_drawing(logdir, client_for):
+    """A long curve comes back with at most CURVE_POINTS points, the last step kept."""
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, "long"))) as w:
+        for s in range(5000):
+            w.add_scalar("loss", 1.0 / (s + 1), s)
+    client, _ = client_for(logdir)
+    # The Python loader keeps 1,000 scalars per tag by default; the route asks for at most 2,000.
+    steps = get_json(client, route("curves?run=long"))["curves"][0]["steps"]
+    assert len(steps) <= lossdiag_plugin.CURVE_POINTS
+    assert steps[-1] == 4999
+
+
+def test_several_events_at_one_step_are_all_returned(logdir, client_for):
+    """Three events written at step 5 in one batch, and one more at step 5 in another batch."""
+    write_events(logdir, "run", [[event(5, "a"), event(5, "b"), event(5, "c")], [event(5, "d")]])
+    client, _ = client_for(logdir)
+    kinds = [e["kind"] for e in get_json(client, route("events?run=run"))["events"]]
+    assert sorted(kinds) == ["a", "b", "c", "d"]
+
+
+def test_a_run_restarted_from_an_earlier_step_keeps_both_sessions_events(logdir, client_for):
+    """Steps 0..99 then, restarted from a checkpoint into the same directory, 50..109: all kept."""
+    write_events(logdir, "run", [[event(s, "first")] for s in range(100)])
+    write_events(logdir, "run", [[event(s, "second")] for s in range(50, 110)])
+    client, _ = client_for(logdir)
+    events = get_json(client, route("events?run=run"))["events"]
+    assert sum(e["kind"] == "first" for e in events) == 100
+    assert sum(e["kind"] == "second" for e in events) == 60
+    runs = get_json(client, route("runs"))["runs"]
+    assert runs[0]["counts"]["warning"] == 160
+
+
+def test_ten_thousand_events_are_all_returned(logdir, client_for):
+    """10,000 events (one record each) come back, none lost, in step order."""
+    write_events(logdir, "big", [[event(s, severity=("error", "warning", "info")[s % 3])] for s in range(10_000)])
+    client, _ = client_for(logdir)
+    events = get_json(client, route("events?run=big"))["events"]
+    assert len(events) == 10_000
+    assert [e["step"] for e in events] == list(range(10_000))
+    counts = get_json(client, route("runs"))["runs"][0]["counts"]
+    assert counts == {"error": 3334, "warning": 3333, "info": 3333}
+
+
+def test_a_newer_schema_is_read_with_a_notice(logdir, client_for, monkeypatch):
+    """Records of a newer writer are shown, with a notice to upgrade."""
+    write_events(logdir, "run", [[event(1)]])
+    monkeypatch.setattr(lossdiag_plugin.metadata, "SCHEMA_VERSION", 0)  # the reader is now older
+    client, _ = client_for(logdir)
+    body = get_json(client, route("events?run=run"))
+    assert len(body["events"]) == 1
+    assert "newer tb_lossdiag" in body["notices"][0]
+
+
+def test_a_plain_summarywriter_run_is_listed_as_not_diagnosed(logdir, client_for):
+    """Its loss curves are shown; it has no diagnosis."""
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, "plain"))) as w:
+        for s in range(10):
+            w.add_scalar("Train/Loss", 1.0, s)
+            w.add_scalar("lr", 0.1, s)
+    client, _ = client_for(logdir)
+    (run,) = get_json(client, route("runs"))["runs"]
+    assert run["diagnosed"] is False and run["loss_tags"] == ["Train/Loss"]
+    assert [c["tag"] for c in get_json(client, route("curves?run=plain"))["curves"]] == ["Train/Loss"]
+
+
+def test_a_run_without_loss_or_diagnosis_is_not_listed(logdir, client_for):
+    """A run logging only a learning rate has nothing for this tab."""
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, "lr_only"))) as w:
+        w.add_scalar("lr", 0.1, 0)
+    client, _ = client_for(logdir)
+    assert get_json(client, route("runs"))["runs"] == []
+
+
+@pytest.mark.parametrize("tag,expected", [("loss/train", True), ("Val_LOSS", True), ("diag/loss_scale", False), ("accuracy", False)])
+def test_loss_tags_contain_loss_and_are_not_statistics(tag, expected):
+    """Loss tags: containing "loss" in any case; diag/ statistics are drawn separately."""
+    assert lossdiag_plugin.is_loss_tag(tag) is expected
+
+
+def test_impl_functions_read_through_the_data_provider(logdir):
+    """runs_impl/events_impl work on any data provider, without a server."""
+    write_events(logdir, "r", [[event(3, severity="error")]])
+    provider = make_provider(logdir)
+    ctx = tb_context.RequestContext()
+    runs = lossdiag_plugin.runs_impl(provider, ctx, "")
+    assert runs["runs"][0]["first_error"]["step"] == 3
+    assert lossdiag_plugin.events_impl(provider, ctx, "", "r")["events"][0]["step"] == 3
+
+
+def test_a_diagwriter_run_with_an_error_is_flushed_and_served(logdir, client_for):
+    """An error is on disk as soon as it is found, before the writer is closed."""
+    w = DiagWriter(os.path.join(logdir, "live"), flush_secs=3600)
+    try:
+        w.add_scalar("loss", float("nan"), 0)
+        client, _ = client_for(logdir)
+        assert get_json(client, route("events?run=live"))["events"][0]["kind"] == "nonfinite_loss"
+    finally:
+        w.close()
