@@ -1,0 +1,117 @@
+"""tb_lossdiag.stats: every fused statistic against a plain numpy/torch reference."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tb_lossdiag import stats as S
+
+
+def _reference_moments(x):
+    a = x.double().numpy().ravel()
+    return a.sum(), (a * a).sum(), np.count_nonzero(a)
+
+
+def test_activation_stats_of_a_plain_module_match_numpy():
+    """sum, sum of squares, non-zeros and the input sum equal numpy's."""
+    torch.manual_seed(0)
+    out, inp = torch.randn(16, 5).relu(), torch.randn(16, 3)
+    total, total_sq, nonzero, in_sum, flagged = S.activation_stats(out, inp, None).tolist()
+    ref_sum, ref_sq, ref_nonzero = _reference_moments(out)
+    assert total == pytest.approx(ref_sum, rel=1e-5) and total_sq == pytest.approx(ref_sq, rel=1e-5)
+    assert nonzero == ref_nonzero and flagged == 0
+    assert in_sum == pytest.approx(inp.double().sum().item(), rel=1e-5, abs=1e-5)
+
+
+def test_relu_dead_units_counted_per_channel():
+    """Units (dim 1) that are zero for every sample and position are the dead ones."""
+    out = torch.rand(4, 6, 3, 3)
+    out[:, [1, 4]] = 0.0
+    values = S.activation_stats(out, None, "relu").tolist()
+    assert values[4] == 2
+    assert values[2] == np.count_nonzero(out.numpy())
+
+
+@pytest.mark.parametrize("kind,stuck_value,free_value", [("sigmoid", 0.999, 0.5), ("tanh", -0.995, 0.1)])
+def test_saturated_units_counted(kind, stuck_value, free_value):
+    """A unit saturated for every sample counts; one saturated for half of them does not."""
+    out = torch.full((10, 3), free_value)
+    out[:, 0] = stuck_value
+    out[:5, 1] = stuck_value
+    assert S.activation_stats(out, None, kind).tolist()[4] == 1
+
+
+def test_nan_shows_in_the_sum():
+    """A NaN anywhere makes the sum non-finite: the cheap finiteness test."""
+    out = torch.ones(8, 4)
+    out[3, 2] = float("nan")
+    assert math.isnan(S.activation_stats(out, None, None).tolist()[0])
+    assert math.isnan(S.finiteness_probe(out).item())
+
+
+def test_half_precision_sums_do_not_overflow():
+    """A float16 tensor summing past 65504 still gives a finite sum (float32 accumulation)."""
+    x = torch.full((1000,), 100.0, dtype=torch.float16)
+    assert S.finiteness_probe(x).item() == pytest.approx(1e5)
+    assert S.input_stats(x).tolist()[1] == pytest.approx(1e7)
+
+
+def test_input_stats_match_numpy():
+    """sum, sum of squares and max |x|."""
+    x = torch.randn(7, 5) * 30
+    total, total_sq, absmax = S.input_stats(x).tolist()
+    ref_sum, ref_sq, _ = _reference_moments(x)
+    assert total == pytest.approx(ref_sum, rel=1e-4, abs=1e-3) and total_sq == pytest.approx(ref_sq, rel=1e-5)
+    assert absmax == pytest.approx(np.abs(x.numpy()).max())
+
+
+def test_nonfinite_counts_per_column_and_total():
+    """2-D: counts per column; other shapes: one total."""
+    x = torch.zeros(5, 4)
+    x[0, 1], x[2, 1], x[4, 3] = float("nan"), float("inf"), -float("inf")
+    assert S.nonfinite_counts(x).tolist() == list(np.sum(~np.isfinite(x.numpy()), axis=0))
+    assert S.nonfinite_counts(x.reshape(2, 2, 5)).tolist() == [3]
+
+
+def test_norms_match_torch_linalg():
+    """The fused norms equal one vector_norm per tensor."""
+    tensors = [torch.randn(3, 4), torch.randn(7), torch.randn(2, 2, 2)]
+    expected = [torch.linalg.vector_norm(t).item() for t in tensors]
+    assert S.norms(tensors).tolist() == pytest.approx(expected, rel=1e-6)
+    assert S.norms([]).numel() == 0
+
+
+def test_update_norms_are_the_change_and_the_weight():
+    """[||after - before||..., ||after||...]."""
+    before = [torch.ones(4), torch.zeros(2)]
+    after = [torch.ones(4) * 2, torch.tensor([3.0, 4.0])]
+    assert S.update_norms(before, after).tolist() == pytest.approx([2.0, 5.0, 4.0, 5.0])
+
+
+def test_operand_stats():
+    """Division: min |x| and exact zeros; log: min and values <= 0."""
+    x = torch.tensor([-3.0, 0.0, 2.0, 1e-12])
+    assert S.operand_stats(x, "div").tolist() == pytest.approx([0.0, 1.0])
+    assert S.operand_stats(x, "log").tolist() == pytest.approx([-3.0, 2.0])
+
+
+def test_to_host_splits_one_transfer_back():
+    """Every tensor comes back as its own list of floats, shapes flattened, in order."""
+    tensors = [torch.tensor(1.5), torch.arange(3.0), torch.zeros(0), torch.ones(2, 2, dtype=torch.float64)]
+    assert S.to_host(tensors) == [[1.5], [0.0, 1.0, 2.0], [], [1.0] * 4]
+
+
+def test_moments_match_numpy():
+    """Mean and population std from the sum and the sum of squares."""
+    a = np.random.default_rng(0).normal(3.0, 2.0, 1000)
+    mean, std = S.moments(a.sum(), (a * a).sum(), a.size)
+    assert mean == pytest.approx(a.mean()) and std == pytest.approx(a.std())
+    assert all(math.isnan(v) for v in S.moments(0.0, 0.0, 0))
+
+
+def test_global_grad_norm_of_step_stats():
+    """sqrt of the sum of squared per-parameter norms; None when nothing was measured."""
+    assert S.StepStats(step=0, sampled=True, grad_norms={"a": 3.0, "b": 4.0}).grad_norm == 5.0
+    assert S.StepStats(step=0, sampled=False).grad_norm is None

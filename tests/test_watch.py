@@ -1,0 +1,257 @@
+"""writer.watch(): what it records, when, at what step, and that it never gets in the way."""
+
+import copy
+import math
+import pathlib
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from torch import nn
+
+from detectors.scenarios import batches, mlp, problems, train
+from tb_lossdiag import DiagWriter
+from tb_lossdiag import stats as S
+
+
+def _spy(writer):
+    """The StepStats the writer's detectors receive, in order."""
+    seen = []
+    observe = writer.observe_step
+
+    def record(stats):
+        seen.append(stats)
+        observe(stats)
+
+    writer.observe_step = record
+    return seen
+
+
+def _loop(writer, model, optimizer, data, first=0):
+    for step, (x, y) in enumerate(data, start=first):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+
+
+def test_bad_arguments_name_the_fix(logdir):
+    """A non-module, a non-optimizer, or a non-positive `every` fail before anything is hooked."""
+    writer = DiagWriter(logdir)
+    model = mlp(4, 2)
+    with pytest.raises(TypeError, match="nn.Module"):
+        writer.watch("model")
+    with pytest.raises(TypeError, match="torch.optim.Optimizer"):
+        writer.watch(model, model.parameters())
+    with pytest.raises(ValueError, match="every"):
+        writer.watch(model, every=-1)
+    with pytest.raises(ValueError, match="first_step"):
+        writer.watch(model, first_step=-3)
+    assert not model._forward_hooks and not model._forward_pre_hooks
+    writer.close()
+
+
+def test_close_removes_every_hook(logdir):
+    """After close() the model and optimizer carry no hook and deep-copy and pickle as before."""
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer)
+    _loop(writer, model, optimizer, batches(2, (8, 4), classes=2))
+    writer.close()
+    for module in model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
+    assert all(not p._backward_hooks for p in model.parameters())
+    assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+    copy.deepcopy(model)
+    pickle.loads(pickle.dumps(model))
+
+
+def test_statistics_scalars_are_written_under_diag(logdir):
+    """A dozen diag/ tags, written on the sampled steps only, next to the user's loss."""
+    model = mlp(8, 16, 4)
+    train(logdir, model, batches(25, (16, 8), classes=4), F.cross_entropy)
+    (path,) = [p for p in pathlib.Path(logdir).iterdir() if "tfevents" in p.name]
+    steps = {}
+    for event in EventFileLoader(str(path)).Load():
+        for value in event.summary.value:
+            if value.tag.startswith("diag/"):
+                steps.setdefault(value.tag, []).append(event.step)
+    for tag in ("diag/grad_norm", "diag/lr", "diag/update_ratio_max", "diag/act_zero_fraction",
+                "diag/input_mean", "diag/input_nonfinite"):
+        assert steps[tag] == [0, 10, 20], tag
+    assert steps["diag/layers/text_summary"] == [0, 10, 20]  # the per-layer table
+    assert len(steps) <= 20
+
+
+def test_step_numbers_follow_optimizer_steps(logdir):
+    """Every optimizer step gets the next number from first_step on; every 10th is sampled."""
+    model = mlp(8, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model, optimizer, every=5, first_step=100)
+    _loop(writer, model, optimizer, batches(12, (4, 8), classes=4), first=100)
+    writer.close()
+    assert [s.step for s in seen] == list(range(100, 112))
+    assert [s.step for s in seen if s.sampled] == [100, 105, 110]
+
+
+def test_gradient_accumulation_shares_the_step_number(logdir):
+    """Four micro-batches per optimizer step: one StepStats per step, inputs of all four seen."""
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    model = mlp(8, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer.watch(model, optimizer)
+    for i, (x, y) in enumerate(batches(8, (4, 8), classes=4)):
+        (F.cross_entropy(model(x), y) / 4).backward()
+        if i % 4 == 3:
+            optimizer.step()
+            optimizer.zero_grad()
+    writer.close()
+    assert [s.step for s in seen] == [0, 1] and [len(s.inputs) for s in seen] == [4, 4]
+
+
+def test_statistics_match_an_independent_computation(logdir):
+    """Gradient norms, activation moments, update ratios, inputs and lr equal plain torch's."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model, optimizer)
+    x, y = torch.randn(16, 6) * 2 + 1, torch.tensor([0, 1, 2, 0] * 4)
+    hidden = model[1](model[0](x)).detach()
+    before = model[0].weight.detach().clone()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    grads = {n: p.grad.norm().item() for n, p in model.named_parameters()}
+    optimizer.step()
+    writer.close()
+    (stats,) = seen
+    assert stats.grad_norms == pytest.approx(grads, rel=1e-5)
+    assert stats.grad_norm == pytest.approx(math.sqrt(sum(g * g for g in grads.values())), rel=1e-5)
+    relu = next(a for a in stats.activations if a.name == "1")
+    assert relu.mean == pytest.approx(hidden.mean().item(), rel=1e-4)
+    assert relu.std == pytest.approx(hidden.std(unbiased=False).item(), rel=1e-3)
+    assert relu.zero_fraction == pytest.approx((hidden == 0).float().mean().item())
+    assert [a.name for a in stats.activations] == ["0", "1", "2"] and stats.activations[-1].is_output
+    first = next(layer for layer in stats.layers if layer.name == "0")
+    w_delta = torch.cat([(model[0].weight - before).flatten(), -0.1 * model[0].bias.grad.flatten()])
+    w_after = torch.cat([model[0].weight.flatten(), model[0].bias.flatten()])
+    assert first.update_ratio == pytest.approx((w_delta.norm() / w_after.norm()).item(), rel=1e-3)
+    (inp,) = stats.inputs
+    assert inp.name == "input" and inp.mean == pytest.approx(x.mean().item(), rel=1e-4)
+    assert inp.rms == pytest.approx(x.pow(2).mean().sqrt().item(), rel=1e-4)
+    assert stats.lrs == (0.1,)
+
+
+def test_hooks_work_only_on_sampled_steps(logdir):
+    """Unsampled steps carry the cheap checks only; no statistic tensor outlives its step."""
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    handle = writer.watch(model, optimizer, every=3)
+    _loop(writer, model, optimizer, batches(4, (32, 8), classes=4))
+    assert [bool(s.activations) for s in seen] == [True, False, False, True]
+    assert all(s.grad_norms for s in seen)
+    assert handle._record is None and handle._pending == []
+    writer.close()
+
+
+def test_evaluation_passes_are_not_observed(logdir):
+    """model.eval() + no_grad between steps: no statistics, no step counted, no alarm."""
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model, optimizer)
+    data = batches(3, (8, 8), classes=4)
+    for step, (x, y) in enumerate(data):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            model(torch.full((8, 8), float("nan")))
+        model.train()
+    writer.close()
+    assert [s.step for s in seen] == [0, 1, 2]
+    assert problems(writer.events) == []
+
+
+def test_a_failing_hook_never_reaches_the_training_loop(logdir, monkeypatch):
+    """A bug in the statistics becomes one diagnostic_failure event; training goes on."""
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(S, "activation_stats", broken)
+    with pytest.warns(RuntimeWarning, match="boom"):
+        events = train(logdir, mlp(8, 16, 4), batches(12, (8, 8), classes=4), F.cross_entropy)
+    failures = [e for e in events if e.kind == "diagnostic_failure"]
+    assert len(failures) == 1 and failures[0].step == 0
+
+
+def test_without_an_optimizer_each_backward_is_a_step(logdir):
+    """watch(model) alone: a step ends with each backward pass, gradients measured then."""
+    model = mlp(8, 4)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model)
+    for x, y in batches(3, (4, 8), classes=4):
+        model.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+    writer.close()
+    assert [s.step for s in seen] == [0, 1, 2] and all(len(s.grad_norms) == 2 for s in seen)
+
+
+def _bn_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+
+def _healthy(name):
+    """(model, data, loss_fn, optimizer factory, train() keywords) of a healthy control."""
+    classes = batches(30, (32, 8), classes=4)
+    if name == "momentum_sgd":
+        return mlp(8, 16, 4), classes, F.cross_entropy, lambda m: torch.optim.SGD(m.parameters(), 0.05, momentum=0.9), {}
+    if name == "adam":
+        return mlp(8, 16, 4), classes, F.cross_entropy, lambda m: torch.optim.Adam(m.parameters(), 1e-3), {}
+    if name == "warmup":
+        return mlp(8, 16, 4), classes, F.cross_entropy, None, {"warmup": True}
+    if name == "accumulation":
+        return mlp(8, 16, 4), classes, F.cross_entropy, None, {"accumulate": 4}
+    if name == "dropout":
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4))
+        return model, classes, F.cross_entropy, None, {}
+    if name == "batchnorm_cnn":
+        return _bn_cnn(), batches(20, (16, 3, 8, 8), classes=4), F.cross_entropy, None, {}
+    if name == "log_softmax_nll":
+        return mlp(8, 16, 4, last_act=nn.LogSoftmax(dim=1)), classes, F.nll_loss, None, {}
+    if name == "bce_with_logits":
+        data = [(x, (x[:, 0] > 0).float().unsqueeze(1)) for x, _ in classes]
+        return mlp(8, 16, 1), data, F.binary_cross_entropy_with_logits, None, {}
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["momentum_sgd", "adam", "warmup", "accumulation", "dropout",
+                                  "batchnorm_cnn", "log_softmax_nll", "bce_with_logits"])
+def test_healthy_training_raises_nothing(logdir, name):
+    """Healthy controls, each with an eval pass under no_grad between steps: no warning, no error."""
+    model, data, loss_fn, make_optimizer, options = _healthy(name)
+    optimizer = make_optimizer(model) if make_optimizer else torch.optim.SGD(model.parameters(), lr=0.05)
+    scheduler = None
+    if options.pop("warmup", False):
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, k / 10))
+    events = train(logdir, model, data, loss_fn, optimizer, scheduler=scheduler,
+                   eval_batch=data[0], **options)
+    assert problems(events) == []
