@@ -93,8 +93,9 @@ def test_step_numbers_follow_optimizer_steps(logdir):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     writer = DiagWriter(logdir)
     seen = _spy(writer)
-    writer.watch(model, optimizer, every=5, first_step=100)
+    handle = writer.watch(model, optimizer, every=5, first_step=100)
     _loop(writer, model, optimizer, batches(12, (4, 8), classes=4), first=100)
+    assert handle.step == 112
     writer.close()
     assert [s.step for s in seen] == list(range(100, 112))
     assert [s.step for s in seen if s.sampled] == [100, 105, 110]
