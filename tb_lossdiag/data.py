@@ -89,8 +89,10 @@ def prepare_check(
     valid = isinstance(num_classes, int) and not isinstance(num_classes, bool) and num_classes > 0
     if num_classes is not None and not valid:
         raise TypeError(f"num_classes must be a positive int, got {num_classes!r}")
-    if kind == "dataframe" and label is not None and label not in getattr(data, "columns", [data.name]):
-        raise ValueError(f"label column {label!r} is not in the DataFrame")
+    if kind == "dataframe" and label is not None:
+        columns = data.to_frame().columns if data.ndim == 1 else data.columns
+        if label not in columns:
+            raise ValueError(f"label column {label!r} is not in the DataFrame; its columns: {list(columns)}")
     context = _Context(int(step), name, DataThresholds(**thresholds))
     check = _CHECKS[kind]
     return lambda: check(data, context, label, num_classes)
@@ -336,7 +338,9 @@ def _number_events(context, where, numbers, dtype, is_label, num_classes, *, sca
             found += _labels(context, where, values, dtype, num_classes)
     elif values.size:
         if outliers:
-            found.append(_outliers(context, where, values))
+            # The scale is judged without the outliers: they are reported once, as outliers.
+            outlier, values = _outliers(context, where, values)
+            found.append(outlier)
         found.append(_scale(context, where, values, image_like or dtype == torch.uint8))
     return [e for e in found if e is not None]
 
@@ -358,17 +362,18 @@ def _nonfinite(context: _Context, where: _Where, numbers: _Numbers) -> Optional[
     )
 
 
-def _outliers(context: _Context, where: _Where, values: np.ndarray) -> Optional[Event]:
+def _outliers(context: _Context, where: _Where, values: np.ndarray) -> Tuple[Optional[Event], np.ndarray]:
+    """The outlier event (or None), and the values without the outliers."""
     limits = context.limits
     median = float(np.median(values))
     distance = np.abs(values - median)
     spread = 1.4826 * float(np.median(distance))  # the std of normal data, unmoved by outliers
     if spread == 0:
-        return None  # mostly one value (a flag, sparse counts): the rare other values are the signal
+        return None, values  # mostly one value (a flag, sparse counts): the rare others are the signal
     far = distance > limits.outlier_z * spread
     count = int(far.sum())
     if not count:
-        return None
+        return None, values
     worst = values[far][np.argsort(-distance[far])][: limits.examples]
     low, high = median - limits.outlier_z * spread, median + limits.outlier_z * spread
     message = (
@@ -383,7 +388,7 @@ def _outliers(context: _Context, where: _Where, values: np.ndarray) -> Optional[
     return context.event(
         "outlier_values", "warning", where, message, hint,
         count=count, values=values.size, median=median, low=low, high=high, worst=worst[0],
-    )
+    ), values[~far]
 
 
 def _scale(context: _Context, where: _Where, values: np.ndarray, image_like: bool) -> Optional[Event]:
@@ -411,7 +416,7 @@ def _scale(context: _Context, where: _Where, values: np.ndarray, image_like: boo
         hint = "it is constant: drop it"
     else:
         hint = (
-            f"standardize it: {e} = ({e} - {mean:.4g}) / {std:.4g}, with the training set's mean and std "
+            f"standardize it: {e} = ({e} {'-' if mean >= 0 else '+'} {abs(mean):.4g}) / {std:.4g}, with the training set's mean and std "
             "for every split"
         )
         if integral:
@@ -434,9 +439,8 @@ def _labels(context: _Context, where: _Where, values: np.ndarray, dtype: torch.d
     if count:
         low, high = float(values.min()), float(values.max())
         message = (
-            f"{where.text} has {count} of {values.size} labels outside [0, {num_classes}) "
-            f"(min {low:g}, max "
-            f"{high:g}): cross-entropy fails with 'Target out of bounds' (a device-side assert on GPU)"
+            f"{where.text} has {count} of {values.size} labels outside [0, {num_classes}) (min {low:g}, "
+            f"max {high:g}): cross-entropy fails with 'Target out of bounds' (a device-side assert on GPU)"
         )
         if low >= 1 and high == num_classes:
             hint = f"the labels look 1-based: {where.expr} - 1"
@@ -566,11 +570,16 @@ def _groups(groups: Dict[str, List[int]], context: _Context) -> str:
     return f"{top} in {len(top_items)} items, {others}"
 
 
+def _field_where(name: str, stacked: bool) -> _Where:
+    """A field of a batch (`stacked`: its tensors hold many samples) or of Dataset items."""
+    return _Where(name, f"field {name!r}", name, "tensor" if stacked else "item")
+
+
 def _check_fields(fields: List[_Field], context: _Context, num_classes, sampled: str, stacked: bool):
     events: List[Event] = []
     floats: Dict[str, Tuple[torch.dtype, bool]] = {}
     for field in fields:
-        where = _Where(field.name, f"field {field.name!r}", field.name, "tensor" if stacked else "item")
+        where = _field_where(field.name, stacked)
         missing = [i for i, v in field.values if v is None]
         if missing:
             message = f"{where.text} is None in {len(missing)} of {sampled} ({_first(missing, context)})"
@@ -604,7 +613,7 @@ def _check_fields(fields: List[_Field], context: _Context, num_classes, sampled:
         else:
             found = _item_events(context, where, tensors, dtype, field.is_label, num_classes, sampled)
         events.extend(found)
-    return events + _mixed_precision(context, floats, "tensor" if stacked else "item")
+    return events + _mixed_precision(context, floats, stacked)
 
 
 def _item_events(context, where: _Where, tensors, dtype, is_label, num_classes, sampled: str):
@@ -641,7 +650,7 @@ def _item_events(context, where: _Where, tensors, dtype, is_label, num_classes, 
     )
 
 
-def _mixed_precision(context: _Context, floats: Dict[str, Tuple[torch.dtype, bool]], source: str):
+def _mixed_precision(context: _Context, floats: Dict[str, Tuple[torch.dtype, bool]], stacked: bool):
     """A float64 input next to float32 fields: a float32 model fails on it."""
     narrow = sorted({str(d).replace("torch.", "") for d, _ in floats.values() if d != torch.float64})
     if not narrow:
@@ -649,12 +658,11 @@ def _mixed_precision(context: _Context, floats: Dict[str, Tuple[torch.dtype, boo
     events = []
     for name, (dtype, is_label) in floats.items():
         if dtype == torch.float64 and not is_label:  # float64 targets are fine: the loss promotes them
-            where = _Where(name, f"field {name!r}", name, source)
+            where = _field_where(name, stacked)
             message = (
                 f"{where.text} is float64 while other fields are {'/'.join(narrow)}: a float32 model "
-                "fails "
-                "on it with 'mat1 and mat2 must have the same dtype'"
+                "fails on it with 'mat1 and mat2 must have the same dtype'"
             )
-            hint = _FIXES[("float64", source)].format(e=name)
+            hint = _FIXES[("float64", where.source)].format(e=name)
             events.append(context.event("dtype_inconsistency", "warning", where, message, hint))
     return events

@@ -139,6 +139,17 @@ def test_unnormalized_column_gets_its_own_standardization():
     assert f"df['age'] = (df['age'] - {mean:.4g}) / {std:.4g}" in event.hint
 
 
+def test_dataframe_label_column_is_checked_as_labels():
+    """label= names the class column: checked against num_classes, not for normalization."""
+    df = _clean_frame(100)
+    df["grade"] = np.arange(100) % 6  # 0..5, for a 5-class model
+    event = _only(check_dataframe(df, label="grade", num_classes=5), "label_range")
+    assert (event.tag, event.evidence["count"], event.evidence["max"]) == ("data/grade", 16, 5)
+    assert check_dataframe(df, label="grade", num_classes=6) == []
+    with pytest.raises(ValueError, match="'grade_'"):
+        check_dataframe(df, label="grade_")
+
+
 def test_dataset_with_mixed_dtypes():
     """A float64 pandas column next to float32 tensors, and labels returned as int or float."""
     table = _clean_frame(50)
