@@ -18,10 +18,10 @@ def _check(data, **options):
 
 
 def _only(events, kind):
-    """The one event of `kind`."""
-    found = [e for e in events if e.kind == kind]
-    assert len(found) == 1, [(e.kind, e.tag, e.message) for e in events]
-    return found[0]
+    """The one event of `kind`, failing with every event's kind, tag and message otherwise."""
+    kinds = [e.kind for e in events]
+    assert kinds.count(kind) == 1, [(e.kind, e.tag, e.message) for e in events]
+    return events[kinds.index(kind)]
 
 
 def _clean_frame(rows=300):
