@@ -1,0 +1,105 @@
+"""loss_divergence: the loss grows steadily or explodes instead of going down."""
+
+import dataclasses
+import math
+
+from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.detectors.curve import PerTag, Trace, diff_sigma, fmt, log_noise
+
+HINT = (
+    "The learning rate is likely too high: lower it (e.g. 10x), add a warmup or a scheduler "
+    "(torch.optim.lr_scheduler), and clip gradients "
+    "(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)); check the data if it began "
+    "with one bad batch."
+)
+
+
+class LossDivergence(Detector):
+    """Fires when the smoothed loss rises far above the best level it reached, beyond its noise."""
+
+    id = "loss_divergence"
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        level_points: int = 16  # the current level is the median of this many last values
+        rise_ratio: float = 2.0  # current level / best level that counts as a rise
+        explode_ratio: float = 10.0  # ... and that counts as an explosion (error)
+        noise_z: float = 4.0  # a rise must also exceed this many point-noise sigmas (log space)
+        scale_fraction: float = 0.05  # ... and this fraction of the progress made (start - best)
+        noise_points: int = 40  # recent values (before the current level's) that measure the noise
+        release_ratio: float = 1.3  # the condition ends when the level falls below this x best
+        reminders: int = 2
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        t = self.thresholds
+        self._onsets = Onsets(reminders=t.reminders)
+        self._traces = PerTag(lambda: Trace(recent=t.noise_points + t.level_points))
+        self._severity = {}  # tag -> severity reported for the current onset
+
+    def on_loss(self, point):
+        if point.is_validation:
+            return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
+        trace = self._traces.get(point.tag)
+        if not trace.add(point.step, point.value) or trace.count < 8 or trace.best is None:
+            return ()
+        t = self.thresholds
+        best, best_step = trace.best
+        level = trace.level(t.level_points)
+        rising = self._rise(trace, level, best)
+        was_active = self._severity.get(point.tag) is not None
+        # Hysteresis: once diverging, a level bouncing around the threshold is one episode.
+        active = rising or (was_active and level > t.release_ratio * best)
+        state = self._onsets.update(point.tag, active, point.step)
+        if not active:
+            self._severity.pop(point.tag, None)
+            return ()
+        exploded = best > 0 and level >= t.explode_ratio * best
+        severity = "error" if exploded else "warning"
+        escalated = state is None and severity == "error" and self._severity.get(point.tag) == "warning"
+        if state is None and not escalated:
+            return ()
+        if state == "onset" or escalated:
+            self._severity[point.tag] = severity
+        how = "exploded" if exploded else "rose"
+        still = "still " if state == "reminder" else ""
+        message = (
+            f"loss {still}{how} from {fmt(best)} to {fmt(level)} over steps "
+            f"{best_step}\u2013{point.step}"
+        )
+        if best > 0:
+            message += f" ({fmt(level / best)}x its best level)"
+        return [
+            self.event(
+                point.step,
+                severity,
+                point.tag,
+                message,
+                HINT,
+                best_level=best,
+                best_step=best_step,
+                level=level,
+            )
+        ]
+
+    def _rise(self, trace: Trace, level: float, best: float) -> bool:
+        """The current level is far above the best level, beyond noise and beyond float dust."""
+        t = self.thresholds
+        rise = level - best
+        progress = max(0.0, (trace.start or best) - best)
+        if rise < t.scale_fraction * progress:
+            return False  # e.g. a loss converged to 1e-6 now at 1e-4: tiny next to what was learned
+        # The noise is that of the recent values just before the current level (so a jump does not
+        # hide itself), or of the recent blocks if larger (so a calm stretch does not hide noise).
+        before = trace.values()[: -t.level_points]
+        log_sigma = trace.log_noise()
+        if best > 0 and log_sigma is not None and len(before) >= 8:
+            log_sigma = max(log_sigma, log_noise(before) or 0.0)
+        if best > 0 and log_sigma is not None:
+            # In log space a ratio is a distance, and minibatch noise is about the same size at
+            # every level of the curve.
+            return math.log(level / best) >= max(math.log(t.rise_ratio), t.noise_z * log_sigma)
+        # A loss that may be negative: compare with its own scale and its noise instead.
+        scale = max(abs(best), abs(trace.start or 0.0))
+        sigma = max(trace.noise(), diff_sigma(before))
+        return rise >= (t.rise_ratio - 1.0) * scale and rise > t.noise_z * sigma

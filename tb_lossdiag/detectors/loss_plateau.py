@@ -1,0 +1,91 @@
+"""loss_plateau: the loss makes no progress over a long window while still near its initial level."""
+
+import dataclasses
+import math
+
+from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.detectors.curve import PerTag, Trace, fmt, median
+
+HINT = (
+    "The learning rate is likely too low, or nothing is being learned: raise the learning rate "
+    "(e.g. 10x, or find it with an LR range test), check that optimizer.step() and "
+    "optimizer.zero_grad() are called every step, that the optimizer got model.parameters() "
+    "(and they require grad), and that the labels match the inputs."
+)
+
+
+class LossPlateau(Detector):
+    """Fires when a long window brings no meaningful improvement and the loss is barely below its start.
+
+    A loss that converged to a floor is not a plateau: it made progress first. Only a loss that
+    has not come meaningfully down from its initial level (max_progress) counts.
+    """
+
+    id = "loss_plateau"
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        window: int = 100  # logged values a plateau must last
+        min_improvement: float = 0.01  # relative drop of the level over the window that counts as progress
+        max_progress: float = 0.1  # a loss down more than this fraction from its start is not stuck
+        confirm: int = 50  # values the condition must hold on before it is reported (a slow start passes)
+        reminders: int = 2
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        t = self.thresholds
+        self._onsets = Onsets(reminders=t.reminders, first_gap=max(100, t.window))
+        self._traces = PerTag(lambda: Trace(recent=t.window))
+        self._active = set()
+        self._held = {}  # tag -> values in a row the condition has held
+
+    def on_loss(self, point):
+        if point.is_validation:
+            return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
+        t = self.thresholds
+        trace = self._traces.get(point.tag)
+        if not trace.add(point.step, point.value) or len(trace.recent) < t.window or not trace.start:
+            return ()
+        values = trace.values()
+        quarter = max(1, t.window // 4)
+        old, new = median(values[:quarter]), median(values[-quarter:])
+        scale = abs(trace.start)
+        improvement = (old - new) / abs(old) if old else 0.0
+        progress = (trace.start - new) / scale
+        # Progress is judged on noisy medians: count as stuck only when even the upper end of its
+        # uncertainty is small, so a noisy curve early in a slow warmup is given time.
+        log_sigma = trace.log_noise()
+        rel_sigma = log_sigma if log_sigma is not None else trace.noise() / scale
+        uncertainty = 2 * 1.25 * rel_sigma * math.sqrt(1.0 / quarter + 1.0 / trace.start_points)
+        near_start = progress + uncertainty < t.max_progress
+        if point.tag in self._active:
+            # Hysteresis: a level hovering at the threshold stays one episode.
+            active = improvement < 2 * t.min_improvement and progress < t.max_progress
+        else:
+            # A level clearly climbing is divergence, reported by loss_divergence instead.
+            stuck = -0.5 < improvement < t.min_improvement and near_start
+            # A clean curve that only looks stuck through noise or a slow warmup moves on within
+            # `confirm` values; a stuck one does not.
+            held = self._held[point.tag] = self._held.get(point.tag, 0) + 1 if stuck else 0
+            active = held > t.confirm
+        (self._active.add if active else self._active.discard)(point.tag)
+        state = self._onsets.update(point.tag, active, point.step)
+        if state is None:
+            return ()
+        first_step = trace.recent[0][0]
+        still = "still " if state == "reminder" else ""
+        return [
+            self.event(
+                point.step,
+                "warning",
+                point.tag,
+                f"loss has {still}not improved over steps {first_step}\u2013{point.step}: "
+                f"its level went from {fmt(old)} to {fmt(new)} ({fmt(100 * improvement)}% lower), "
+                f"only {fmt(100 * progress)}% below its initial {fmt(trace.start)}",
+                HINT,
+                level=new,
+                window_start_level=old,
+                initial_level=trace.start,
+                improvement=improvement,
+            )
+        ]

@@ -1,0 +1,106 @@
+"""loss_spike: a sudden one-off jump of the loss that falls back at once (usually a bad batch)."""
+
+import dataclasses
+
+from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.detectors.curve import PerTag, Trace, diff_sigma, fmt, median
+
+HINT = (
+    "Check the data of that step for a corrupted or mislabeled batch (NaN/Inf, wrong scale, "
+    "unnormalized images, outliers in the targets); if spikes recur, clip gradients "
+    "(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)) or lower the learning rate."
+)
+
+
+class LossSpike(Detector):
+    """Fires when one value jumps far above the recent level and the next one is back down."""
+
+    id = "loss_spike"
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        baseline_points: int = 32  # the recent level is the median of this many values before
+        min_points: int = 10  # no judgement before this many values
+        ratio: float = 3.0  # a spike is at least this many times the recent level...
+        noise_z: float = 8.0  # ...and this many point-noise sigmas above it
+        warn_ratio: float = 10.0  # warning (not info) from this ratio...
+        warn_above_start: float = 10.0  # ...when the value is also this many times the initial loss
+        beyond_usual: float = 2.0  # ...and this many times the largest jump of the recent past
+        memory: int = 1000  # values over which the largest jump is forgotten (halved)
+        max_reports: int = 5  # spikes reported per tag
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        t = self.thresholds
+        fade = 0.5 ** (1.0 / t.memory)
+        self._traces = PerTag(lambda: _SpikeState(t.baseline_points, fade))
+        self._onsets = Onsets(reminders=0, max_onsets=t.max_reports)
+
+    def on_loss(self, point):
+        if point.is_validation:
+            return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
+        state = self._traces.get(point.tag)
+        trace = state.trace
+        t = self.thresholds
+        if trace.count < t.min_points:
+            trace.add(point.step, point.value)
+            return ()
+        baseline = median(trace.values())
+        sigma = max(diff_sigma(trace.values()), trace.noise())
+        events = []
+        pending = state.pending
+        if pending is not None:
+            state.pending = None
+            step, value, base = pending
+            # One-off: this value is back below half of the jump; otherwise the level moved.
+            if point.value < base + 0.5 * (value - base):
+                events.extend(self._report(point.tag, step, value, base, trace))
+        jump = point.value - baseline
+        jump_z = jump / sigma if sigma > 0 else (float("inf") if jump > 0 else 0.0)
+        # Small batches have heavy tails: a jump counts only when far beyond the largest jumps
+        # this curve made in the recent past (a record that slowly fades).
+        usual = t.beyond_usual * state.record
+        state.record = max(state.record * state.fade, min(jump_z, 1e12))
+        is_jump = (
+            jump_z > max(t.noise_z, usual)
+            and (point.value >= t.ratio * baseline if baseline > 0 else jump >= (t.ratio - 1) * abs(baseline))
+        )
+        if is_jump and pending is None:
+            state.pending = (point.step, point.value, baseline)
+        # The baseline is a median, so one spike inside it barely moves it.
+        trace.add(point.step, point.value)
+        return events
+
+    def _report(self, tag, step, value, baseline, trace):
+        """The event for a confirmed one-off spike (at most max_reports per tag)."""
+        t = self.thresholds
+        if self._onsets.update(tag, True, step) is None:
+            return []
+        self._onsets.update(tag, False, step)
+        ratio = value / baseline if baseline > 0 else float("inf")
+        # Heavy-tailed small batches jump too, but not far above what the untrained model scored.
+        beyond_start = trace.start is not None and trace.start > 0 and value >= t.warn_above_start * trace.start
+        severity = "warning" if ratio >= t.warn_ratio and beyond_start else "info"
+        times = f" ({fmt(ratio)}x)" if baseline > 0 else ""
+        return [
+            self.event(
+                step,
+                severity,
+                tag,
+                f"loss jumped to {fmt(value)} at step {step} from a recent level of "
+                f"{fmt(baseline)}{times}, then fell back",
+                HINT,
+                value=value,
+                baseline=baseline,
+            )
+        ]
+
+
+class _SpikeState:
+    """Per-tag state: the recent curve, a spike awaiting confirmation, the largest recent jump."""
+
+    def __init__(self, recent: int, fade: float):
+        self.trace = Trace(recent=recent)
+        self.pending = None  # (step, value, baseline) of a jump seen on the previous value
+        self.record = 0.0  # largest jump in noise sigmas, fading by `fade` per value
+        self.fade = fade

@@ -1,0 +1,106 @@
+"""overfitting: the validation loss rises while the training loss of the same family keeps falling."""
+
+import collections
+import dataclasses
+import math
+
+from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.detectors.curve import PerTag, Trace, diff_sigma, family, fmt, median
+
+HINT = (
+    "The model is memorizing the training set: use early stopping (keep the checkpoint with the "
+    "best validation loss), add regularization (weight_decay in the optimizer, dropout), data "
+    "augmentation or more data, or use a smaller model."
+)
+
+
+class Overfitting(Detector):
+    """Fires when validation loss climbs above its best while training loss goes on falling."""
+
+    id = "overfitting"
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        smooth_points: int = 3  # validation level = median of this many last validation values
+        min_rise: float = 0.1  # relative rise of the validation level above its best
+        noise_z: float = 4.0  # ...that must also exceed this many validation-noise sigmas
+        min_train_drop: float = 0.05  # relative fall of the training level since the best validation
+        train_points: int = 16  # training level = median of this many last training values
+        reminders: int = 2
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        t = self.thresholds
+        self._train = PerTag(lambda: Trace(recent=t.train_points))
+        self._val = PerTag(lambda: _ValState())
+        self._onsets = Onsets(reminders=t.reminders)
+        self._active = set()
+
+    def on_loss(self, point):
+        if not math.isfinite(point.value):
+            return ()
+        key = family(point.tag)
+        if not point.is_validation:
+            self._train.get(key).add(point.step, point.value)
+            return ()
+        train = self._train.peek(key)
+        if train is None or train.count < self.thresholds.train_points // 2:
+            return ()  # no training curve to compare with (yet)
+        return self._on_validation(point, key, train)
+
+    def _on_validation(self, point, key, train):
+        """Update the validation state of `key` and judge it against the training curve."""
+        t = self.thresholds
+        val = self._val.get(key)
+        train_level = train.level(t.train_points)
+        val.values.append(point.value)
+        if len(val.values) < t.smooth_points:
+            return ()
+        level = median(list(val.values)[-t.smooth_points:])
+        if val.best is None or level < val.best[0]:
+            val.best = (level, point.step, train_level)
+            self._active.discard(key)
+            self._onsets.update(key, False, point.step)
+            return ()
+        best, best_step, train_at_best = val.best
+        rise = level - best
+        sigma = diff_sigma(list(val.values))
+        train_drop = (train_at_best - train_level) / abs(train_at_best) if train_at_best else 0.0
+        if key in self._active:
+            # Hysteresis: the episode lasts while validation stays clearly above its best.
+            active = rise > 0.5 * t.min_rise * abs(best)
+        else:
+            active = (
+                rise >= t.min_rise * abs(best)
+                and rise > t.noise_z * sigma
+                and train_drop >= t.min_train_drop
+            )
+        (self._active.add if active else self._active.discard)(key)
+        state = self._onsets.update(key, active, point.step)
+        if state is None:
+            return ()
+        still = "still " if state == "reminder" else ""
+        return [
+            self.event(
+                point.step,
+                "warning",
+                point.tag,
+                f"validation loss {still}rose from {fmt(best)} at step {best_step} to {fmt(level)} at "
+                f"step {point.step} (+{fmt(100 * rise / abs(best))}%) while the training loss fell "
+                f"from {fmt(train_at_best)} to {fmt(train_level)}",
+                HINT,
+                best_val=best,
+                best_step=best_step,
+                val=level,
+                train_at_best=train_at_best,
+                train=train_level,
+            )
+        ]
+
+
+class _ValState:
+    """Per-family validation state: recent validation values and the best smoothed level."""
+
+    def __init__(self, recent: int = 32):
+        self.values = collections.deque(maxlen=recent)
+        self.best = None  # (level, step, training level then)
