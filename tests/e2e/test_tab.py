@@ -1,0 +1,248 @@
+"""What a user sees in the Loss Diagnostics tab: a real `tensorboard` process, headless Chromium."""
+
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from tb_lossdiag import DiagWriter
+
+from plugin.harness import NAN_STEP, event, mark_diagnosed, serve, write_events, write_gallery
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+XSS_TAG = "loss/<img src=x onerror=\"window.__xss='tag'\">"
+XSS_MESSAGE = "<script>window.__xss='message'</script><b>not bold</b>"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download), fresh profile."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"Chromium is needed for the browser tests and is missing at {CHROMIUM}: run `make test` "
+            "(it installs it) or `apt-get install chromium`"
+        )
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="lossdiag-chromium-")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory):
+    """TensorBoard serving runs of a tiny real model: healthy, NaN in the data, nll on softmax, plain."""
+    logdir = str(tmp_path_factory.mktemp("e2e") / "runs")
+    write_gallery(logdir)
+    with serve(logdir, ready=lambda tb: len(tb.api("runs")["runs"]) == 4) as tb:
+        yield tb
+
+
+def open_tab(browser, url, dark=False):
+    """(page, plugin frame) once the tab has drawn its run list."""
+    page = browser.new_page()
+    page.emulate_media(color_scheme="dark" if dark else "light")
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/#lossdiag")
+    # TensorBoard puts the tab in an iframe (page.frames does not list it: ask the element).
+    iframe = page.locator("iframe[src*='plugin_entry.html?name=lossdiag']")
+    iframe.wait_for(state="attached", timeout=30000)
+    frame = iframe.element_handle().content_frame()
+    try:
+        frame.wait_for_selector(".ld-run-card .u-over", timeout=30000)
+    except Exception as error:
+        raise AssertionError(f"the tab did not render in 30 s; page errors: {errors}") from error
+    assert not errors, errors
+    return page, frame
+
+
+@pytest.fixture(scope="module")
+def tab(browser, gallery):
+    """The gallery's tab, opened once."""
+    page, frame = open_tab(browser, gallery.url)
+    yield page, frame
+    page.close()
+
+
+def run_row(frame, run):
+    return frame.locator(f".ld-run[data-run='{run}']")
+
+
+def chart(frame, run):
+    return frame.locator(f".ld-run-card[data-run='{run}'] .ld-chart").first
+
+
+def test_the_tab_is_in_tensorboard(tab):
+    """TensorBoard's header has a "Loss Diagnostics" tab; /#lossdiag opens it."""
+    page, _ = tab
+    assert page.get_by_text("Loss Diagnostics", exact=True).first.is_visible()
+
+
+def test_every_run_shows_its_health_and_first_error(tab):
+    """Healthy, errored and plain SummaryWriter runs are told apart at a glance."""
+    _, frame = tab
+    assert run_row(frame, "healthy").get_attribute("data-health") == "healthy"
+    assert "Healthy" in run_row(frame, "healthy").inner_text()
+    nan = run_row(frame, "nan_in_data")
+    assert nan.get_attribute("data-health") == "error"
+    assert f"step {NAN_STEP}: nonfinite_loss" in nan.inner_text()
+    assert "step 0: nll_on_probabilities" in run_row(frame, "nll_on_softmax").inner_text()
+    plain = run_row(frame, "plain_summarywriter")
+    assert plain.get_attribute("data-health") == "undiagnosed"
+    assert "not diagnosed" in plain.inner_text()
+    assert "2 with errors" in frame.locator(".ld-summary").inner_text()
+
+
+def test_markers_sit_at_the_anomalies_steps(tab):
+    """The NaN run's chart has markers where the train and val losses became NaN."""
+    _, frame = tab
+    steps = chart(frame, "nan_in_data").get_attribute("data-marker-steps").split(",")
+    assert {str(NAN_STEP), "40"} <= set(steps)
+
+
+def test_hovering_a_marker_shows_its_event(tab):
+    """The mouse over the marker at the NaN step shows the event, its message and its fix."""
+    page, frame = tab
+    el = chart(frame, "nan_in_data")
+    el.scroll_into_view_if_needed()
+    x_min, x_max = float(el.get_attribute("data-x-min")), float(el.get_attribute("data-x-max"))
+    box = el.locator(".u-over").bounding_box()
+    x = box["x"] + (NAN_STEP - x_min) / (x_max - x_min) * box["width"]
+    page.mouse.move(x, box["y"] + box["height"] / 2)
+    tip = el.locator(".ld-tip")
+    tip.wait_for(state="visible", timeout=5000)
+    text = tip.inner_text()
+    assert f"step {NAN_STEP}" in text and "nonfinite_loss" in text and "Fix:" in text
+
+
+def test_the_event_list_says_what_where_and_how_to_fix(tab):
+    """The NaN event: severity, kind, tag, step span, message, fix and evidence."""
+    _, frame = tab
+    row = frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first
+    text = row.inner_text()
+    assert "ERROR" in text.upper() and "nonfinite_loss" in text and "loss/train" in text
+    assert f"loss is nan at step {NAN_STEP}" in text
+    assert "FIX" in text.upper() and "eps" in text
+    assert "NaN" in row.locator(".ld-evidence").inner_text()
+    # The onset and its reminder are one persistent condition, shown once with its span.
+    assert f"steps {NAN_STEP}–137 · 2 reports" in text
+
+
+def test_several_events_at_one_step_are_all_listed(tab):
+    """nll on softmax: two findings at step 0, both in the list."""
+    _, frame = tab
+    kinds = frame.locator(".ld-event[data-run='nll_on_softmax'][data-step='0']").evaluate_all("els => els.map(e => e.dataset.kind)")
+    assert {"nll_on_probabilities", "negative_loss"} <= set(kinds)
+    assert "LogSoftmax" in frame.locator(".ld-event[data-kind='nll_on_probabilities']").inner_text()
+
+
+def test_clicking_an_event_centres_the_chart_on_it(tab):
+    """After a zoom-out of the whole run, a click on the event zooms in around its step and highlights it."""
+    _, frame = tab
+    el = chart(frame, "nan_in_data")
+    full = float(el.get_attribute("data-x-max")) - float(el.get_attribute("data-x-min"))
+    frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first.click()
+    frame.wait_for_function(
+        "step => document.querySelector(\".ld-run-card[data-run='nan_in_data'] .ld-chart\").dataset.highlightStep === step",
+        arg=str(NAN_STEP), timeout=5000,
+    )
+    x_min, x_max = float(el.get_attribute("data-x-min")), float(el.get_attribute("data-x-max"))
+    assert x_min < NAN_STEP < x_max
+    assert abs((x_min + x_max) / 2 - NAN_STEP) < 1
+    assert x_max - x_min < full
+    assert "ld-selected" in frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first.get_attribute("class")
+
+
+def test_filters_by_severity(tab):
+    """Turning errors off hides the error events."""
+    _, frame = tab
+    errors = frame.locator(".ld-filter[data-severity='error']")
+    errors.click()
+    try:
+        frame.wait_for_function("() => !document.querySelector('.ld-event.ld-sev-error')", timeout=5000)
+    finally:
+        errors.click()
+    frame.locator(".ld-event.ld-sev-error").first.wait_for(timeout=5000)
+
+
+def test_a_plain_summarywriter_run_shows_curves_and_a_note(tab):
+    """Selecting it draws its loss curve and says it was not diagnosed while training."""
+    _, frame = tab
+    run_row(frame, "plain_summarywriter").click()
+    card = frame.locator(".ld-run-card[data-run='plain_summarywriter']")
+    card.wait_for(timeout=10000)
+    assert "Not diagnosed while training" in card.inner_text()
+    assert "loss/train" in card.locator(".u-legend").inner_text()
+    run_row(frame, "nan_in_data").click()
+    frame.locator(".ld-run-card[data-run='nan_in_data']").wait_for(timeout=10000)
+
+
+def test_screenshot(browser, gallery, tmp_path):
+    """The README's screenshot: always into pytest's tmp dir; also to $LOSSDIAG_SCREENSHOT if set."""
+    page, frame = open_tab(browser, gallery.url)
+    try:
+        frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first.click()
+        page.mouse.move(0, 0)
+        time.sleep(0.5)  # the smooth scroll of the clicked chart into view
+        targets = [tmp_path / "screenshot.png"]
+        if os.environ.get("LOSSDIAG_SCREENSHOT"):
+            targets.append(os.environ["LOSSDIAG_SCREENSHOT"])
+        for target in targets:
+            page.screenshot(path=str(target))
+        assert (tmp_path / "screenshot.png").stat().st_size > 20_000
+    finally:
+        page.close()
+
+
+def test_dark_mode_follows_tensorboard(browser, gallery):
+    """With the system in dark mode, TensorBoard and the tab are dark."""
+    page, frame = open_tab(browser, gallery.url, dark=True)
+    try:
+        assert frame.evaluate("document.documentElement.classList.contains('ld-dark')")
+        background = frame.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(48, 48, 48)"
+    finally:
+        page.close()
+
+
+def test_all_clear_then_reload_brings_new_runs_whose_text_stays_text(browser, tmp_path):
+    """A healthy logdir says so; TensorBoard's reload shows a new run; log text never runs as code."""
+    logdir = str(tmp_path / "runs")
+    with DiagWriter(os.path.join(logdir, "fine"), detectors=[]) as w:
+        mark_diagnosed(w)
+        for s in range(20):
+            w.add_scalar("loss", 1.0 / (s + 1), s)
+    with serve(logdir, ready=lambda tb: len(tb.api("runs")["runs"]) == 1) as tb:
+        page, frame = open_tab(browser, tb.url)
+        try:
+            banner = frame.locator(".ld-all-clear").inner_text()
+            assert "No anomalies found in 1 run; checked: 1 loss curve (loss)" in banner
+            write_events(logdir, "hostile", [[event(5, tag=XSS_TAG, message=XSS_MESSAGE, severity="error")]], losses={XSS_TAG: [1.0, 0.5]})
+            tb.wait_until(lambda t: len(t.api("runs")["runs"]) == 2)
+            page.locator("button.reload-button").click()  # TensorBoard's reload: no page reload
+            row = run_row(frame, "hostile")
+            row.wait_for(timeout=15000)
+            row.click()
+            event_row = frame.locator(".ld-event[data-run='hostile']")
+            event_row.wait_for(timeout=10000)
+            text = event_row.inner_text()
+            assert XSS_TAG in text and XSS_MESSAGE in text
+            assert frame.locator(".ld-event img, .ld-event script, .ld-event b:text('not bold')").count() == 0
+            assert frame.evaluate("window.__xss") is None and page.evaluate("window.__xss") is None
+        finally:
+            page.close()
