@@ -23,7 +23,7 @@ MODEL_KINDS = (
 )
 # Quick ones the detectors get right today: three faults and two healthy controls.
 SAMPLE = (
-    "nll_on_softmax_sequential", "nan_in_csv_column", "missing_zero_grad",
+    "nll_on_softmax_sequential", "nan_in_csv_column", "zero_grad_once_per_epoch",
     "healthy_adam_cross_entropy", "healthy_gradscaler_skips",
 )
 SCENARIOS = {name: detection.load(name) for name in detection.names()}
