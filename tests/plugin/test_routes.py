@@ -177,17 +177,23 @@ def test_impl_functions_read_through_the_data_provider(logdir):
     write_events(logdir, "r", [[event(3, severity="error")]])
     provider = make_provider(logdir)
     ctx = tb_context.RequestContext()
-    runs = lossdiag_plugin.runs_impl(provider, ctx, "")
+    cache = lossdiag_plugin.EventCache()
+    runs = lossdiag_plugin.runs_impl(provider, ctx, "", cache)
     assert runs["runs"][0]["first_error"]["step"] == 3
-    assert lossdiag_plugin.events_impl(provider, ctx, "", "r")["events"][0]["step"] == 3
+    assert lossdiag_plugin.events_impl(provider, ctx, "", "r", cache)["events"][0]["step"] == 3
 
 
-def test_a_diagwriter_run_with_an_error_is_flushed_and_served(logdir, client_for):
-    """An error is on disk as soon as it is found, before the writer is closed."""
-    w = DiagWriter(os.path.join(logdir, "live"), flush_secs=3600)
-    try:
-        w.add_scalar("loss", float("nan"), 0)
-        client, _ = client_for(logdir)
-        assert get_json(client, route("events?run=live"))["events"][0]["kind"] == "nonfinite_loss"
-    finally:
-        w.close()
+def test_the_cache_parses_each_record_once_and_sees_new_ones(logdir, monkeypatch):
+    """A second request parses nothing again; a record written later is read, alone."""
+    write_events(logdir, "r", [[event(s)] for s in range(5)])
+    provider, ctx, cache = make_provider(logdir), tb_context.RequestContext(), lossdiag_plugin.EventCache()
+    parsed = []
+    real = lossdiag_plugin.parse_record
+    monkeypatch.setattr(lossdiag_plugin, "parse_record", lambda *a: parsed.append(a) or real(*a))
+    assert len(cache.read(provider, ctx, "")["r"].events) == 5
+    assert len(cache.read(provider, ctx, "")["r"].events) == 5
+    assert len(parsed) == 5
+    write_events(logdir, "r", [[event(9)]])
+    provider = make_provider(logdir)
+    assert [e.step for e in cache.read(provider, ctx, "")["r"].events] == [0, 1, 2, 3, 4, 9]
+    assert len(parsed) == 6

@@ -8,6 +8,8 @@ import { eventSummary } from "./format";
 
 export const CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b"];
 const HOVER_PX = 7;
+// Steps are whole numbers: tick at 1, 2, 5, 10, 20, 25, 50, ... never at 37.5.
+const STEP_TICKS = Array.from({ length: 10 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e).concat(e > 0 ? [25 * 10 ** (e - 1)] : [])).flat().sort((a, b) => a - b);
 const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
 
 /** The events of one step, drawn as one marker in the colour of the worst. */
@@ -75,7 +77,7 @@ export class StepChart {
         cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
         scales: { x: { time: false } },
         axes: [
-          { ...axis, label: "step", labelSize: 16, labelFont: "11px Roboto, sans-serif", values: (_u, ticks) => ticks.map((t) => formatStep(t)) },
+          { ...axis, incrs: STEP_TICKS, label: "step", labelSize: 16, labelFont: "11px Roboto, sans-serif", values: (_u, ticks) => ticks.map((t) => formatStep(t)) },
           { ...axis, size: 56 },
         ],
         series: [
