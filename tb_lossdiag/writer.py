@@ -219,7 +219,9 @@ class DiagWriter(SummaryWriter):
         return step
 
     def _record(self, events: List[Event]) -> None:
-        if not events:
+        # The first record is written even when empty: it marks the run as diagnosed, so a healthy
+        # DiagWriter run is told apart from a plain SummaryWriter run.
+        if not events and self._record_step > 0:
             return
         now = time.time()
         events = [dataclasses.replace(e, wall_time=e.wall_time or now, rank=self._rank) for e in events]

@@ -308,3 +308,19 @@ def test_loss_tensor_graph_reaches_detectors(logdir):
         writer.add_scalar("loss", loss.item(), 1)
     assert recorder.points[0].graph.loss_fn == "cross_entropy" and recorder.points[0].graph.nonnegative
     assert recorder.points[1].graph is None
+
+
+def test_a_healthy_run_is_marked_as_diagnosed(logdir):
+    """A DiagWriter run with no findings still leaves one (empty) lossdiag record, and only one."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    with DiagWriter(logdir) as writer:
+        for step in range(20):
+            writer.add_scalar("loss", 1.0 / (step + 1), step)
+    (name,) = os.listdir(logdir)
+    records = [
+        v for e in EventFileLoader(os.path.join(logdir, name)).Load() for v in e.summary.value
+        if v.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME
+    ]
+    assert len(records) == 1
+    assert read_logdir(logdir)[0].events == []

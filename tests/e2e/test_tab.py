@@ -9,7 +9,7 @@ import pytest
 
 from tb_lossdiag import DiagWriter
 
-from plugin.harness import NAN_STEP, event, mark_diagnosed, serve, write_events, write_gallery
+from plugin.harness import NAN_STEP, event, serve, write_events, write_gallery
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -224,7 +224,6 @@ def test_all_clear_then_reload_brings_new_runs_whose_text_stays_text(browser, tm
     """A healthy logdir says so; TensorBoard's reload shows a new run; log text never runs as code."""
     logdir = str(tmp_path / "runs")
     with DiagWriter(os.path.join(logdir, "fine"), detectors=[]) as w:
-        mark_diagnosed(w)
         for s in range(20):
             w.add_scalar("loss", 1.0 / (s + 1), s)
     with serve(logdir, ready=lambda tb: len(tb.api("runs")["runs"]) == 1) as tb:

@@ -27,13 +27,6 @@ def event(step, kind="spike", severity="warning", tag="loss/train", message=None
     )
 
 
-def mark_diagnosed(writer: DiagWriter) -> None:
-    """Write an empty event batch: the run was diagnosed and nothing was found."""
-    # DiagWriter writes a record only when a detector fires, so a healthy run would look like a
-    # plain SummaryWriter run; an empty batch under a lossdiag tag says "diagnosed".
-    writer.file_writer.add_summary(summary.events_summary(metadata.TAG_PREFIX + "healthy", []), 0)
-
-
 def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[int] = None) -> None:
     """Trains a tiny classifier on separable data, logging its loss tensors to `writer`."""
     torch.manual_seed(0)
@@ -65,7 +58,6 @@ def write_gallery(logdir: str, steps: int = 160) -> None:
     """Four runs of a tiny real model: healthy, NaN in the data at NAN_STEP, nll_loss on softmax
     output, and a plain SummaryWriter run."""
     with contextlib.closing(DiagWriter(os.path.join(logdir, "healthy"))) as w:
-        mark_diagnosed(w)
         _train(w, steps)
     with contextlib.closing(DiagWriter(os.path.join(logdir, "nan_in_data"))) as w:
         _train(w, steps, nan_at=NAN_STEP)
