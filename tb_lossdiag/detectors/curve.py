@@ -114,6 +114,7 @@ class Trace:
         self.block = block
         self.start_points = start_points
         self.count = 0
+        self.first: Optional[Tuple[int, float]] = None  # (step, value) of the first value
         self.start: Optional[float] = None  # median of the first `start_points` values
         self._early: List[float] = []
         self._current: List[float] = []
@@ -127,6 +128,8 @@ class Trace:
         if not math.isfinite(value):
             return False
         self.count += 1
+        if self.first is None:
+            self.first = (step, value)
         self.recent.append((step, value))
         if len(self._early) < self.start_points:
             self._early.append(value)

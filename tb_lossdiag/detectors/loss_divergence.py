@@ -62,6 +62,9 @@ class LossDivergence(Detector):
         if state == "onset" or escalated:
             self._severity[point.tag] = severity
         how = "exploded" if exploded else "rose"
+        if trace.first[1] < best:
+            # It never got below its first value (blown up from the start): say where it began.
+            best_step, best = trace.first
         still = "still " if state == "reminder" else ""
         message = (
             f"loss {still}{how} from {fmt(best)} to {fmt(level)} over steps "

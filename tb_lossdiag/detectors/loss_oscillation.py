@@ -50,7 +50,8 @@ class LossOscillation(Detector):
             return ()
         values = trace.values()
         half = len(values) // 2
-        old, new = median(values[:half]), median(values[half:])
+        # Means, not medians: the median of a zigzag jumps between its two levels.
+        old, new = _level(values[:half]), _level(values[half:])
         converging = new < old - t.min_improvement * abs(old)
         lag, rho, swing, amplitude = _wave(values, t.max_lag)
         # Hysteresis: once oscillating, a weaker rhythm keeps it one episode.
@@ -102,3 +103,10 @@ def _wave(values, max_lag):
     else:
         swing = change / (median([abs(v) for v in values]) or 1.0)
     return lag, rhos[lag - 1], swing, amplitude
+
+
+def _level(values):
+    """Geometric mean of positive values (so one spike does not dominate), else the mean."""
+    if min(values) > 0:
+        return math.exp(sum(math.log(v) for v in values) / len(values))
+    return sum(values) / len(values)

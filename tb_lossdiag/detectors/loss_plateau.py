@@ -58,12 +58,15 @@ class LossPlateau(Detector):
         rel_sigma = log_sigma if log_sigma is not None else trace.noise() / scale
         uncertainty = 2 * 1.25 * rel_sigma * math.sqrt(1.0 / quarter + 1.0 / trace.start_points)
         near_start = progress + uncertainty < t.max_progress
+        # Likewise an improvement within noise of zero is none: the window's two quarter medians
+        # each carry noise.
+        flat = improvement < t.min_improvement + 2 * 1.25 * rel_sigma * math.sqrt(2.0 / quarter)
         if point.tag in self._active:
             # Hysteresis: a level hovering at the threshold stays one episode.
             active = improvement < 2 * t.min_improvement and progress < t.max_progress
         else:
             # A level clearly climbing is divergence, reported by loss_divergence instead.
-            stuck = -0.5 < improvement < t.min_improvement and near_start
+            stuck = -0.5 < improvement and flat and near_start
             # A clean curve that only looks stuck through noise or a slow warmup moves on within
             # `confirm` values; a stuck one does not.
             held = self._held[point.tag] = self._held.get(point.tag, 0) + 1 if stuck else 0
@@ -80,8 +83,8 @@ class LossPlateau(Detector):
                 "warning",
                 point.tag,
                 f"loss has {still}not improved over steps {first_step}\u2013{point.step}: "
-                f"its level went from {fmt(old)} to {fmt(new)} ({fmt(100 * improvement)}% lower), "
-                f"only {fmt(100 * progress)}% below its initial {fmt(trace.start)}",
+                f"its level went from {fmt(old)} to {fmt(new)} ({fmt(100 * improvement)}% lower) and "
+                f"is still within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}",
                 HINT,
                 level=new,
                 window_start_level=old,

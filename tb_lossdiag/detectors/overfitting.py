@@ -22,10 +22,12 @@ class Overfitting(Detector):
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
         smooth_points: int = 3  # validation level = median of this many last validation values
+        patience: int = 3  # validation values in a row the rise must hold on
         min_rise: float = 0.1  # relative rise of the validation level above its best
         noise_z: float = 4.0  # ...that must also exceed this many validation-noise sigmas
         min_train_drop: float = 0.05  # relative fall of the training level since the best validation
         train_points: int = 16  # training level = median of this many last training values
+        train_z: float = 2.0  # ...whose fall must exceed this many of its noise sigmas
         reminders: int = 2
 
     def __init__(self, **overrides):
@@ -59,6 +61,7 @@ class Overfitting(Detector):
         level = median(list(val.values)[-t.smooth_points:])
         if val.best is None or level < val.best[0]:
             val.best = (level, point.step, train_level)
+            val.held = 0
             self._active.discard(key)
             self._onsets.update(key, False, point.step)
             return ()
@@ -66,15 +69,24 @@ class Overfitting(Detector):
         rise = level - best
         sigma = diff_sigma(list(val.values))
         train_drop = (train_at_best - train_level) / abs(train_at_best) if train_at_best else 0.0
+        # Both training levels are medians of noisy minibatch losses: a drop must beat their noise.
+        train_sigma = train.log_noise()
+        if train_sigma is None:
+            train_sigma = train.noise() / abs(train_at_best) if train_at_best else 0.0
+        train_noise = 1.25 * train_sigma * math.sqrt(2.0 / t.train_points)
         if key in self._active:
             # Hysteresis: the episode lasts while validation stays clearly above its best.
             active = rise > 0.5 * t.min_rise * abs(best)
         else:
-            active = (
+            rising = (
                 rise >= t.min_rise * abs(best)
                 and rise > t.noise_z * sigma
-                and train_drop >= t.min_train_drop
+                and train_drop >= max(t.min_train_drop, t.train_z * train_noise)
             )
+            # A lucky low validation value makes later ordinary ones look high for a moment;
+            # overfitting lasts.
+            val.held = val.held + 1 if rising else 0
+            active = val.held >= t.patience
         (self._active.add if active else self._active.discard)(key)
         state = self._onsets.update(key, active, point.step)
         if state is None:
@@ -104,3 +116,4 @@ class _ValState:
     def __init__(self, recent: int = 32):
         self.values = collections.deque(maxlen=recent)
         self.best = None  # (level, step, training level then)
+        self.held = 0  # validation values in a row that looked like overfitting
