@@ -3,7 +3,9 @@
 import collections
 import math
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from tb_lossdiag.detectors.base import Onsets
 
 # MAD * 1.4826 estimates a Gaussian's standard deviation while ignoring outliers.
 MAD_TO_SIGMA = 1.4826
@@ -15,15 +17,6 @@ def median(xs: Sequence[float]) -> float:
     n = len(s)
     mid = n // 2
     return s[mid] if n % 2 else 0.5 * (s[mid - 1] + s[mid])
-
-
-def quantile(xs: Sequence[float], q: float) -> float:
-    """The q-quantile (linear interpolation) of a non-empty sequence."""
-    s = sorted(xs)
-    pos = q * (len(s) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def robust_sigma(xs: Sequence[float]) -> float:
@@ -99,6 +92,31 @@ class PerTag:
     def peek(self, tag: str):
         """The state of `tag`, or None; never creates one."""
         return self._states.get(tag)
+
+
+class Episodes:
+    """Onsets of a persistent condition per key, remembering which keys are in one (for hysteresis)."""
+
+    def __init__(self, reminders: int = 2, first_gap: int = 100):
+        self._onsets = Onsets(reminders=reminders, first_gap=first_gap)
+        self._active = set()
+
+    def active(self, key) -> bool:
+        """Whether `key` is in an episode now (so a relaxed rule may keep it there)."""
+        return key in self._active
+
+    def update(self, key, active: bool, step: int) -> Optional[str]:
+        """'onset', 'reminder' or None, as Onsets.update."""
+        if active:
+            self._active.add(key)
+        else:
+            self._active.discard(key)
+        return self._onsets.update(key, active, step)
+
+
+def still(state: Optional[str]) -> str:
+    """The word a reminder's message starts its verb with."""
+    return "still " if state == "reminder" else ""
 
 
 class Trace:

@@ -3,8 +3,8 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector, Onsets
-from tb_lossdiag.detectors.curve import PerTag, Trace, diff_sigma, fmt, log_noise
+from tb_lossdiag.detectors.base import Detector
+from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, diff_sigma, fmt, log_noise, still
 
 HINT = (
     "The learning rate is likely too high: lower it (e.g. 10x), add a warmup or a scheduler "
@@ -33,7 +33,7 @@ class LossDivergence(Detector):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         t = self.thresholds
-        self._onsets = Onsets(reminders=t.reminders)
+        self._episodes = Episodes(reminders=t.reminders)
         self._traces = PerTag(lambda: Trace(recent=t.noise_points + t.level_points))
         self._severity = {}  # tag -> severity reported for the current onset
 
@@ -47,10 +47,9 @@ class LossDivergence(Detector):
         best, best_step = trace.best
         level = trace.level(t.level_points)
         rising = self._rise(trace, level, best)
-        was_active = self._severity.get(point.tag) is not None
         # Hysteresis: once diverging, a level bouncing around the threshold is one episode.
-        active = rising or (was_active and level > t.release_ratio * best)
-        state = self._onsets.update(point.tag, active, point.step)
+        active = rising or (self._episodes.active(point.tag) and level > t.release_ratio * best)
+        state = self._episodes.update(point.tag, active, point.step)
         if not active:
             self._severity.pop(point.tag, None)
             return ()
@@ -65,9 +64,8 @@ class LossDivergence(Detector):
         if trace.first[1] < best:
             # It never got below its first value (blown up from the start): say where it began.
             best_step, best = trace.first
-        still = "still " if state == "reminder" else ""
         message = (
-            f"loss {still}{how} from {fmt(best)} to {fmt(level)} over steps "
+            f"loss {still(state)}{how} from {fmt(best)} to {fmt(level)} over steps "
             f"{best_step}\u2013{point.step}"
         )
         if best > 0:

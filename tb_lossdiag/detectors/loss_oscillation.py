@@ -3,8 +3,8 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector, Onsets
-from tb_lossdiag.detectors.curve import PerTag, Trace, autocorrelations, fmt, median
+from tb_lossdiag.detectors.base import Detector
+from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, autocorrelations, fmt, median, still
 
 HINT = (
     "The learning rate is likely too high, so each step overshoots the minimum: lower it "
@@ -37,9 +37,8 @@ class LossOscillation(Detector):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         t = self.thresholds
-        self._onsets = Onsets(reminders=t.reminders)
+        self._episodes = Episodes(reminders=t.reminders)
         self._traces = PerTag(lambda: Trace(recent=t.window))
-        self._active = set()
 
     def on_loss(self, point):
         if point.is_validation:
@@ -55,26 +54,24 @@ class LossOscillation(Detector):
         converging = new < old - t.min_improvement * abs(old)
         lag, rho, swing, amplitude = _wave(values, t.max_lag)
         # Hysteresis: once oscillating, a weaker rhythm keeps it one episode.
-        limit = t.max_autocorrelation / 2 if point.tag in self._active else t.max_autocorrelation
+        limit = t.max_autocorrelation / 2 if self._episodes.active(point.tag) else t.max_autocorrelation
         active = (
             not converging
             and rho <= limit
             and swing >= t.min_swing
             and amplitude >= t.min_swing_of_start * abs(trace.start or 0.0)
         )
-        (self._active.add if active else self._active.discard)(point.tag)
-        state = self._onsets.update(point.tag, active, point.step)
+        state = self._episodes.update(point.tag, active, point.step)
         if state is None:
             return ()
         first_step = trace.recent[0][0]
-        still = "still " if state == "reminder" else ""
         rhythm = "every other value" if lag == 1 else f"with a period of about {2 * lag} values"
         return [
             self.event(
                 point.step,
                 "warning",
                 point.tag,
-                f"loss {still}oscillates without converging over steps {first_step}\u2013{point.step}: "
+                f"loss {still(state)}oscillates without converging over steps {first_step}\u2013{point.step}: "
                 f"it swings between {fmt(min(values))} and {fmt(max(values))} {rhythm} "
                 f"(autocorrelation {rho:.2f}, typical swing {fmt(100 * swing)}%), "
                 f"level {fmt(old)} -> {fmt(new)}",

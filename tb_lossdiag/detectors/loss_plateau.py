@@ -3,8 +3,8 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector, Onsets
-from tb_lossdiag.detectors.curve import PerTag, Trace, fmt, median
+from tb_lossdiag.detectors.base import Detector
+from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, fmt, median, still
 
 HINT = (
     "The learning rate is likely too low, or nothing is being learned: raise the learning rate "
@@ -34,9 +34,8 @@ class LossPlateau(Detector):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         t = self.thresholds
-        self._onsets = Onsets(reminders=t.reminders, first_gap=max(100, t.window))
+        self._episodes = Episodes(reminders=t.reminders, first_gap=max(100, t.window))
         self._traces = PerTag(lambda: Trace(recent=t.window))
-        self._active = set()
         self._held = {}  # tag -> values in a row the condition has held
 
     def on_loss(self, point):
@@ -61,7 +60,7 @@ class LossPlateau(Detector):
         # Likewise an improvement within noise of zero is none: the window's two quarter medians
         # each carry noise.
         flat = improvement < t.min_improvement + 2 * 1.25 * rel_sigma * math.sqrt(2.0 / quarter)
-        if point.tag in self._active:
+        if self._episodes.active(point.tag):
             # Hysteresis: a level hovering at the threshold stays one episode.
             active = improvement < 2 * t.min_improvement and progress < t.max_progress
         else:
@@ -71,18 +70,16 @@ class LossPlateau(Detector):
             # `confirm` values; a stuck one does not.
             held = self._held[point.tag] = self._held.get(point.tag, 0) + 1 if stuck else 0
             active = held > t.confirm
-        (self._active.add if active else self._active.discard)(point.tag)
-        state = self._onsets.update(point.tag, active, point.step)
+        state = self._episodes.update(point.tag, active, point.step)
         if state is None:
             return ()
         first_step = trace.recent[0][0]
-        still = "still " if state == "reminder" else ""
         return [
             self.event(
                 point.step,
                 "warning",
                 point.tag,
-                f"loss has {still}not improved over steps {first_step}\u2013{point.step}: "
+                f"loss has {still(state)}not improved over steps {first_step}\u2013{point.step}: "
                 f"its level went from {fmt(old)} to {fmt(new)} ({fmt(100 * improvement)}% lower) and "
                 f"is still within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}",
                 HINT,

@@ -5,7 +5,7 @@ import math
 import re
 
 from tb_lossdiag.detectors.base import Detector, Onsets
-from tb_lossdiag.detectors.curve import fmt
+from tb_lossdiag.detectors.curve import fmt, still
 
 # Tag words naming a loss function whose value is >= 0 by definition.
 _NONNEGATIVE_TAG = re.compile(
@@ -59,13 +59,12 @@ class NegativeLoss(Detector):
         graph = point.graph
         loss_fn = graph.loss_fn if graph is not None else None
         what = f"{loss_fn} loss" if loss_fn else "loss"
-        still = "still " if state == "reminder" else ""
         return [
             self.event(
                 point.step,
                 "error",
                 point.tag,
-                f"{what} is {still}negative ({fmt(point.value)}) at step {point.step}, "
+                f"{what} is {still(state)}negative ({fmt(point.value)}) at step {point.step}, "
                 "but it cannot be below 0 by definition",
                 _hint(graph, point.tag),
                 value=point.value,

@@ -4,8 +4,8 @@ import collections
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector, Onsets
-from tb_lossdiag.detectors.curve import PerTag, Trace, diff_sigma, family, fmt, median
+from tb_lossdiag.detectors.base import Detector
+from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, diff_sigma, family, fmt, median, still
 
 HINT = (
     "The model is memorizing the training set: use early stopping (keep the checkpoint with the "
@@ -35,8 +35,7 @@ class Overfitting(Detector):
         t = self.thresholds
         self._train = PerTag(lambda: Trace(recent=t.train_points))
         self._val = PerTag(lambda: _ValState())
-        self._onsets = Onsets(reminders=t.reminders)
-        self._active = set()
+        self._episodes = Episodes(reminders=t.reminders)
 
     def on_loss(self, point):
         if not math.isfinite(point.value):
@@ -62,8 +61,7 @@ class Overfitting(Detector):
         if val.best is None or level < val.best[0]:
             val.best = (level, point.step, train_level)
             val.held = 0
-            self._active.discard(key)
-            self._onsets.update(key, False, point.step)
+            self._episodes.update(key, False, point.step)
             return ()
         best, best_step, train_at_best = val.best
         rise = level - best
@@ -74,7 +72,7 @@ class Overfitting(Detector):
         if train_sigma is None:
             train_sigma = train.noise() / abs(train_at_best) if train_at_best else 0.0
         train_noise = 1.25 * train_sigma * math.sqrt(2.0 / t.train_points)
-        if key in self._active:
+        if self._episodes.active(key):
             # Hysteresis: the episode lasts while validation stays clearly above its best.
             active = rise > 0.5 * t.min_rise * abs(best)
         else:
@@ -87,17 +85,15 @@ class Overfitting(Detector):
             # overfitting lasts.
             val.held = val.held + 1 if rising else 0
             active = val.held >= t.patience
-        (self._active.add if active else self._active.discard)(key)
-        state = self._onsets.update(key, active, point.step)
+        state = self._episodes.update(key, active, point.step)
         if state is None:
             return ()
-        still = "still " if state == "reminder" else ""
         return [
             self.event(
                 point.step,
                 "warning",
                 point.tag,
-                f"validation loss {still}rose from {fmt(best)} at step {best_step} to {fmt(level)} at "
+                f"validation loss {still(state)}rose from {fmt(best)} at step {best_step} to {fmt(level)} at "
                 f"step {point.step} (+{fmt(100 * rise / abs(best))}%) while the training loss fell "
                 f"from {fmt(train_at_best)} to {fmt(train_level)}",
                 HINT,
