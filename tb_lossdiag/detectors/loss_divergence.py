@@ -24,6 +24,7 @@ class LossDivergence(Detector):
         level_points: int = 16  # the current level is the median of this many last values
         rise_ratio: float = 2.0  # current level / best level that counts as a rise
         explode_ratio: float = 10.0  # ... and that counts as an explosion (error)
+        runaway_points: int = 3  # this many values each >= 2x the last, and 100x above: a runaway
         noise_z: float = 4.0  # a rise must also exceed this many point-noise sigmas (log space)
         scale_fraction: float = 0.05  # ... and this fraction of the progress made (start - best)
         noise_points: int = 40  # recent values (before the current level's) that measure the noise
@@ -41,19 +42,26 @@ class LossDivergence(Detector):
         if point.is_validation:
             return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
         trace = self._traces.get(point.tag)
-        if not trace.add(point.step, point.value) or trace.count < 8 or trace.best is None:
+        if not trace.add(point.step, point.value) or trace.count < 4:
             return ()
+        runaway = self._blowing_up(trace)
+        if not runaway and (trace.count < 8 or trace.best is None):
+            return ()  # too few values for a level; only a runaway explosion is clear this early
         t = self.thresholds
-        best, best_step = trace.best
-        level = trace.level(t.level_points)
-        rising = self._rise(trace, level, best)
+        best, best_step = trace.best or (trace.first[1], trace.first[0])
+        # The shorter median keeps a fast initial descent (still inside the longer one) from
+        # reading as a rise above the level it just reached.
+        level = min(trace.level(t.level_points), trace.level(max(1, t.level_points // 2)))
+        if runaway:
+            level = max(level, point.value)
+        rising = runaway or self._rise(trace, level, best)
         # Hysteresis: once diverging, a level bouncing around the threshold is one episode.
         active = rising or (self._episodes.active(point.tag) and level > t.release_ratio * best)
         state = self._episodes.update(point.tag, active, point.step)
         if not active:
             self._severity.pop(point.tag, None)
             return ()
-        exploded = best > 0 and level >= t.explode_ratio * best
+        exploded = runaway or (best > 0 and level >= t.explode_ratio * best)
         severity = "error" if exploded else "warning"
         escalated = state is None and severity == "error" and self._severity.get(point.tag) == "warning"
         if state is None and not escalated:
@@ -69,7 +77,7 @@ class LossDivergence(Detector):
             f"{best_step}\u2013{point.step}"
         )
         if best > 0:
-            message += f" ({fmt(level / best)}x its best level)"
+            message += f" ({fmt(level / best)}x)"
         return [
             self.event(
                 point.step,
@@ -83,10 +91,29 @@ class LossDivergence(Detector):
             )
         ]
 
+    def _blowing_up(self, trace: Trace) -> bool:
+        """The last values at least double each step and end 100x above the values before them.
+
+        Such a runaway reaches inf within a few steps: waiting for a median would miss it.
+        """
+        t = self.thresholds
+        values = trace.values(t.runaway_points + 8)
+        if len(values) < t.runaway_points + 1:
+            return False
+        run, before = values[-t.runaway_points:], values[:-t.runaway_points]
+        ref = sorted(before)[len(before) // 2]
+        return (
+            ref > 0
+            and all(b >= 2.0 * a > 0 for a, b in zip(run, run[1:]))
+            and run[-1] >= t.explode_ratio ** 2 * ref
+        )
+
     def _rise(self, trace: Trace, level: float, best: float) -> bool:
         """The current level is far above the best level, beyond noise and beyond float dust."""
         t = self.thresholds
         rise = level - best
+        if rise <= 0:
+            return False
         progress = max(0.0, (trace.start or best) - best)
         if rise < t.scale_fraction * progress:
             return False  # e.g. a loss converged to 1e-6 now at 1e-4: tiny next to what was learned

@@ -93,3 +93,24 @@ def test_clean_run_raises_no_warning(tmp_path, run):
     """A healthy run: whatever info notes, never a warning or an error."""
     writer = run(tmp_path)
     assert problems(writer.events) == [], [f"{e.step} {e.kind}: {e.message}" for e in writer.events]
+
+
+def test_exact_zeros_negatives_and_constants_never_break_a_detector(tmp_path):
+    """A CE loss that underflows to 0.0, a loss that may go negative, a constant: no diagnostic_failure."""
+    import numpy as np
+
+    from tb_lossdiag import DiagWriter
+
+    curves = {
+        "loss/zero/train": np.r_[np.linspace(1.0, 0.01, 100), np.zeros(200)],
+        "loss/elbo/train": np.linspace(5.0, -5.0, 300),
+        "loss/const/train": np.full(300, 0.7),
+    }
+    writer = DiagWriter(str(tmp_path))
+    for tag, values in curves.items():
+        for step, value in enumerate(values):
+            writer.add_scalar(tag, float(value), step)
+            if step % 10 == 9:
+                writer.add_scalar(tag.replace("train", "val"), float(value), step)
+    writer.close()
+    assert [e for e in writer.events if e.kind == "diagnostic_failure"] == []
