@@ -57,7 +57,7 @@ def format_table(runs) -> str:
 def _demo(args) -> int:
     from tb_lossdiag import demo
 
-    demo.write_gallery(args.logdir)
+    demo.write_gallery(args.logdir, args.only)
     print(f"wrote the demo gallery to {args.logdir}")
     if args.no_serve:
         print(f"view it with: tensorboard --logdir {args.logdir}   (then open the Loss Diagnostics tab)")
@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="train the demo gallery of classic failures, then serve it")
     demo.add_argument("logdir")
     demo.add_argument("--no-serve", action="store_true", help="only write the runs; do not start TensorBoard")
+    demo.add_argument("--only", nargs="+", metavar="SCENARIO", help="train only these scenarios")
     demo.add_argument("--port", type=int, default=6006)
     demo.add_argument("--host", default="localhost")
     demo.set_defaults(run=_demo)

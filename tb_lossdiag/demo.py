@@ -4,7 +4,7 @@ import dataclasses
 import os
 import shutil
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import torch
 from torch import nn
@@ -148,9 +148,15 @@ def train(scenario: Scenario, logdir: str) -> DiagWriter:
     return writer
 
 
-def write_gallery(logdir: str) -> None:
-    """Train every scenario into its own run below `logdir`, replacing an earlier demo's runs."""
+def write_gallery(logdir: str, only: Optional[Sequence[str]] = None) -> None:
+    """Train every scenario (or those named in `only`) into its own run below `logdir`."""
+    names = [s.name for s in SCENARIOS]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ValueError(f"unknown demo scenario(s) {unknown}; choose from {names}")
     for scenario in SCENARIOS:
+        if only and scenario.name not in only:
+            continue
         run_dir = os.path.join(logdir, scenario.name)
         # Only a directory of event files (what an earlier demo wrote) is removed, nothing else.
         if os.path.isdir(run_dir) and all("tfevents" in f for f in os.listdir(run_dir)):

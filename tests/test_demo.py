@@ -48,13 +48,13 @@ def _free_port():
 def test_demo_serves_tensorboard_with_the_tab(tmp_path):
     """`tb-lossdiag demo` prints a Loss Diagnostics URL where TensorBoard lists the lossdiag plugin."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tb_lossdiag", "demo", str(tmp_path), "--host", "127.0.0.1",
-         "--port", str(_free_port())],
+        [sys.executable, "-m", "tb_lossdiag", "demo", str(tmp_path), "--only", "healthy_regression",
+         "--host", "127.0.0.1", "--port", str(_free_port())],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         url = None
         while url is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
@@ -66,6 +66,13 @@ def test_demo_serves_tensorboard_with_the_tab(tmp_path):
         base = url[: -len("#lossdiag")]
         listing = json.loads(urllib.request.urlopen(base + "data/plugins_listing", timeout=30).read())
         assert listing["lossdiag"]["tab_name"] == "Loss Diagnostics"
+        assert os.listdir(tmp_path) == ["healthy_regression"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_unknown_scenario_is_named(tmp_path):
+    """A typo in --only lists the scenarios to choose from."""
+    with pytest.raises(ValueError, match="healthy_regression"):
+        demo.write_gallery(str(tmp_path), ["healthy_regresion"])
