@@ -47,7 +47,9 @@ def format_table(runs) -> str:
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "healthy: no findings"
         lines.append(f"{run.run}  ({summary})")
         for e in run.events:
-            lines.append(f"  step {e.step:>7}  {e.severity.upper():<7}  {e.kind:<28} {e.tag}")
+            when = "before training" if e.step < 0 else f"step {e.step:>7}"
+            finding = f"{e.kind} [data]" if e.category == "data" else e.kind
+            lines.append(f"  {when:<15}  {e.severity.upper():<7}  {finding:<28} {e.tag}")
             lines.append(f"      {e.message}")
             lines.append(f"      fix: {e.hint}")
         lines.append("")

@@ -77,3 +77,14 @@ def test_corrupt_file_still_reports_what_was_readable(logdir, capsys):
     captured = capsys.readouterr()
     assert json.loads(captured.out)["runs"][0]["events"][0]["kind"] == "nonfinite_loss"
     assert "truncated" in captured.err or "corrupt" in captured.err
+
+
+def test_data_findings_are_marked_before_training(logdir, capsys):
+    """A data check's finding reads "before training" and is marked [data] in the table."""
+    import pandas as pd
+
+    with DiagWriter(os.path.join(logdir, "run")) as writer:
+        writer.check_data(pd.DataFrame({"age": [30.0, None, 41.0, 25.0], "income": [1.0, 2.0, 3.0, 4.0]}))
+    assert main(["report", logdir]) == 0
+    out = capsys.readouterr().out
+    assert "before training" in out and "missing_values [data]" in out and "data/age" in out
