@@ -1,4 +1,4 @@
-"""The tb-lossdiag command: report the diagnostics of a log directory, or write the demo gallery."""
+"""The tb-lossdiag command: report or scan the diagnostics of a log directory, or write the demo gallery."""
 
 import argparse
 import json
@@ -10,8 +10,19 @@ from tb_lossdiag.events import SEVERITIES, severity_rank
 
 
 def _report(args) -> int:
+    return _read_and_print(args, reader.read_logdir)
+
+
+def _scan(args) -> int:
+    from tb_lossdiag.scan import scan_logdir
+
+    return _read_and_print(args, lambda logdir: scan_logdir(logdir, write=args.write, force=args.force))
+
+
+def _read_and_print(args, read) -> int:
+    """Print the runs `read(logdir)` finds as a table or JSON; the exit status says what was found."""
     try:
-        runs = reader.read_logdir(args.logdir)
+        runs = read(args.logdir)
     except (FileNotFoundError, PermissionError) as error:
         print(f"tb-lossdiag: {error}", file=sys.stderr)
         return 2
@@ -72,11 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     report = commands.add_parser("report", help="print the diagnostic events found in a log directory")
-    report.add_argument("logdir")
-    report.add_argument("--format", choices=("text", "json"), default="text")
-    report.add_argument("--fail-on", choices=("warning", "error"),
-                        help="exit 1 when an event of this severity or worse exists (for CI)")
-    report.set_defaults(run=_report)
+    scan = commands.add_parser(
+        "scan", help="run the loss-curve detectors over runs written by any writer (SummaryWriter, "
+        "Lightning, Keras, HF) and print what they find")
+    for command, run in ((report, _report), (scan, _scan)):
+        command.add_argument("logdir")
+        command.add_argument("--format", choices=("text", "json"), default="text")
+        command.add_argument("--fail-on", choices=("warning", "error"),
+                             help="exit 1 when an event of this severity or worse exists (for CI)")
+        command.set_defaults(run=run)
+    scan.add_argument("--write", action="store_true",
+                      help="also write the findings into a new event file beside each run's own "
+                      "(never modified), so the Loss Diagnostics tab shows them")
+    scan.add_argument("--force", action="store_true", help="also rescan runs a DiagWriter diagnosed while training")
 
     demo = commands.add_parser("demo", help="train the demo gallery of classic failures, then serve it")
     demo.add_argument("logdir")

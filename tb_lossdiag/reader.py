@@ -1,13 +1,14 @@
-"""Read lossdiag events from a log directory, with no TensorBoard server (used by the CLI)."""
+"""Read lossdiag events (and, on request, loss curves) from a log directory, with no TensorBoard server."""
 
 import dataclasses
 import os
 import struct
-from typing import Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2 as tf_event_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+from tensorboard.util import tensor_util
 
 from tb_lossdiag import metadata, summary
 from tb_lossdiag.events import Event
@@ -20,6 +21,9 @@ class RunEvents:
     run: str  # path relative to the log directory; "." for the directory itself
     events: List[Event] = dataclasses.field(default_factory=list)
     notices: List[str] = dataclasses.field(default_factory=list)
+    record_tags: Set[str] = dataclasses.field(default_factory=set)  # tags of its lossdiag records
+    # loss tag -> [(step, value, wall_time)] in file order; filled only when asked for
+    curves: Dict[str, List[Tuple[int, float, float]]] = dataclasses.field(default_factory=dict)
 
 
 def find_runs(logdir: str) -> List[str]:
@@ -33,14 +37,15 @@ def find_runs(logdir: str) -> List[str]:
     return sorted(runs)
 
 
-def read_logdir(logdir: str) -> List[RunEvents]:
-    """The lossdiag events of every run below `logdir`."""
-    return [read_run(path, os.path.relpath(path, logdir)) for path in find_runs(logdir)]
+def read_logdir(logdir: str, loss_tags: Optional[Callable[[str], bool]] = None) -> List[RunEvents]:
+    """The lossdiag events of every run below `logdir` (and the curves of tags `loss_tags` accepts)."""
+    return [read_run(path, os.path.relpath(path, logdir), loss_tags) for path in find_runs(logdir)]
 
 
-def read_run(path: str, name: str = ".") -> RunEvents:
+def read_run(path: str, name: str = ".", loss_tags: Optional[Callable[[str], bool]] = None) -> RunEvents:
     """The lossdiag events of the event files directly in `path`, sorted by step."""
     result = RunEvents(run=name)
+    plugin_of = {}  # tag -> plugin name: TF2 writers put the metadata on a tag's first value only
     files = sorted(f for f in os.listdir(path) if "tfevents" in f)
     for file_name in files:
         for data in _records(os.path.join(path, file_name), result.notices):
@@ -50,16 +55,33 @@ def read_run(path: str, name: str = ".") -> RunEvents:
                 result.notices.append(f"{file_name}: a record is not an event; skipped")
                 continue
             for value in event.summary.value:
-                _read_value(value, file_name, result)
+                plugin = value.metadata.plugin_data.plugin_name or plugin_of.get(value.tag, "")
+                plugin_of.setdefault(value.tag, plugin)
+                if plugin == metadata.PLUGIN_NAME or value.tag.startswith(metadata.TAG_PREFIX):
+                    _read_batch(value, file_name, result)
+                elif loss_tags is not None and loss_tags(value.tag):
+                    _read_scalar(value, plugin, event, result)
     result.events.sort(key=lambda e: (e.step, e.wall_time))
     return result
 
 
-def _read_value(value, file_name: str, result: RunEvents) -> None:
-    is_ours = value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME or (
-        not value.metadata.plugin_data.plugin_name and value.tag.startswith(metadata.TAG_PREFIX)
-    )
-    if not is_ours or not value.tensor.string_val:
+def _read_scalar(value, plugin: str, event, result: RunEvents) -> None:
+    """Append a scalar (SummaryWriter's simple_value, or a TF2/Keras scalar tensor) to its curve."""
+    if value.HasField("simple_value"):
+        number = value.simple_value
+    elif plugin == "scalars" and value.HasField("tensor"):
+        array = tensor_util.make_ndarray(value.tensor)
+        if array.size != 1:
+            return
+        number = float(array.reshape(()))
+    else:
+        return
+    result.curves.setdefault(value.tag, []).append((event.step, number, event.wall_time))
+
+
+def _read_batch(value, file_name: str, result: RunEvents) -> None:
+    result.record_tags.add(value.tag)
+    if not value.tensor.string_val:
         return
     try:
         events, version = summary.parse_batch(value.tensor.string_val[0])

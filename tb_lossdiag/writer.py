@@ -4,11 +4,10 @@ import atexit
 import contextlib
 import dataclasses
 import logging
-import re
 import time
 import uuid
 import weakref
-from typing import Callable, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
@@ -19,14 +18,11 @@ from tb_lossdiag.detectors import Detector, LossPoint
 from tb_lossdiag.diagnoser import Diagnoser, failure_event
 from tb_lossdiag.events import Event
 from tb_lossdiag.graph import describe_loss
+from tb_lossdiag.tags import DEFAULT_LOSS_RULE, DEFAULT_VALIDATION_RULE, TagRule, matcher
 
 logger = logging.getLogger("tb_lossdiag")
 
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-# A tag part that names a held-out split: "loss/val", "val_loss", "Loss/validation", "eval/loss".
-_VALIDATION = re.compile(r"(^|[^a-z])(val|valid|validation|eval|evaluation|test|dev|holdout)([^a-z]|$)", re.I)
-
-TagRule = Union[str, Callable[[str], bool]]
 
 
 class DiagnosticError(RuntimeError):
@@ -35,14 +31,6 @@ class DiagnosticError(RuntimeError):
     def __init__(self, event: Event):
         super().__init__(f"step {event.step}: {event.kind} on {event.tag!r}: {event.message}. Fix: {event.hint}")
         self.event = event
-
-
-def _matcher(rule: TagRule, name: str) -> Callable[[str], bool]:
-    if callable(rule):
-        return rule
-    if isinstance(rule, str):
-        return lambda tag: rule.lower() in tag.lower()
-    raise TypeError(f"{name} must be a substring or a function tag -> bool, got {type(rule).__name__}")
 
 
 class DiagWriter(SummaryWriter):
@@ -62,8 +50,8 @@ class DiagWriter(SummaryWriter):
         flush_secs=120,
         filename_suffix="",
         *,
-        loss_tags: TagRule = "loss",
-        validation_tags: TagRule = _VALIDATION.search,
+        loss_tags: TagRule = DEFAULT_LOSS_RULE,
+        validation_tags: TagRule = DEFAULT_VALIDATION_RULE,
         detectors: Optional[Iterable[Detector]] = None,
         tune: Optional[Mapping[str, Mapping]] = None,
         disable: Sequence[str] = (),
@@ -71,8 +59,8 @@ class DiagWriter(SummaryWriter):
     ):
         # Validate everything before SummaryWriter creates files, so a typo leaves no empty run.
         self._diagnoser = Diagnoser(detectors, tune, disable)
-        self._is_loss = _matcher(loss_tags, "loss_tags")
-        self._is_validation = _matcher(validation_tags, "validation_tags")
+        self._is_loss = matcher(loss_tags, "loss_tags")
+        self._is_validation = matcher(validation_tags, "validation_tags")
         self._stop_on_error = stop_on_error
         self._stop_event: Optional[Event] = None
         self._events: List[Event] = []

@@ -3,7 +3,6 @@
 import logging
 import os
 import pathlib
-import pickle
 
 import numpy as np
 import pytest

@@ -1,0 +1,73 @@
+"""Diagnose loss curves already on disk, written by any writer (SummaryWriter, Lightning, Keras, HF)."""
+
+import dataclasses
+import os
+import uuid
+from typing import List
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from tb_lossdiag import metadata, reader, summary
+from tb_lossdiag.detectors import LossPoint
+from tb_lossdiag.diagnoser import Diagnoser
+from tb_lossdiag.events import Event
+from tb_lossdiag.tags import DEFAULT_LOSS_RULE, DEFAULT_VALIDATION_RULE, TagRule, matcher
+
+# Scan results go into a new event file of this suffix beside the run's own files (which are never
+# modified); TensorBoard reads it as part of the run, and a later scan replaces it.
+SCAN_SUFFIX = ".lossdiag-scan"
+SCAN_TAG_PREFIX = metadata.TAG_PREFIX + "scan-"
+
+
+def scan_run(run: reader.RunEvents, validation_tags: TagRule = DEFAULT_VALIDATION_RULE) -> List[Event]:
+    """The curve detectors' events over a run's loss curves, replayed in step order."""
+    is_validation = matcher(validation_tags, "validation_tags")
+    detectors = Diagnoser()
+    points = sorted(
+        (step, wall_time, tag, value)
+        for tag, curve in run.curves.items()
+        for step, value, wall_time in curve
+    )
+    found = []
+    for step, wall_time, tag, value in points:
+        point = LossPoint(tag=tag, step=step, value=value, is_validation=bool(is_validation(tag)))
+        found.extend(dataclasses.replace(e, wall_time=wall_time) for e in detectors.loss(point))
+    return found
+
+
+def scan_logdir(
+    logdir: str,
+    loss_tags: TagRule = DEFAULT_LOSS_RULE,
+    validation_tags: TagRule = DEFAULT_VALIDATION_RULE,
+    write: bool = False,
+    force: bool = False,
+) -> List[reader.RunEvents]:
+    """Each run's findings; runs a DiagWriter diagnosed while training are left as they are unless `force`."""
+    results = []
+    for run in reader.read_logdir(logdir, matcher(loss_tags, "loss_tags")):
+        result = reader.RunEvents(run=run.run, notices=list(run.notices))
+        results.append(result)
+        if any(not tag.startswith(SCAN_TAG_PREFIX) for tag in run.record_tags) and not force:
+            result.events = list(run.events)
+            result.notices.append("diagnosed while training by DiagWriter: shown as written (--force rescans)")
+            continue
+        if not run.curves:
+            result.notices.append("no loss scalars to scan")
+            continue
+        result.events = scan_run(run, validation_tags)
+        if write:
+            _write_beside(os.path.join(logdir, run.run), result.events)
+    return results
+
+
+def _write_beside(run_dir: str, events: List[Event]) -> None:
+    """Replace an earlier scan's file in `run_dir` with one holding `events` (possibly none)."""
+    for name in os.listdir(run_dir):
+        if name.endswith(SCAN_SUFFIX) and "tfevents" in name:
+            os.remove(os.path.join(run_dir, name))
+    writer = EventFileWriter(run_dir, filename_suffix=SCAN_SUFFIX)
+    # One record even when empty: the run then shows as diagnosed, with no findings.
+    records = summary.events_summary(SCAN_TAG_PREFIX + uuid.uuid4().hex[:12], events)
+    writer.add_event(event_pb2.Event(step=0, summary=records))
+    writer.close()

@@ -1,0 +1,95 @@
+"""scan: loss curves written by any writer are diagnosed after the fact, without touching them."""
+
+import json
+import os
+
+from torch.utils.tensorboard import SummaryWriter
+
+from tb_lossdiag import DiagWriter, read_logdir
+from tb_lossdiag.cli import main
+from tb_lossdiag.scan import scan_logdir
+
+NAN = float("nan")
+
+
+def _plain_run(path, values, tag="loss/train"):
+    with SummaryWriter(path) as writer:
+        for step, value in enumerate(values):
+            writer.add_scalar(tag, value, step)
+            writer.add_scalar("accuracy", NAN, step)  # not a loss: never diagnosed
+
+
+def _tf2_run(path, values):
+    """A run written the TF2/Keras way: scalar tensors, metadata on the first value only."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.plugins.scalar import metadata as scalar_metadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    writer = EventFileWriter(path)
+    for step, value in enumerate(values):
+        summary_value = summary_pb2.Summary.Value(tag="epoch_loss", tensor=tensor_util.make_tensor_proto(value))
+        if step == 0:
+            summary_value.metadata.CopyFrom(scalar_metadata.create_summary_metadata(display_name="", description=""))
+        writer.add_event(event_pb2.Event(step=step, summary=summary_pb2.Summary(value=[summary_value])))
+    writer.close()
+
+
+def test_scan_diagnoses_a_plain_summarywriter_run(logdir):
+    """A NaN in a SummaryWriter run's loss is found by scan at its step; other tags are ignored."""
+    _plain_run(os.path.join(logdir, "plain"), [1.0, 0.9, NAN, NAN])
+    (run,) = scan_logdir(logdir)
+    assert [(e.step, e.kind, e.tag) for e in run.events] == [(2, "nonfinite_loss", "loss/train")]
+    assert run.events[0].wall_time > 0
+
+
+def test_scan_reads_tf2_scalar_tensors(logdir):
+    """Keras/TF2-style scalar tensors (metadata only on the first value) are scanned too."""
+    _tf2_run(os.path.join(logdir, "keras"), [1.0, 0.8, float("inf")])
+    (run,) = scan_logdir(logdir)
+    assert [(e.step, e.kind) for e in run.events] == [(2, "nonfinite_loss")]
+
+
+def test_write_puts_findings_beside_the_run_and_replaces_earlier_scans(logdir):
+    """--write adds one new event file (the user's files are untouched); a rescan replaces it."""
+    run_dir = os.path.join(logdir, "plain")
+    _plain_run(run_dir, [1.0, NAN])
+    (original,) = os.listdir(run_dir)
+    before = open(os.path.join(run_dir, original), "rb").read()
+    scan_logdir(logdir, write=True)
+    scan_logdir(logdir, write=True)
+    files = sorted(os.listdir(run_dir))
+    assert len(files) == 2 and open(os.path.join(run_dir, original), "rb").read() == before
+    (run,) = read_logdir(logdir)
+    assert [(e.step, e.kind) for e in run.events] == [(1, "nonfinite_loss")]
+
+
+def test_diagwriter_runs_are_left_as_written(logdir):
+    """A run a DiagWriter diagnosed while training is reported as is, not scanned twice."""
+    with DiagWriter(os.path.join(logdir, "diag")) as writer:
+        for step, value in enumerate([1.0, NAN]):
+            writer.add_scalar("loss", value, step)
+    (run,) = scan_logdir(logdir)
+    assert [e.kind for e in run.events] == ["nonfinite_loss"]
+    assert "diagnosed while training" in run.notices[0]
+
+
+def test_scan_command_prints_json_and_fails_on_errors(logdir, capsys):
+    """`tb-lossdiag scan LOGDIR --format json --fail-on error` prints the report shape and exits 1."""
+    _plain_run(os.path.join(logdir, "plain"), [1.0, NAN])
+    assert main(["scan", logdir, "--format", "json", "--fail-on", "error"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["runs"][0]["run"] == "plain"
+    assert payload["runs"][0]["events"][0]["kind"] == "nonfinite_loss"
+
+
+def test_scan_finds_overfitting_in_a_plain_run(logdir):
+    """Validation loss rising while training loss falls, written by SummaryWriter, is overfitting."""
+    with SummaryWriter(os.path.join(logdir, "plain")) as writer:
+        for step in range(300):
+            writer.add_scalar("loss/train", 1.0 / (1 + 0.05 * step), step)
+            if step % 10 == 9:
+                val = 1.0 / (1 + 0.05 * step) if step < 100 else 0.17 * (1 + 0.04 * (step - 100) / 10)
+                writer.add_scalar("loss/val", val, step)
+    (run,) = scan_logdir(logdir)
+    assert [(e.kind, e.tag) for e in run.events if e.severity != "info"][:1] == [("overfitting", "loss/val")]
