@@ -119,7 +119,8 @@ def _tensor_bytes_held(root):
     seen, stack, total = set(), [root], 0
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, (nn.Module, torch.optim.Optimizer, type)):
+        # Parameters are the model's memory: a reference to one adds nothing.
+        if id(obj) in seen or isinstance(obj, (nn.Module, nn.Parameter, torch.optim.Optimizer, type)):
             continue
         seen.add(id(obj))
         if isinstance(obj, torch.Tensor):

@@ -38,7 +38,9 @@ class LossGraph:
     input_op: Optional[str] = None  # node feeding the loss function (for cross_entropy: its log_softmax)
     # (input shape, broadcast shape) when the loss's input was expanded to a target's shape
     broadcast: Optional[Tuple[Tuple[int, ...], Tuple[int, ...]]] = None
-    divides: bool = False  # a tensor division below the root (MAPE's / y), not `loss / accumulation_steps`
+    # a division by a tensor (MAPE's / y), or a loss that ends in a division (a masked mean's
+    # sum / mask.sum()); `loss / accumulation_steps` looks alike once backward() freed the operand
+    divides: bool = False
     logs: bool = False  # a torch.log / log2 / log10 near the root
 
 
@@ -115,7 +117,9 @@ def _scan(root, limit=16):
             continue
         seen.add(id(node))
         name = _name(node)
-        divides = divides or (name == "DivBackward0" and node is not root)
+        # At the root the denominator can be a constant (`/ 4`) or data (`/ mask.sum()`): with
+        # backward() run, the graph no longer tells them apart, and only a non-finite loss asks.
+        divides = divides or name == "DivBackward0"
         logs = logs or name in _LOGS
         if broadcast is None and name in _ELEMENTWISE_PAIRS:
             broadcast = _pair_broadcast(node)
@@ -131,7 +135,10 @@ def _pair_broadcast(node):
     differentiable = next(f for f in feeders if f is not None)
     try:
         out = tuple(int(d) for d in node._input_metadata[0].shape)
-        shape = tuple(int(d) for d in differentiable._input_metadata[0].shape)
+        if _name(differentiable) == "ExpandBackward0":  # F.l1_loss broadcasts before it subtracts
+            shape = tuple(int(d) for d in differentiable._saved_self_sym_sizes)
+        else:
+            shape = tuple(int(d) for d in differentiable._input_metadata[0].shape)
     except (AttributeError, IndexError, TypeError):
         return None
     n = out[0] if len(out) == 2 and out[0] == out[1] and out[0] > 1 else None

@@ -7,15 +7,14 @@ of a step in one host transfer (`to_host`). Costs are the measured ones of
 """
 
 import dataclasses
+import functools
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-# A sigmoid output within 1% of 0 or 1, or a tanh output beyond +-0.99, sits on the flat part;
-# a unit saturated for 90% of the samples is stuck there.
+# A sigmoid output within 1% of 0 or 1, or a tanh output beyond +-0.99, sits on the flat part.
 SATURATION = 0.99
-STUCK = 0.9
 # Which output units the per-unit statistics count, by module class.
 UNIT_KINDS = {
     "ReLU": "relu", "ReLU6": "relu", "Threshold": "relu",
@@ -46,10 +45,10 @@ def _per_unit(mask_or_values: torch.Tensor) -> torch.Tensor:
 
 
 def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kind: Optional[str]) -> torch.Tensor:
-    """[sum, sum of squares, non-zeros, input sum, flagged units] of a module's output.
+    """[sum, sum of squares, non-zeros, input sum, flagged] of a module's output.
 
-    Flagged units (output dim 1) are, for "relu", units zero for every sample; for "sigmoid" and
-    "tanh", units saturated for at least STUCK of the samples; 0 for other modules.
+    Flagged is, for "relu", the units (output dim 1) zero for every sample; for "sigmoid" and
+    "tanh", the output values in the flat region (beyond SATURATION); 0 for other modules.
     """
     nonzero = output.sign().abs_()
     parts = [_sum(output), _sum_sq(output)]
@@ -61,8 +60,7 @@ def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kin
         else:
             centred = output - 0.5 if unit_kind == "sigmoid" else output
             limit = SATURATION / 2 if unit_kind == "sigmoid" else SATURATION
-            saturated = _per_unit(centred.abs() > limit)
-            flagged = (saturated >= STUCK * (output.numel() // output.shape[1])).sum()
+            flagged = (centred.abs() > limit).sum()
             parts.append(_sum(nonzero))
     else:
         flagged = torch.zeros((), device=output.device)
@@ -90,18 +88,16 @@ def nonfinite_counts(x: torch.Tensor) -> torch.Tensor:
 
 
 def norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The L2 norm of each tensor, in one fused op, as one float32 vector."""
+    """The L2 norm of each tensor, in one fused op, as one vector (float32 unless all are float64)."""
     if not tensors:
         return torch.zeros(0)
-    found = torch._foreach_norm(list(tensors))
-    device = found[0].device
-    return torch.stack([n.to(device, torch.float32) for n in found])
+    # stack promotes mixed dtypes itself: no per-norm .to() (~1.5 us of dispatch each).
+    return torch.stack(torch._foreach_norm(list(tensors)))
 
 
 def update_norms(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> torch.Tensor:
-    """[norms of after - before..., norms of after...]: update and weight norms, fused."""
-    deltas = torch._foreach_sub(list(after), list(before))
-    return torch.cat([norms(deltas), norms(after)])
+    """The norm of each parameter's change, after - before, fused."""
+    return norms(torch._foreach_sub(list(after), list(before)))
 
 
 def operand_stats(x: torch.Tensor, op: str) -> torch.Tensor:
@@ -119,8 +115,10 @@ def to_host(tensors: Sequence[torch.Tensor]) -> List[List[float]]:
     by_device: Dict[torch.device, List[int]] = {}
     for i, t in enumerate(tensors):
         by_device.setdefault(t.device, []).append(i)
-    for device, indices in by_device.items():
-        flat = torch.cat([tensors[i].detach().reshape(-1).to(torch.float64) for i in indices]).tolist()
+    for indices in by_device.values():
+        # cat promotes to the widest dtype; on CPU .tolist() is the read, with no sync.
+        parts = [tensors[i].detach().reshape(-1) for i in indices]
+        flat = (parts[0] if len(parts) == 1 else torch.cat(parts)).tolist()
         start = 0
         for i in indices:
             size = tensors[i].numel()
@@ -166,8 +164,11 @@ class ActivationStats:
     zero_fraction: float  # share of output values that are exactly 0
     finite: bool  # no NaN/Inf in the output
     input_finite: bool  # no NaN/Inf in the first tensor argument
+    nan: bool = False  # the output holds NaN (its sum is NaN; +inf and -inf together read alike)
+    input_nan: bool = False  # the first tensor argument holds NaN (an -inf mask alone is not NaN)
     units: int = 0  # size of output dim 1 for ReLU/sigmoid/tanh-like modules, else 0
-    flagged_units: int = 0  # ReLU-like: units 0 for every sample; sigmoid/tanh: saturated for 90%
+    dead_units: int = 0  # ReLU-like: units 0 for every sample
+    saturated_fraction: float = 0.0  # sigmoid/tanh-like: share of output values in the flat region
     is_output: bool = False  # the last module run in the forward: the model's output layer
 
 
@@ -178,7 +179,8 @@ class LayerStats:
     name: str  # module path ("" for parameters of the root module)
     numel: int
     grad_norm: float  # L2 norm of all its gradients; NaN if none is finite, 0 with no gradient
-    update_ratio: Optional[float] = None  # ||w_after - w_before|| / ||w_after|| over the optimizer step
+    weight_norm: float = 0.0  # L2 norm of its parameters when the gradient was taken
+    update_ratio: Optional[float] = None  # ||w_after - w_before|| / ||w_before|| over the optimizer step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,7 +207,8 @@ class StepStats:
     step: int  # optimizer steps taken since watch() (plus its first_step), see tb_lossdiag.watch
     sampled: bool
     inputs: Tuple[InputStats, ...] = ()  # every training forward of the step
-    grad_norms: Mapping[str, float] = dataclasses.field(default_factory=dict)  # parameter name -> norm
+    # parameter name -> norm; with an optimizer, of the parameters it holds (the gradients it applies)
+    grad_norms: Mapping[str, float] = dataclasses.field(default_factory=dict)
     lrs: Tuple[float, ...] = ()  # per optimizer param group; () without an optimizer
     grads_not_cleared: Tuple[str, ...] = ()  # params whose .grad was still the last step's at backward
     activations: Tuple[ActivationStats, ...] = ()  # sampled: leaf modules in forward order
@@ -216,7 +219,7 @@ class StepStats:
     frozen: Tuple[str, ...] = ()  # sampled: requires_grad=False params the optimizer does not hold
     no_gradient: Tuple[str, ...] = ()  # sampled: optimized params with no .grad at optimizer.step()
 
-    @property
+    @functools.cached_property  # read by several detectors every step: computed once
     def grad_norm(self) -> Optional[float]:
         """The global L2 norm of all gradients (None when no gradient was measured)."""
         if not self.grad_norms:

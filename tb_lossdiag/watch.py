@@ -7,12 +7,13 @@ every micro-batch of an optimizer step shares its number. Without an optimizer a
 each backward pass.
 
 Cost: steps with `step % every == 0` are sampled: the first training forward of a sampled step
-records activation statistics, the optimizer step records update ratios, and everything is read
-in ONE host transfer. Every step runs the cheap checks (inputs' NaN/Inf, gradient norms via
-one fused `_foreach_norm`): on CPU they are read at once (no sync there); on an accelerator they
-stay on the device and ride along with the next sampled step's transfer, so no step adds a sync.
-Hooks never keep activations: they keep only the small statistic tensors they compute.
-Evaluation passes (model.eval() or no grad) are not observed.
+records activation statistics, the optimizer step records weight norms and update ratios, and
+everything is read in ONE host transfer. Every other step runs only the cheap checks: one sum per
+floating input (its NaN/Inf probe) and one fused `_foreach_norm` over the gradients the optimizer
+applies. On CPU they are read at once (a read costs no sync there); on an accelerator they stay on
+the device and ride along with the next sampled step's transfer, so no step adds a sync. Hooks
+never keep activations: they keep only the small statistic tensors they compute. Evaluation passes
+(model.eval() or no grad) are not observed.
 """
 
 import functools
@@ -48,6 +49,7 @@ class _Record:
         self.operands = []  # (op, node, where, numel, slot)
         self.grad_names: List[str] = []
         self.grad_slot: Optional[int] = None
+        self.weight_slot: Optional[int] = None
         self.update_slot: Optional[int] = None
         self.updated: List[int] = []  # watched-parameter indices the update norms cover
         self.before: Optional[List[torch.Tensor]] = None
@@ -57,7 +59,6 @@ class _Record:
         self.loss_read = False
         self.model_read = False
         self.lr_slot: Optional[int] = None
-        self.backward_queued = False
 
     def add(self, tensor: torch.Tensor) -> int:
         """Keep a small statistic tensor for the transfer; its slot index."""
@@ -67,6 +68,20 @@ class _Record:
     @property
     def on_device(self) -> bool:
         return any(t.device.type != "cpu" for t in self.tensors)
+
+
+def _guarded(where: str):
+    """A hook method whose failure becomes one diagnostic_failure event (a try costs nothing)."""
+    def wrap(method):
+        @functools.wraps(method)
+        def hook(self, *args):
+            try:
+                return method(self, *args)
+            except Exception as error:
+                with self._writer._guard(where, self._step):
+                    raise error
+        return hook
+    return wrap
 
 
 class Watch:
@@ -100,8 +115,11 @@ class Watch:
         self._collecting = False
         self._output_node_id = None
         self._armed = {}  # parameter index -> (weakref to its .grad, its version) after a step
+        self._backward_queued = False
         self._named = list(model.named_parameters())
         self._layer_of = [name.rpartition(".")[0] for name, _ in self._named]
+        self._measured = []  # indices of the parameters whose gradients are measured
+        self._find_measured()
         self._arg_names = _positional_names(model)
         self._handles = []
         self._install()
@@ -123,14 +141,14 @@ class Watch:
             self._end_step()
         self._flush()
 
+    @_guarded("watch: loss graph")
     def saw_loss(self, tensor: torch.Tensor) -> None:
         """Called by the writer with a logged loss tensor: read its divisions' and logs' operands."""
         record = self._record
         if record is None or record.loss_read or tensor.grad_fn is None:
             return
-        with self._writer._guard("watch: loss graph", record.step):
-            record.loss_read = True
-            self._read_operands(record, tensor.grad_fn, "loss", _LOSS_SIDE_NODES)
+        record.loss_read = True
+        self._read_operands(record, tensor.grad_fn, "loss", _LOSS_SIDE_NODES)
 
     # -- installation --------------------------------------------------------------------------
 
@@ -161,14 +179,14 @@ class Watch:
 
     # -- forward -------------------------------------------------------------------------------
 
+    @_guarded("watch: inputs")
     def _before_forward(self, module, args, kwargs):
         if not self._observing():
             return
         record = self._current()
-        with self._writer._guard("watch: inputs", record.step):
-            self._collecting = self._activations and record.sampled and not record.forwarded
-            record.forwarded = True
-            self._check_inputs(record, list(self._tensor_args(args, kwargs)))
+        self._collecting = self._activations and record.sampled and not record.forwarded
+        record.forwarded = True
+        self._check_inputs(record, list(self._tensor_args(args, kwargs)))
 
     def _tensor_args(self, args, kwargs):
         """(name, tensor) for each tensor argument, one level into tuples, lists and dicts."""
@@ -190,8 +208,9 @@ class Watch:
         if on_host:
             # Counting is cheap on an accelerator and reading it there would sync; on CPU reading
             # a scalar costs no sync and isfinite() is ~40x slower than sum(): count exactly only
-            # the inputs whose sum is not finite.
-            sums = torch.stack([S.finiteness_probe(named[i][1]).double() for i in on_host]).tolist()
+            # the inputs whose sum is not finite. One input: its sum, read; more: one stack, read.
+            probes = [S.finiteness_probe(named[i][1]) for i in on_host]
+            sums = [probes[0].item()] if len(probes) == 1 else torch.stack(probes).tolist()
             for i, total in zip(on_host, sums):
                 counted[i] = not math.isfinite(total)
         for (name, x), is_float, count in zip(named, floating, counted):
@@ -200,33 +219,35 @@ class Watch:
             record.inputs.append((name, tuple(x.shape), x.is_floating_point(), count_slot, stats_slot))
 
     def _leaf_forward(self, name, module, args, output):
-        if not self._collecting:
-            return
-        record = self._record
-        with self._writer._guard("watch: activations", record.step):
-            out = _first_tensor(output)
-            if out is None or not out.is_floating_point() or out.numel() == 0:
-                return
-            inp = _first_tensor(args)
-            kind = type(module).__name__
-            unit_kind = S.UNIT_KINDS.get(kind)
-            units = out.shape[1] if unit_kind is not None and out.dim() >= 2 else 0
-            with torch.no_grad():
-                slot = record.add(S.activation_stats(out, inp, unit_kind if units else None))
-            record.activations.append((name, kind, out.numel(), units, slot))
+        if self._collecting:  # the only work of a leaf hook on an unsampled step: this test
+            self._measure_activation(name, module, args, output)
 
+    @_guarded("watch: activations")
+    def _measure_activation(self, name, module, args, output):
+        record = self._record
+        out = _first_tensor(output)
+        if out is None or not out.is_floating_point() or out.numel() == 0:
+            return
+        inp = _first_tensor(args)
+        kind = type(module).__name__
+        unit_kind = S.UNIT_KINDS.get(kind)
+        units = out.shape[1] if unit_kind is not None and out.dim() >= 2 else 0
+        with torch.no_grad():
+            slot = record.add(S.activation_stats(out, inp, unit_kind if units else None))
+        record.activations.append((name, kind, out.numel(), units, slot))
+
+    @_guarded("watch: model graph")
     def _after_forward(self, module, args, output):
         if not self._observing():
             return
         record = self._current()
-        with self._writer._guard("watch: model graph", record.step):
-            self._collecting = False
-            out = _first_tensor(output)
-            node = out.grad_fn if out is not None else None
-            self._output_node_id = id(node) if node is not None else None
-            if record.sampled and node is not None and not record.model_read:
-                record.model_read = True
-                self._read_operands(record, node, "model", _MODEL_SIDE_NODES)
+        self._collecting = False
+        out = _first_tensor(output)
+        node = out.grad_fn if out is not None else None
+        self._output_node_id = id(node) if node is not None else None
+        if record.sampled and node is not None and not record.model_read:
+            record.model_read = True
+            self._read_operands(record, node, "model", _MODEL_SIDE_NODES)
 
     def _read_operands(self, record, root, where, limit):
         """Queue min |denominator| / min log argument of the graph's divisions and logs."""
@@ -251,74 +272,84 @@ class Watch:
 
     # -- backward ------------------------------------------------------------------------------
 
+    @_guarded("watch: gradients")
     def _grad_arrives(self, index, grad):
         # Backward runs with grad mode off: only the model's mode tells an evaluation pass.
+        # Most calls end at the first test: nothing armed, or the step's callback already queued.
         if not self._model.training:
-            return None
-        record = self._current()
-        with self._writer._guard("watch: gradients", record.step):
-            armed = self._armed.pop(index, None)
-            if armed is not None:
-                ref, version = armed
-                current = self._named[index][1].grad
-                if current is not None and current is ref() and current._version == version:
-                    record.not_cleared.append(self._named[index][0])
-            if self._optimizer is None and not record.backward_queued:
-                record.backward_queued = True
-                # Runs once this backward pass has finished: the gradients are complete then.
-                torch.autograd.Variable._execution_engine.queue_callback(self._after_backward)
-        return None
+            return
+        armed = self._armed.pop(index, None)
+        if armed is not None:
+            ref, version = armed
+            current = self._named[index][1].grad
+            if current is not None and current is ref() and current._version == version:
+                self._current().not_cleared.append(self._named[index][0])
+        if self._optimizer is None and not self._backward_queued:
+            self._backward_queued = True
+            # Runs once this backward pass has finished: the gradients are complete then.
+            torch.autograd.Variable._execution_engine.queue_callback(self._after_backward)
 
+    @_guarded("watch: gradients")
     def _after_backward(self):
-        record = self._current()
-        with self._writer._guard("watch: gradients", record.step):
-            self._measure_gradients(record)
-            self._end_step()
+        self._backward_queued = False
+        self._measure_gradients(self._current())
+        self._end_step()
 
     # -- optimizer -----------------------------------------------------------------------------
 
+    @_guarded("watch: optimizer")
     def _before_step(self, optimizer, args, kwargs):
         record = self._current()
-        with self._writer._guard("watch: optimizer", record.step):
-            self._measure_gradients(record)
-            if record.sampled:
-                held = self._optimized_ids()
-                record.updated = [i for i, (_, p) in enumerate(self._named) if id(p) in held]
-                with torch.no_grad():
-                    # Clones only on sampled steps: a few MiB, freed right after step().
-                    record.before = torch._foreach_mul([self._named[i][1].detach() for i in record.updated], 1.0)
+        if record.sampled:
+            self._find_measured()
+        self._measure_gradients(record)
+        if record.sampled:
+            record.updated = self._measured
+            with torch.no_grad():
+                # Clones only on sampled steps: a few MiB, freed right after step().
+                record.before = torch._foreach_mul([self._named[i][1].detach() for i in record.updated], 1.0)
 
+    @_guarded("watch: optimizer")
     def _after_step(self, optimizer, args, kwargs):
         record = self._current()
-        with self._writer._guard("watch: optimizer", record.step):
-            if record.before is not None:
-                with torch.no_grad():
-                    after = [self._named[i][1].detach() for i in record.updated]
-                    record.update_slot = record.add(S.update_norms(record.before, after))
-                record.before = None
-            lrs = [group["lr"] for group in optimizer.param_groups]
-            tensor_lr = next((lr for lr in lrs if isinstance(lr, torch.Tensor)), None)
-            if tensor_lr is None:
-                record.lrs = tuple(float(lr) for lr in lrs)
-            else:  # a tensor lr (capturable optimizers) rides along with the transfer
-                device = tensor_lr.device
-                record.lr_slot = record.add(torch.stack(
-                    [torch.as_tensor(lr, dtype=torch.float32, device=device).reshape(()) for lr in lrs]))
-            self._armed = {
-                i: (weakref.ref(p.grad), p.grad._version)
-                for i, (_, p) in enumerate(self._named)
-                if p.grad is not None
-            }
-            self._end_step()
+        if record.before is not None:
+            with torch.no_grad():
+                after = [self._named[i][1].detach() for i in record.updated]
+                record.update_slot = record.add(S.update_norms(record.before, after))
+            record.before = None
+        lrs = [group["lr"] for group in optimizer.param_groups]
+        tensor_lr = next((lr for lr in lrs if isinstance(lr, torch.Tensor)), None)
+        if tensor_lr is None:
+            record.lrs = tuple(float(lr) for lr in lrs)
+        else:  # a tensor lr (capturable optimizers) rides along with the transfer
+            device = tensor_lr.device
+            record.lr_slot = record.add(torch.stack(
+                [torch.as_tensor(lr, dtype=torch.float32, device=device).reshape(()) for lr in lrs]))
+        # Only what the optimizer holds: optimizer.zero_grad() never clears the others, and
+        # frozen_parameters already names them.
+        named = self._named
+        self._armed = {i: (weakref.ref(g), g._version) for i in self._measured
+                       if (g := named[i][1].grad) is not None}
+        self._end_step()
 
     def _optimized_ids(self):
         return {id(p) for group in self._optimizer.param_groups for p in group["params"]}
 
+    def _find_measured(self):
+        """The parameters whose gradients count: those the optimizer applies (all without one)."""
+        if self._optimizer is None:
+            self._measured = list(range(len(self._named)))
+        else:
+            held = self._optimized_ids()
+            self._measured = [i for i, (_, p) in enumerate(self._named) if id(p) in held]
+
     def _measure_gradients(self, record):
-        present = [(name, p.grad) for name, p in self._named if p.grad is not None and not p.grad.is_sparse]
-        record.grad_names = [name for name, _ in present]
-        record.grad_slot = record.add(S.norms([g.detach() for _, g in present]))
+        named = self._named
+        present = [i for i in self._measured if (g := named[i][1].grad) is not None and not g.is_sparse]
+        record.grad_names = [named[i][0] for i in present]
+        record.grad_slot = record.add(S.norms([named[i][1].grad.detach() for i in present]))
         if record.sampled:
+            record.weight_slot = record.add(S.norms([p.detach() for _, p in named]))
             self._parameter_facts(record)
 
     def _parameter_facts(self, record):
@@ -386,26 +417,27 @@ class Watch:
         )
 
     def _layers(self, record, grad_norms):
-        numel, squares, order = {}, {}, []
-        for (name, param), layer in zip(self._named, self._layer_of):
+        # No weight norms when the step ended before its gradients (remove() mid-step).
+        weights = record.values[record.weight_slot] if record.weight_slot is not None else [0.0] * len(self._named)
+        numel, squares, weight_sq, order = {}, {}, {}, []
+        for (name, param), layer, weight in zip(self._named, self._layer_of, weights):
             if layer not in numel:
                 order.append(layer)
-                numel[layer], squares[layer] = 0, 0.0
+                numel[layer], squares[layer], weight_sq[layer] = 0, 0.0, 0.0
             numel[layer] += param.numel()
             squares[layer] += grad_norms.get(name, 0.0) ** 2
+            weight_sq[layer] += weight ** 2
         ratios = {}
         if record.update_slot is not None:
-            found = record.values[record.update_slot]
-            half = len(found) // 2
-            delta_sq, weight_sq = {}, {}
-            for k, index in enumerate(record.updated):
+            delta_sq = {}
+            for index, delta in zip(record.updated, record.values[record.update_slot]):
                 layer = self._layer_of[index]
-                delta_sq[layer] = delta_sq.get(layer, 0.0) + found[k] ** 2
-                weight_sq[layer] = weight_sq.get(layer, 0.0) + found[half + k] ** 2
-            ratios = {layer: math.sqrt(delta_sq[layer]) / math.sqrt(weight_sq[layer])
+                delta_sq[layer] = delta_sq.get(layer, 0.0) + delta ** 2
+            ratios = {layer: math.sqrt(delta_sq[layer] / weight_sq[layer])
                       for layer in delta_sq if weight_sq[layer] > 0}
         return tuple(
-            S.LayerStats(layer, numel[layer], math.sqrt(squares[layer]), ratios.get(layer))
+            S.LayerStats(layer, numel[layer], math.sqrt(squares[layer]), math.sqrt(weight_sq[layer]),
+                         ratios.get(layer))
             for layer in order
         )
 
@@ -441,11 +473,15 @@ def _activations(values, entries):
     for k, (name, kind, numel, units, slot) in enumerate(entries):
         total, total_sq, nonzero, in_sum, flagged = values[slot]
         mean, std = S.moments(total, total_sq, numel)
+        flagged = flagged if math.isfinite(flagged) else 0
+        relu = S.UNIT_KINDS.get(kind) == "relu"
         found.append(S.ActivationStats(
             name=name, kind=kind, numel=numel, mean=mean, std=std,
             zero_fraction=1.0 - nonzero / numel if math.isfinite(nonzero) else math.nan,
             finite=math.isfinite(total), input_finite=math.isfinite(in_sum),
-            units=units, flagged_units=int(flagged) if math.isfinite(flagged) else 0,
+            nan=math.isnan(total), input_nan=math.isnan(in_sum), units=units,
+            dead_units=int(flagged) if relu else 0,
+            saturated_fraction=0.0 if relu or not units else flagged / numel,
             is_output=k == len(entries) - 1,
         ))
     return tuple(found)

@@ -15,9 +15,10 @@ def name_list(names: Sequence[str], limit: int = 3) -> str:
 def broken(stats) -> bool:
     """Whether NaN/Inf already shows in a step's inputs, gradients or activations: statistics of
     scale (dead units, saturation, gradient growth) mean nothing then, the non-finite kinds speak."""
+    norm = stats.grad_norm  # non-finite exactly when one of the norms is
     return (
         any(inp.nonfinite for inp in stats.inputs)
-        or not all(math.isfinite(n) for n in stats.grad_norms.values())
+        or norm is not None and not math.isfinite(norm)
         or not all(a.finite for a in stats.activations)
     )
 

@@ -27,22 +27,22 @@ class DeadActivation(ModelDetector):
 
     def on_step(self, stats):
         events = []
-        if broken(stats):
+        if not stats.activations or broken(stats):  # activations: sampled steps only
             return events
         for act in stats.activations:
             if UNIT_KINDS.get(act.kind) != "relu" or not act.units:
                 continue
             if act.numel // act.units < self.thresholds.min_samples:
                 continue
-            dead = act.flagged_units / act.units
+            dead = act.dead_units / act.units
             run = self._streak.update(act.name, dead >= self.thresholds.fraction)
             if not self.onset(act.name, run >= self.thresholds.patience, stats.step):
                 continue
             events.append(self.event(
                 stats.step, "warning", f"module {act.name}",
-                f"{act.flagged_units} of {act.units} units of {act.name!r} ({act.kind}) output 0 "
+                f"{act.dead_units} of {act.units} units of {act.name!r} ({act.kind}) output 0 "
                 f"for every input at step {stats.step} ({dead:.0%}): they get no gradient and "
                 "never recover",
-                self.hint, dead_units=act.flagged_units, units=act.units,
+                self.hint, dead_units=act.dead_units, units=act.units,
             ))
         return events

@@ -6,12 +6,12 @@ from tb_lossdiag.detectors._model import OperandCheck
 
 
 class DivisionByZero(OperandCheck):
-    """Fires when a measured denominator is ~0, or the loss is non-finite and divides by a tensor."""
+    """Fires when a measured denominator is ~0, or the loss is non-finite and its graph divides."""
 
     id = "division_by_zero"
     op = "div"
     graph_flag = "divides"
-    op_words = "a division by a tensor (DivBackward0): a denominator is probably 0"
+    op_words = "a division (DivBackward0): a denominator, e.g. a mask.sum() or a count, was probably 0"
     hint = (
         "Add an eps to the denominator: x / (y + 1e-8) (x / y.abs().clamp_min(1e-8) for signed y); "
         "for MAPE-like losses mask or drop the zero targets."

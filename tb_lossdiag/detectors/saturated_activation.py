@@ -1,13 +1,15 @@
-"""saturated_activation: sigmoid/tanh units stuck in their flat regions."""
+"""saturated_activation: sigmoid/tanh layers whose outputs sit in their flat regions."""
 
 import dataclasses
 
 from tb_lossdiag.detectors._model import ModelDetector, Streak, broken
-from tb_lossdiag.stats import UNIT_KINDS
+from tb_lossdiag.stats import SATURATION, UNIT_KINDS
+
+_FLAT = {"sigmoid": f"within {1 - SATURATION:.0%} of 0 or 1", "tanh": f"beyond +-{SATURATION}"}
 
 
 class SaturatedActivation(ModelDetector):
-    """Fires when most units of a hidden sigmoid/tanh layer sit in saturation for almost every sample."""
+    """Fires when most outputs of a hidden sigmoid/tanh layer sit in the flat region on `patience` sampled steps."""
 
     id = "saturated_activation"
     hint = (
@@ -17,7 +19,9 @@ class SaturatedActivation(ModelDetector):
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
-        fraction: float = 0.5  # share of units stuck (saturated for 90% of the samples)
+        # Share of the layer's outputs in the flat region; with Xavier init and normalized
+        # inputs it is a few percent (|pre-activation| > 2.6 for tanh).
+        fraction: float = 0.5
         patience: int = 2  # sampled steps in a row
 
     def __init__(self, **overrides):
@@ -26,21 +30,22 @@ class SaturatedActivation(ModelDetector):
 
     def on_step(self, stats):
         events = []
-        if broken(stats):
+        if not stats.activations or broken(stats):  # activations: sampled steps only
             return events
         for act in stats.activations:
+            kind = UNIT_KINDS.get(act.kind)
             # An output sigmoid that is confident on purpose is not an error.
-            if UNIT_KINDS.get(act.kind) not in ("sigmoid", "tanh") or not act.units or act.is_output:
+            if kind not in _FLAT or not act.units or act.is_output:
                 continue
-            stuck = act.flagged_units / act.units
-            run = self._streak.update(act.name, stuck >= self.thresholds.fraction)
+            share = act.saturated_fraction
+            run = self._streak.update(act.name, share >= self.thresholds.fraction)
             if not self.onset(act.name, run >= self.thresholds.patience, stats.step):
                 continue
             events.append(self.event(
                 stats.step, "warning", f"module {act.name}",
-                f"{act.flagged_units} of {act.units} units of {act.name!r} ({act.kind}) sit in "
-                f"their flat region for 90% of the inputs at step {stats.step} ({stuck:.0%}): their "
-                "gradient is ~0",
-                self.hint, saturated_units=act.flagged_units, units=act.units,
+                f"{share:.0%} of the outputs of {act.name!r} ({act.kind}, {act.units} units) sit in "
+                f"the flat region ({_FLAT[kind]}) at step {stats.step}, for {run} sampled steps in a "
+                "row: their gradient is ~0, so these units barely learn",
+                self.hint, saturated_fraction=share, units=act.units,
             ))
         return events

@@ -1,6 +1,7 @@
 """unnormalized_input: floating inputs far from a normalized range (raw pixels, features in the thousands)."""
 
 import dataclasses
+import math
 
 from tb_lossdiag.detectors._model import ModelDetector
 
@@ -21,7 +22,8 @@ class UnnormalizedInput(ModelDetector):
     def on_step(self, stats):
         events = []
         for inp in stats.inputs:
-            if inp.rms is None or not inp.floating:  # integer token ids are not "unnormalized"
+            # Integer token ids are not "unnormalized"; NaN/Inf inputs are nonfinite_input's.
+            if inp.rms is None or not inp.floating or inp.nonfinite or not math.isfinite(inp.rms):
                 continue
             if not self.onset(inp.name, inp.rms > self.thresholds.max_rms, stats.step):
                 continue

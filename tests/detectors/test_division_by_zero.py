@@ -35,3 +35,28 @@ def test_eps_fixed_mape_is_healthy(logdir):
 
     events = train(logdir, mlp(8, 16, 1), _with_target(0.5), fixed, log_before_backward=True)
     assert [e for e in events if e.kind == "division_by_zero"] == []
+
+
+def _masked_mean(pred, y):
+    mask = (y.abs() < 10).float()  # step 5's batch: every target masked out
+    return (((pred.squeeze(1) - y) ** 2) * mask).sum() / mask.sum()
+
+
+def _masked_data(empty_batch):
+    data = batches(8, (16, 8))
+    if empty_batch is not None:
+        data[empty_batch][1][:] = 100.0
+    return data
+
+
+def test_masked_mean_over_an_empty_mask_is_caught(logdir):
+    """sum / mask.sum() (the loss ends in the division, by a tensor without grad) meets an empty mask."""
+    events = train(logdir, mlp(8, 16, 1), _masked_data(5), _masked_mean)
+    event = only(events, "division_by_zero")
+    assert event.step == 5 and "DivBackward0" in event.message
+
+
+def test_masked_mean_with_rows_left_is_healthy(logdir):
+    """The same masked mean over batches that keep rows: no event."""
+    events = train(logdir, mlp(8, 16, 1), _masked_data(None), _masked_mean)
+    assert [e for e in events if e.kind == "division_by_zero"] == []

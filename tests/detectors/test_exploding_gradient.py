@@ -16,3 +16,28 @@ def test_diverging_regression_is_caught_before_the_loss_turns_inf(logdir):
     first_nonfinite = min(e.step for e in events if e.kind in ("nonfinite_gradient", "nonfinite_loss"))
     assert event.step < first_nonfinite
     assert "clip_grad_norm_" in event.hint
+
+
+def _deep_mlp(std):
+    torch.manual_seed(0)
+    model = mlp(8, *[64] * 10, 1)
+    for layer in model[::2]:
+        torch.nn.init.normal_(layer.weight, std=std)
+    return model
+
+
+def test_explosion_from_the_first_step_is_caught_at_step_0(logdir):
+    """N(0, 1) weights in a 10-layer ReLU MLP: the loss is ~1e15 at step 0, NaN at step 1; no early level to compare."""
+    model = _deep_mlp(1.0)
+    events = train(logdir, model, batches(4, (32, 8)), lambda p, y: F.mse_loss(p.squeeze(1), y),
+                   torch.optim.SGD(model.parameters(), lr=1e-3))
+    event = only(events, "exploding_gradient")
+    assert event.step == 0 and event.evidence["grad_norm"] > 1e9 * event.evidence["weight_norm"]
+
+
+def test_he_initialized_deep_mlp_is_healthy(logdir):
+    """The same MLP with He-like weights (std sqrt(2/64)): no event."""
+    model = _deep_mlp((2 / 64) ** 0.5)
+    events = train(logdir, model, batches(25, (32, 8)), lambda p, y: F.mse_loss(p.squeeze(1), y),
+                   torch.optim.SGD(model.parameters(), lr=1e-3))
+    assert [e for e in events if e.kind == "exploding_gradient"] == []

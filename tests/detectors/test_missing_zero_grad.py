@@ -43,3 +43,12 @@ def test_every_way_of_clearing_is_healthy(logdir, clear):
         writer.add_scalar("loss/train", loss, step)
     writer.close()
     assert problems(writer.events) == []
+
+
+def test_parameters_outside_the_optimizer_are_not_its_concern(logdir):
+    """optimizer.zero_grad() never clears a layer the optimizer lacks: its gradient grows for 150
+    steps, yet only frozen_parameters speaks (neither missing_zero_grad nor exploding_gradient)."""
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.SGD(model[2].parameters(), lr=0.05)
+    events = train(logdir, model, batches(150, (16, 8), classes=4), F.cross_entropy, optimizer)
+    assert {e.kind for e in problems(events) if e.category == "model"} == {"frozen_parameters"}

@@ -28,3 +28,19 @@ def test_matching_shapes_are_healthy(logdir):
     """pred.squeeze(1) against y: no event."""
     events = train(logdir, mlp(8, 16, 1), batches(12, (32, 8)), lambda p, y: F.mse_loss(p.squeeze(1), y))
     assert problems(events) == []
+
+
+def test_l1_loss_broadcast_is_caught(logdir):
+    """F.l1_loss(pred [32], y [32, 1]) expands before it subtracts: still the [32, 32] comparison."""
+    data = [(x, y.unsqueeze(1)) for x, y in batches(4, (32, 8))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        events = train(logdir, mlp(8, 16, 1), data, lambda p, y: F.l1_loss(p.squeeze(1), y))
+    event = only(events, "target_shape_mismatch")
+    assert event.step == 0 and "[32]" in event.message and "[32, 32]" in event.message
+
+
+def test_matching_l1_shapes_are_healthy(logdir):
+    """F.l1_loss on [32, 1] against [32, 1]: no event."""
+    data = [(x, y.unsqueeze(1)) for x, y in batches(12, (32, 8))]
+    assert problems(train(logdir, mlp(8, 16, 1), data, F.l1_loss)) == []

@@ -23,3 +23,12 @@ def test_token_ids_are_not_unnormalized(logdir):
     model = nn.Sequential(nn.Embedding(5000, 8), nn.Flatten(), nn.Linear(40, 4))
     data = [(torch.randint(1000, 5000, (16, 5)), y) for _, y in batches(12, (16, 2), classes=4)]
     assert problems(train(logdir, model, data, F.cross_entropy)) == []
+
+
+def test_infinite_input_is_not_unnormalized(logdir):
+    """An inf feature makes the RMS inf: nonfinite_input's case, not a scale warning."""
+    data = batches(3, (16, 8), classes=4)
+    data[0][0][3, 2] = float("inf")
+    events = train(logdir, mlp(8, 16, 4), data, F.cross_entropy)
+    assert only(events, "nonfinite_input").step == 0
+    assert [e for e in events if e.kind == "unnormalized_input"] == []
