@@ -11,18 +11,16 @@ headless Chromium takes from the tab's iframe starting to load until its first c
 import argparse
 import os
 import statistics
-import struct
 import sys
 import tempfile
 import time
 import urllib.request
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from plugin.harness import event, serve, write_events  # noqa: E402
+from plugin.harness import event, serve, tf_record, write_events  # noqa: E402
 
 RUN = "big"
 CHROMIUM = "/usr/bin/chromium"
@@ -35,9 +33,7 @@ def write_loss_points(path: str, points: int) -> None:
     with open(name, "wb") as f:
         for step in range(points):
             value = summary_pb2.Summary.Value(tag="loss/train", simple_value=2.0 / (1 + step / 1000))
-            data = event_pb2.Event(wall_time=1.7e9 + step, step=step, summary=summary_pb2.Summary(value=[value])).SerializeToString()
-            header = struct.pack("<Q", len(data))
-            f.write(header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data)))
+            f.write(tf_record(event_pb2.Event(wall_time=1.7e9 + step, step=step, summary=summary_pb2.Summary(value=[value])).SerializeToString()))
 
 
 def write_logdir(logdir: str, points: int, events: int) -> None:

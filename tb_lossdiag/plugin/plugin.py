@@ -5,17 +5,16 @@ import math
 import pathlib
 from typing import Dict, Iterable, List, Optional, Tuple
 
-import numpy as np
-from google.protobuf.message import DecodeError
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_lossdiag import metadata, summary
+from tb_lossdiag import metadata
 from tb_lossdiag.detectors import BUILTIN
 from tb_lossdiag.events import SEVERITIES, Event, first_error
+from tb_lossdiag.plugin.records import Parsed, parse_record
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json"}
@@ -48,8 +47,13 @@ def _json(request, payload, code=200):
     return http_util.Respond(request, body, "application/json", code=code)
 
 
-# The parsed events of one record: (events, notice or None).
-Parsed = Tuple[List[Event], Optional[str]]
+def _count_notices(per_record: Iterable[Tuple[str, ...]]) -> List[str]:
+    """Each distinct notice once, with how many records it concerns: 5,000 bad records, one line."""
+    counts: Dict[str, int] = {}
+    for notices in per_record:
+        for notice in notices:
+            counts[notice] = counts.get(notice, 0) + 1
+    return [notice if n == 1 else f"{notice} ({n:,} records)" for notice, n in counts.items()]
 
 
 class _RunState:
@@ -61,7 +65,7 @@ class _RunState:
         self.events: List[Event] = sorted(
             (e for events, _ in records.values() for e in events), key=lambda e: (e.step, e.wall_time)
         )
-        self.notices = list(dict.fromkeys(n for _, n in records.values() if n is not None))
+        self.notices = _count_notices(notices for _, notices in records.values())
         self.dicts = [e.to_dict() for e in self.events]
 
 
@@ -103,30 +107,11 @@ class EventCache:
                 for datum in datums:
                     # A restarted writer writes under a new tag: (tag, step, time) names one record.
                     key = (tag, datum.step, datum.wall_time)
-                    records[key] = known.get(key) or parse_record(datum.numpy, tag, datum.step)
+                    records[key] = known.get(key) or parse_record(datum.numpy)
             self._runs[run] = _RunState(versions[run], records)
 
 
 _NO_STATE = _RunState(None, {})
-
-
-def parse_record(tensor, tag: str, record_step: int) -> Parsed:
-    """The events of one record; an unreadable record gives a notice, a newer schema both."""
-    events: List[Event] = []
-    notice = None
-    for blob in np.asarray(tensor).reshape(-1):
-        try:
-            batch, version = summary.parse_batch(bytes(blob))
-        except DecodeError:
-            notice = f"an unreadable lossdiag record ({tag}, record {record_step}) was skipped"
-            continue
-        if version > metadata.SCHEMA_VERSION:
-            notice = (
-                f"written by a newer tb_lossdiag (schema {version} > {metadata.SCHEMA_VERSION}); "
-                "fields it added are not shown: upgrade tb_lossdiag"
-            )
-        events.extend(batch)
-    return events, notice
 
 
 def runs_impl(data_provider, ctx, experiment, cache: EventCache) -> dict:
@@ -170,7 +155,7 @@ def runs_impl(data_provider, ctx, experiment, cache: EventCache) -> dict:
 def _brief(event: Optional[Event]) -> Optional[dict]:
     if event is None:
         return None
-    return {"step": event.step, "kind": event.kind, "severity": event.severity, "tag": event.tag}
+    return {"step": event.step, "kind": event.kind, "severity": event.severity, "tag": event.tag, "category": event.category}
 
 
 def events_impl(data_provider, ctx, experiment, run: str, cache: EventCache) -> dict:

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -13,6 +14,9 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
+
+from google.protobuf.internal.encoder import _VarintBytes
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 from tb_lossdiag import DiagWriter, Event, metadata, summary
 
@@ -75,6 +79,31 @@ def write_events(logdir: str, run: str, batches: Iterable[Sequence[Event]], loss
                 w.add_scalar(tag, v, s)
         for batch in batches:
             w.record(batch)
+
+
+def write_records(logdir: str, run: str, blobs: Iterable[bytes], losses: Sequence[float] = (1.0,)) -> None:
+    """A run whose lossdiag records hold the given bytes, as they are (one record each), plus a loss."""
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, run))) as w:
+        for step, blob in enumerate(blobs):
+            record = summary.events_summary(metadata.TAG_PREFIX + "hostile", [])
+            record.value[0].tensor.string_val[0] = blob
+            w._get_file_writer().add_summary(record, step, 1.7e9 + step)
+        for step, value in enumerate(losses):
+            w.add_scalar("loss", value, step)
+
+
+def batch_bytes(event_protos: Iterable[bytes], schema_version: int = metadata.SCHEMA_VERSION) -> bytes:
+    """An EventBatch assembled from serialized events: their bytes may be anything protobuf would
+    not write (invalid UTF-8, fields of a future schema)."""
+    # Wire format: field 1 (schema_version) is a varint, field 2 (events) length-delimited.
+    head = b"\x08" + _VarintBytes(schema_version) if schema_version else b""
+    return head + b"".join(b"\x12" + _VarintBytes(len(e)) + e for e in event_protos)
+
+
+def tf_record(data: bytes) -> bytes:
+    """`data` framed as one TFRecord (length, its CRC, data, its CRC): how event files store events."""
+    header = struct.pack("<Q", len(data))
+    return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
 
 
 def free_port() -> int:

@@ -35,7 +35,7 @@ def test_runs_overview_tells_health_first_error_and_curves(gallery):
     assert set(runs) == {"healthy", "nan_in_data", "nll_on_softmax", "plain_summarywriter"}
     nan = runs["nan_in_data"]
     assert nan["diagnosed"] is True
-    assert nan["first_error"] == {"step": NAN_STEP, "kind": "nonfinite_loss", "severity": "error", "tag": "loss/train"}
+    assert nan["first_error"] == {"step": NAN_STEP, "kind": "nonfinite_loss", "severity": "error", "tag": "loss/train", "category": "curve"}
     assert nan["counts"]["error"] >= 2
     assert nan["loss_tags"] == ["loss/train", "loss/val"]
     assert nan["stat_tags"] == ["diag/grad_norm"]
