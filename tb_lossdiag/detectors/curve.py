@@ -2,6 +2,7 @@
 
 import collections
 import math
+import operator
 import re
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -36,33 +37,15 @@ def diff_sigma(xs: Sequence[float]) -> float:
     return robust_sigma(diffs) / math.sqrt(2.0)
 
 
-def autocorrelations(xs: Sequence[float], max_lag: int) -> List[float]:
-    """Autocorrelations at lags 1..max_lag after removing a straight-line trend.
-
-    White noise gives about 0 at every lag; a zigzag gives about -1 at lag 1, and a wave of
-    period 2k about -1 at lag k.
-    """
+def detrend(xs: Sequence[float]) -> List[float]:
+    """`xs` minus its least-squares straight line through (i, xs[i])."""
     n = len(xs)
-    if n < 4:
-        return [0.0] * max_lag
-    slope, intercept = line_fit(xs)
-    resid = [x - (intercept + slope * i) for i, x in enumerate(xs)]
-    denom = sum(r * r for r in resid)
-    if denom <= 0.0:
-        return [0.0] * max_lag
-    return [sum(a * b for a, b in zip(resid, resid[k:])) / denom for k in range(1, max_lag + 1)]
-
-
-def line_fit(xs: Sequence[float]) -> Tuple[float, float]:
-    """(slope, intercept) of the least-squares line through (i, xs[i])."""
-    n = len(xs)
-    mean_i = (n - 1) / 2.0
     mean_x = sum(xs) / n
-    var_i = sum((i - mean_i) ** 2 for i in range(n))
-    if var_i == 0.0:
-        return 0.0, mean_x
-    slope = sum((i - mean_i) * (x - mean_x) for i, x in enumerate(xs)) / var_i
-    return slope, mean_x - slope * mean_i
+    mean_i = (n - 1) / 2.0
+    # Closed forms of sum((i - mean_i) ** 2) and sum((i - mean_i) * x): no per-point genexprs.
+    var_i = n * (n * n - 1) / 12.0
+    slope = (sum(map(operator.mul, range(n), xs)) - mean_i * mean_x * n) / var_i if var_i else 0.0
+    return [x - mean_x - slope * (i - mean_i) for i, x in enumerate(xs)]
 
 
 def fmt(x: float) -> str:
@@ -139,7 +122,7 @@ class Trace:
         # (median, linear noise, log noise or None) of the latest full blocks: a level and a noise
         # that a rise happening right now has not yet inflated.
         self.blocks: "collections.deque[Tuple[float, float, Optional[float]]]" = collections.deque(maxlen=blocks)
-        self.best: Optional[Tuple[float, int]] = None  # (level, step)
+        self.best: Optional[Tuple[float, int, int]] = None  # (level, step, count then)
 
     def add(self, step: int, value: float) -> bool:
         """Record one value; False (and nothing recorded) when it is NaN or infinite."""
@@ -165,7 +148,15 @@ class Trace:
 
     def _lower_best(self, level: float, step: int) -> None:
         if self.best is None or level < self.best[0]:
-            self.best = (level, step)
+            self.best = (level, step, self.count)
+
+    def initial(self) -> Optional[float]:
+        """The untrained loss: median of the first 5 values (a fast descent drags `start` below it)."""
+        return median(self._early[:5]) if self._early else None
+
+    def due(self, every: int) -> bool:
+        """Whether a detector analysing every `every` values should analyse now."""
+        return self.count % every == 0
 
     def values(self, n: Optional[int] = None) -> List[float]:
         """The last n recorded values (all kept ones when n is None), oldest first."""

@@ -24,56 +24,70 @@ class LossDivergence(Detector):
         level_points: int = 16  # the current level is the median of this many last values
         rise_ratio: float = 2.0  # current level / best level that counts as a rise
         explode_ratio: float = 10.0  # ... and that counts as an explosion (error)
-        runaway_points: int = 3  # this many values each >= 2x the last, and 100x above: a runaway
+        runaway_points: int = 3  # values each >= 2x the last, 100x the level and 10x any before
         noise_z: float = 4.0  # a rise must also exceed this many point-noise sigmas (log space)
         scale_fraction: float = 0.05  # ... and this fraction of the progress made (start - best)
+        min_span: int = 8  # ... and come at least this many values after the best level
+        hold: int = 6  # values a rise must last with its short level not falling (a bad batch's aftermath recovers)
         noise_points: int = 40  # recent values (before the current level's) that measure the noise
         release_ratio: float = 1.3  # the condition ends when the level falls below this x best
+        every: int = 8  # values between full analyses (a value above rise_ratio x best triggers one)
         reminders: int = 2
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
         t = self.thresholds
         self._episodes = Episodes(reminders=t.reminders)
-        self._traces = PerTag(lambda: Trace(recent=t.noise_points + t.level_points))
+        self._states = PerTag(lambda: _DivergenceState(Trace(recent=t.noise_points + t.level_points)))
         self._severity = {}  # tag -> severity reported for the current onset
 
     def on_loss(self, point):
         if point.is_validation:
             return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
-        trace = self._traces.get(point.tag)
-        if not trace.add(point.step, point.value) or trace.count < 4:
-            return ()
-        runaway = self._blowing_up(trace)
-        if not runaway and (trace.count < 8 or trace.best is None):
-            return ()  # too few values for a level; only a runaway explosion is clear this early
         t = self.thresholds
-        best, best_step = trace.best or (trace.first[1], trace.first[0])
+        state = self._states.get(point.tag)
+        trace = state.trace
+        previous = trace.recent[-1][1] if trace.recent else None
+        if not trace.add(point.step, point.value):
+            return ()
+        runaway = state.runaway(trace, t, previous)
+        best = trace.best
+        due = (
+            trace.due(t.every)
+            or state.rising_since is not None
+            or (best is not None and point.value > t.rise_ratio * best[0])
+        )
+        if not runaway and (not due or trace.count < 8 or best is None):
+            return ()  # too few values for a level; only a runaway explosion is clear this early
+        best, best_step, best_count = best or (trace.first[1], trace.first[0], 1)
         # The shorter median keeps a fast initial descent (still inside the longer one) from
         # reading as a rise above the level it just reached.
-        level = min(trace.level(t.level_points), trace.level(max(1, t.level_points // 2)))
+        short = trace.level(max(1, t.level_points // 2))
+        level = min(trace.level(t.level_points), short)
         if runaway:
             level = max(level, point.value)
-        rising = runaway or self._rise(trace, level, best)
+        rise = trace.count - best_count >= t.min_span and self._rise(trace, level, best)
+        rising = runaway or state.held(rise, trace.count, short, t.hold)
         # Hysteresis: once diverging, a level bouncing around the threshold is one episode.
         active = rising or (self._episodes.active(point.tag) and level > t.release_ratio * best)
-        state = self._episodes.update(point.tag, active, point.step)
+        onset = self._episodes.update(point.tag, active, point.step)
         if not active:
             self._severity.pop(point.tag, None)
             return ()
-        exploded = runaway or (best > 0 and level >= t.explode_ratio * best)
+        # Near zero any wobble is a large ratio: an explosion also tops the untrained loss.
+        exploded = runaway or (best > 0 and level >= t.explode_ratio * best and level >= trace.initial())
         severity = "error" if exploded else "warning"
-        escalated = state is None and severity == "error" and self._severity.get(point.tag) == "warning"
-        if state is None and not escalated:
+        escalated = onset is None and severity == "error" and self._severity.get(point.tag) == "warning"
+        if onset is None and not escalated:
             return ()
-        if state == "onset" or escalated:
+        if onset == "onset" or escalated:
             self._severity[point.tag] = severity
         how = "exploded" if exploded else "rose"
         if trace.first[1] < best:
             # It never got below its first value (blown up from the start): say where it began.
             best_step, best = trace.first
         message = (
-            f"loss {still(state)}{how} from {fmt(best)} to {fmt(level)} over steps "
+            f"loss {still(onset)}{how} from {fmt(best)} to {fmt(level)} over steps "
             f"{best_step}\u2013{point.step}"
         )
         if best > 0:
@@ -91,32 +105,17 @@ class LossDivergence(Detector):
             )
         ]
 
-    def _blowing_up(self, trace: Trace) -> bool:
-        """The last values at least double each step and end 100x above the values before them.
-
-        Such a runaway reaches inf within a few steps: waiting for a median would miss it.
-        """
-        t = self.thresholds
-        values = trace.values(t.runaway_points + 8)
-        if len(values) < t.runaway_points + 1:
-            return False
-        run, before = values[-t.runaway_points:], values[:-t.runaway_points]
-        ref = sorted(before)[len(before) // 2]
-        return (
-            ref > 0
-            and all(b >= 2.0 * a > 0 for a, b in zip(run, run[1:]))
-            and run[-1] >= t.explode_ratio ** 2 * ref
-        )
-
     def _rise(self, trace: Trace, level: float, best: float) -> bool:
         """The current level is far above the best level, beyond noise and beyond float dust."""
         t = self.thresholds
         rise = level - best
         if rise <= 0:
             return False
-        progress = max(0.0, (trace.start or best) - best)
+        progress = max(0.0, max(trace.start, trace.initial()) - best)
         if rise < t.scale_fraction * progress:
-            return False  # e.g. a loss converged to 1e-6 now at 1e-4: tiny next to what was learned
+            # e.g. a loss converged to 1e-4, knocked to 0.1 by a bad batch: huge in ratio, small
+            # next to what was learned (and it recovers).
+            return False
         # The noise is that of the recent values just before the current level (so a jump does not
         # hide itself), or of the recent blocks if larger (so a calm stretch does not hide noise).
         before = trace.values()[: -t.level_points]
@@ -131,3 +130,47 @@ class LossDivergence(Detector):
         scale = max(abs(best), abs(trace.start or 0.0))
         sigma = max(trace.noise(), diff_sigma(before))
         return rise >= (t.rise_ratio - 1.0) * scale and rise > t.noise_z * sigma
+
+
+class _DivergenceState:
+    """Per-tag state: the curve, the largest value logged before the latest few, a pending rise."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.peak = -math.inf  # max of every value older than the last runaway_points
+        self.rising_since = None  # (count, short level) where the current unreported rise began
+
+    def held(self, rise: bool, count: int, short: float, hold: int) -> bool:
+        """Whether a rise has lasted `hold` values without its short level falling back."""
+        if not rise:
+            self.rising_since = None
+            return False
+        if self.rising_since is None or short < self.rising_since[1]:
+            self.rising_since = (count, short)  # a level falling back is recovering: start over
+        return count - self.rising_since[0] >= hold
+
+    def runaway(self, trace: Trace, t, previous) -> bool:
+        """The last values at least double each step, end 100x above the level and 10x above any before.
+
+        Such a runaway reaches inf within a few steps: waiting for a median would miss it. Heavy
+        minibatch noise near zero also doubles a few times in a row, but never tops the peak of
+        the curve (its first, untrained values) tenfold.
+        """
+        n = t.runaway_points
+        recent = trace.recent
+        if len(recent) > n:
+            self.peak = max(self.peak, recent[-n - 1][1])
+        value = recent[-1][1]
+        # O(1) triggers first: most values do not double, nor top the peak.
+        if previous is None or value < 2.0 * previous or value < t.explode_ratio * self.peak:
+            return False
+        values = trace.values(n + 8)
+        if len(values) < n + 1:
+            return False
+        run, before = values[-n:], values[:-n]
+        ref = sorted(before)[len(before) // 2]
+        return (
+            ref > 0
+            and all(b >= 2.0 * a > 0 for a, b in zip(run, run[1:]))
+            and run[-1] >= t.explode_ratio ** 2 * ref
+        )

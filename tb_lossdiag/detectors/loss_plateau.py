@@ -29,6 +29,7 @@ class LossPlateau(Detector):
         min_improvement: float = 0.01  # relative drop of the level over the window that counts as progress
         max_progress: float = 0.1  # a loss down more than this fraction from its start is not stuck
         confirm: int = 50  # values the condition must hold on before it is reported (a slow start passes)
+        every: int = 10  # values between analyses (each sorts two quarters of the window)
         reminders: int = 2
 
     def __init__(self, **overrides):
@@ -36,14 +37,15 @@ class LossPlateau(Detector):
         t = self.thresholds
         self._episodes = Episodes(reminders=t.reminders, first_gap=max(100, t.window))
         self._traces = PerTag(lambda: Trace(recent=t.window))
-        self._held = {}  # tag -> values in a row the condition has held
+        self._since = {}  # tag -> value count at which the condition began to hold
 
     def on_loss(self, point):
         if point.is_validation:
             return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
         t = self.thresholds
         trace = self._traces.get(point.tag)
-        if not trace.add(point.step, point.value) or len(trace.recent) < t.window or not trace.start:
+        added = trace.add(point.step, point.value)
+        if not added or len(trace.recent) < t.window or not trace.start or not trace.due(t.every):
             return ()
         values = trace.values()
         quarter = max(1, t.window // 4)
@@ -57,19 +59,22 @@ class LossPlateau(Detector):
         rel_sigma = log_sigma if log_sigma is not None else trace.noise() / scale
         uncertainty = 2 * 1.25 * rel_sigma * math.sqrt(1.0 / quarter + 1.0 / trace.start_points)
         near_start = progress + uncertainty < t.max_progress
-        # Likewise an improvement within noise of zero is none: the window's two quarter medians
-        # each carry noise.
-        flat = improvement < t.min_improvement + 2 * 1.25 * rel_sigma * math.sqrt(2.0 / quarter)
+        # Likewise a change within noise of zero is none: the window's two quarter medians each
+        # carry noise.
+        band = t.min_improvement + 2 * 1.25 * rel_sigma * math.sqrt(2.0 / quarter)
+        # A level clearly climbing is no plateau (loss_divergence judges it), episode or not.
+        climbing = improvement < -band
         if self._episodes.active(point.tag):
             # Hysteresis: a level hovering at the threshold stays one episode.
-            active = improvement < 2 * t.min_improvement and progress < t.max_progress
+            active = not climbing and improvement < 2 * t.min_improvement and progress < t.max_progress
         else:
-            # A level clearly climbing is divergence, reported by loss_divergence instead.
-            stuck = -0.5 < improvement and flat and near_start
+            stuck = not climbing and improvement < band and near_start
             # A clean curve that only looks stuck through noise or a slow warmup moves on within
             # `confirm` values; a stuck one does not.
-            held = self._held[point.tag] = self._held.get(point.tag, 0) + 1 if stuck else 0
-            active = held > t.confirm
+            if not stuck:
+                self._since.pop(point.tag, None)
+            since = self._since.setdefault(point.tag, trace.count) if stuck else trace.count
+            active = trace.count - since >= t.confirm
         state = self._episodes.update(point.tag, active, point.step)
         if state is None:
             return ()
@@ -80,7 +85,7 @@ class LossPlateau(Detector):
                 "warning",
                 point.tag,
                 f"loss has {still(state)}not improved over steps {first_step}\u2013{point.step}: "
-                f"its level went from {fmt(old)} to {fmt(new)} ({fmt(100 * improvement)}% lower) and "
+                f"its level went from {fmt(old)} to {fmt(new)} ({_change(improvement)}) and "
                 f"is still within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}",
                 HINT,
                 level=new,
@@ -89,3 +94,8 @@ class LossPlateau(Detector):
                 improvement=improvement,
             )
         ]
+
+
+def _change(improvement: float) -> str:
+    """A relative change of level as a user reads it: "1.2% lower" or "0.5% higher"."""
+    return f"{fmt(abs(100 * improvement))}% {'lower' if improvement >= 0 else 'higher'}"

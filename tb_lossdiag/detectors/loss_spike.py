@@ -28,6 +28,7 @@ class LossSpike(Detector):
         beyond_usual: float = 2.0  # ...and this many times the largest jump of the recent past
         memory: int = 1000  # values over which the largest jump is forgotten (halved)
         max_reports: int = 5  # spikes reported per tag
+        every: int = 8  # values between refreshes of the recent level and noise (a median each)
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
@@ -45,8 +46,11 @@ class LossSpike(Detector):
         if trace.count < t.min_points:
             trace.add(point.step, point.value)
             return ()
-        baseline = median(trace.values())
-        sigma = max(diff_sigma(trace.values()), trace.noise())
+        if state.baseline is None or trace.due(t.every):
+            # A median over the last baseline_points values barely moves in `every` values.
+            values = trace.values()
+            state.baseline, state.sigma = median(values), max(diff_sigma(values), trace.noise())
+        baseline, sigma = state.baseline, state.sigma
         events = []
         pending = state.pending
         if pending is not None:
@@ -97,10 +101,12 @@ class LossSpike(Detector):
 
 
 class _SpikeState:
-    """Per-tag state: the recent curve, a spike awaiting confirmation, the largest recent jump."""
+    """Per-tag state: the recent curve and its cached level and noise, a pending spike, the largest recent jump."""
 
     def __init__(self, recent: int, fade: float):
         self.trace = Trace(recent=recent)
         self.pending = None  # (step, value, baseline) of a jump seen on the previous value
         self.record = 0.0  # largest jump in noise sigmas, fading by `fade` per value
         self.fade = fade
+        self.baseline = None  # median of the recent values, refreshed every `every` values
+        self.sigma = 0.0  # their point noise, refreshed with it

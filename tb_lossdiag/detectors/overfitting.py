@@ -24,6 +24,7 @@ class Overfitting(Detector):
         smooth_points: int = 3  # validation level = median of this many last validation values
         patience: int = 3  # validation values in a row the rise must hold on
         min_rise: float = 0.1  # relative rise of the validation level above its best
+        min_rise_of_progress: float = 0.02  # ...and this fraction of its fall from its first level
         noise_z: float = 4.0  # ...that must also exceed this many validation-noise sigmas
         min_train_drop: float = 0.05  # relative fall of the training level since the best validation
         train_points: int = 16  # training level = median of this many last training values
@@ -58,6 +59,8 @@ class Overfitting(Detector):
         if len(val.values) < t.smooth_points:
             return ()
         level = median(list(val.values)[-t.smooth_points:])
+        if val.initial is None:
+            val.initial = level
         if val.best is None or level < val.best[0]:
             val.best = (level, point.step, train_level)
             val.held = 0
@@ -76,8 +79,11 @@ class Overfitting(Detector):
             # Hysteresis: the episode lasts while validation stays clearly above its best.
             active = rise > 0.5 * t.min_rise * abs(best)
         else:
+            # A converged validation loss wiggling at 1% of where it began is not memorization.
+            progress = max(0.0, val.initial - best)
             rising = (
                 rise >= t.min_rise * abs(best)
+                and rise >= t.min_rise_of_progress * progress
                 and rise > t.noise_z * sigma
                 and train_drop >= max(t.min_train_drop, t.train_z * train_noise)
             )
@@ -107,9 +113,10 @@ class Overfitting(Detector):
 
 
 class _ValState:
-    """Per-family validation state: recent validation values and the best smoothed level."""
+    """Per-family validation state: recent validation values, the first and the best smoothed level."""
 
     def __init__(self, recent: int = 32):
         self.values = collections.deque(maxlen=recent)
         self.best = None  # (level, step, training level then)
+        self.initial = None  # the first smoothed level
         self.held = 0  # validation values in a row that looked like overfitting

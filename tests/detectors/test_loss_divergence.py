@@ -85,3 +85,26 @@ def test_rise_ratio_is_tunable():
     values = np.concatenate([decay(100, tau=20), np.full(100, 0.2 * 3)])
     assert feed(LossDivergence(), values)
     assert feed(LossDivergence(rise_ratio=50.0, explode_ratio=100.0), values) == []
+
+
+def test_a_bad_batch_aftermath_that_recovers_is_not_divergence():
+    """Converged at 3e-4, one batch jumps to 15.7, the loss sits near 0.3 for 15 steps, then recovers."""
+    rng = np.random.default_rng(0)
+    converged = noisy(decay(200, start=1.0, floor=3e-4, tau=8), 1.0)
+    shock = [15.7, 0.0028, 0.24, 0.4, 0.935, 0.48, 0.22, 0.24, 0.345, 0.324, 0.288, 0.244, 0.113,
+             0.077, 0.109, 0.06, 0.041, 0.07, 0.054, 0.022, 0.091, 0.073, 0.005, 0.032, 0.087]
+    after = 4e-4 + np.geomspace(0.03, 1e-4, 75) * np.exp(rng.standard_normal(75))
+    assert feed(LossDivergence(), np.concatenate([converged, shock, after])) == []
+
+
+def test_heavy_tailed_noise_near_zero_is_no_runaway():
+    """A converged loss whose values happen to double twice in a row (1e-4 -> 3e-3 -> 0.45) is noise."""
+    values = noisy(decay(300, start=1.1, floor=5e-3, tau=20), 1.5, seed=2)
+    values[256:259] = [1.9e-4, 2.8e-3, 0.45]
+    assert feed(LossDivergence(), values) == []
+
+
+def test_a_rise_over_one_step_is_not_divergence():
+    """A loss that collapses to exactly 0 and then reads 0.1 once has not diverged."""
+    values = np.r_[np.linspace(1.0, 0.03, 10), np.zeros(30), 0.12, np.zeros(30)]
+    assert feed(LossDivergence(), values) == []

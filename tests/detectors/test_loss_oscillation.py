@@ -58,3 +58,26 @@ def test_l1_regression_with_a_small_lr_is_quiet(tmp_path):
     writer = fit(tmp_path, model, regression(128), F.l1_loss,
                  torch.optim.SGD(model.parameters(), lr=0.05), steps=300, batch=32)
     assert kinds(writer.events, "loss_oscillation") == []
+
+
+# One epoch of label-sorted batches (zoo sorted_labels_no_shuffle): several peaks per period.
+_EPOCH_WAVE = [0.078, 0.148, 0.279, 0.253, 0.129, 0.121, 0.040, 0.021, 0.071, 0.128, 0.323, 0.468]
+
+
+def _epochs(scale, n=300, seed=0):
+    """A fast initial descent from 1.1, then the epoch wave (times `scale`) repeating with 2% noise."""
+    wave = np.tile(_EPOCH_WAVE, n // len(_EPOCH_WAVE) + 1)[:n] * scale
+    start = decay(n, start=1.1, floor=0.0, tau=10)
+    return noisy(np.maximum(start, wave), 0.02, seed)
+
+
+def test_sorted_labels_epoch_wave_is_reported():
+    """A loss repeating a 12-step epoch wave between 0.02 and 0.47, never converging: one warning."""
+    events = feed(LossOscillation(), _epochs(1.0))
+    assert events and events[0].evidence["period"] == 12 and events[0].step < 200
+    assert "period of about 12 values" in events[0].message and "shuffle" in events[0].hint
+
+
+def test_unshuffled_batches_at_a_converged_floor_are_quiet():
+    """The same repeating epoch pattern 1000x below the initial loss: fixed batch order, not a problem."""
+    assert feed(LossOscillation(), _epochs(1e-3)) == []

@@ -52,3 +52,11 @@ def test_window_is_tunable_through_the_writer(tmp_path):
     writer.close()
     events = kinds(writer.events, "loss_plateau")
     assert events and 300 <= events[0].step <= 400
+
+
+def test_a_rising_loss_is_no_plateau_and_never_reads_negative():
+    """Stuck at 12.7, then climbing to 16+: the plateau ends; no message says '-27% lower'."""
+    values = noisy(np.r_[np.full(250, 12.7), np.linspace(12.7, 17.0, 300)], 0.01)
+    events = feed(LossPlateau(), values)
+    assert events and all(e.step < 330 for e in events)
+    assert not any("-" in e.message.split("(")[1].split(")")[0] for e in events)

@@ -1,0 +1,51 @@
+"""Per-value cost of the loss-curve detectors: µs per logged loss value, per detector and all together.
+
+Feeds N values of a realistic noisy decaying training curve (and a validation value every 50 steps)
+through `Diagnoser.loss`, first with each default detector alone, then with all of them.
+Run: `python benchmarks/curve_cost.py [--n 20000]`.
+"""
+
+import argparse
+import math
+import random
+import time
+
+from tb_lossdiag.detectors import LossPoint, default_detectors
+from tb_lossdiag.diagnoser import Diagnoser
+
+VAL_EVERY = 50
+
+
+def curve(n: int, seed: int = 0):
+    """LossPoints of a minibatch loss decaying from 2.3 to 0.2 with 20% multiplicative noise."""
+    rng = random.Random(seed)
+    points = []
+    for step in range(n):
+        level = 0.2 + 2.1 * math.exp(-step / (n / 10))
+        points.append(LossPoint("loss/train", step, level * math.exp(0.2 * rng.gauss(0, 1))))
+        if step % VAL_EVERY == VAL_EVERY - 1:
+            points.append(LossPoint("loss/val", step, 1.1 * level * math.exp(0.02 * rng.gauss(0, 1)), True))
+    return points
+
+
+def cost(detectors, points) -> float:
+    """µs per loss value of a Diagnoser running `detectors` over `points`."""
+    diagnoser = Diagnoser(detectors)
+    start = time.perf_counter()
+    for point in points:
+        diagnoser.loss(point)
+    return 1e6 * (time.perf_counter() - start) / len(points)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20000, help="training loss values to feed")
+    args = parser.parse_args()
+    points = curve(args.n)
+    for detector in default_detectors():
+        print(f"{detector.id:28s} {cost([detector], points):8.2f} µs/value")
+    print(f"{'all default detectors':28s} {cost(None, points):8.2f} µs/value")
+
+
+if __name__ == "__main__":
+    main()
