@@ -10,6 +10,8 @@ export interface EventBrief {
   kind: string;
   severity: Severity;
   tag: string;
+  /** "curve", "model" or "data" (a data check's finding; step -1 is before training). */
+  category: string;
 }
 
 /** One run of GET /runs. */
@@ -43,6 +45,7 @@ export interface DiagEvent {
   hint: string;
   /** Non-finite evidence arrives as the strings "nan", "inf", "-inf". */
   evidence: Record<string, number | string>;
+  /** "curve", "model" or "data"; anything else from a newer writer is shown without a badge. */
   category: string;
   wall_time: number;
   rank: number;

@@ -1,5 +1,5 @@
 // Pure logic of the tab (no DOM): run health, persistent conditions, filters, chart ranges.
-import { type Curve, type DiagEvent, type RunSummary, type Severity } from "./api";
+import { type Curve, type DiagEvent, type EventBrief, type RunSummary, type Severity } from "./api";
 
 /** An event with the run it belongs to and an id unique within the page. */
 export interface EventRow extends DiagEvent {
@@ -106,7 +106,7 @@ export interface Condition {
   events: EventRow[];
 }
 
-const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
+export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
 
 /** Events grouped into conditions (same run, kind and tag), ordered by their first step. */
 export function groupConditions(rows: EventRow[]): Condition[] {
@@ -125,10 +125,37 @@ export function groupConditions(rows: EventRow[]): Condition[] {
   return [...groups.values()];
 }
 
-/** "step 37", or "steps 37–437 · 3 reports" for a condition reported more than once. */
+/** A data check run before the first step writes step -1: no step is negative otherwise. */
+export function isBeforeTraining(step: number): boolean {
+  return step < 0;
+}
+
+/** "step 37", or "before training" for a data check's finding made before the first step. */
+export function whenLabel(step: number): string {
+  return isBeforeTraining(step) ? "before training" : `step ${formatStep(step)}`;
+}
+
+/** "step 37", "steps 37–437 · 3 reports", "before training–step 500 · 2 reports". */
 export function spanLabel(c: Condition): string {
-  if (c.events.length === 1) return `step ${formatStep(c.first.step)}`;
-  return `steps ${formatStep(c.first.step)}–${formatStep(c.last.step)} · ${c.events.length} reports`;
+  if (c.events.length === 1) return whenLabel(c.first.step);
+  const reports = `${c.events.length} reports`;
+  const [first, last] = [c.first.step, c.last.step];
+  if (isBeforeTraining(last)) return `before training · ${reports}`;
+  if (isBeforeTraining(first)) return `before training–${whenLabel(last)} · ${reports}`;
+  return `steps ${formatStep(first)}–${formatStep(last)} · ${reports}`;
+}
+
+/** What the run overview says of a run's first problem: "step 37: nonfinite_loss", "before training: missing_values". */
+export function briefLine(brief: EventBrief): string {
+  return `${whenLabel(brief.step)}: ${brief.kind}`;
+}
+
+// Curve findings are most events and need no badge; an unknown category from a newer writer gets none.
+const CATEGORY_BADGES: Record<string, string> = { data: "data", model: "model" };
+
+/** The badge text of an event's category ("data", "model"), or null for none. */
+export function categoryBadge(category: string | undefined): string | null {
+  return Object.prototype.hasOwnProperty.call(CATEGORY_BADGES, category ?? "") ? CATEGORY_BADGES[category as string] : null;
 }
 
 /** Rows sorted by step, then by the order they were written (stable). */
@@ -183,12 +210,78 @@ export function alignCurves(curves: Curve[]): AlignedCurves {
 
 export type Range = [number, number];
 
-/** The x-range centred on `step`: the current width when zoomed in, else a fifth of the data. */
-export function focusRange(step: number, current: Range, extent: Range): Range {
+/** The width of a focused view: the current width when zoomed in, else a fifth of the data. */
+function focusWidth(current: Range, extent: Range): number {
   const full = Math.max(extent[1] - extent[0], 1);
   const width = current[1] - current[0];
-  const half = (width < full * 0.9 ? width : Math.max(full / 5, 10)) / 2;
+  return width < full * 0.9 ? width : Math.max(full / 5, 10);
+}
+
+/** The x-range centred on `step`: the current width when zoomed in, else a fifth of the data. */
+export function focusRange(step: number, current: Range, extent: Range): Range {
+  const half = focusWidth(current, extent) / 2;
   return [step - half, step + half];
+}
+
+/** The x-range that starts at the start of the axis, where the findings before training are. */
+export function focusStart(current: Range, extent: Range): Range {
+  return [extent[0], extent[0] + focusWidth(current, extent)];
+}
+
+/** The events of one step, drawn as one marker in the colour of the worst; `x` is where it is drawn. */
+export interface Marker {
+  x: number;
+  step: number;
+  /** The findings before training: one marker left of the first step, labelled `label`. */
+  before: boolean;
+  label: string;
+  severity: Severity;
+  rows: EventRow[];
+}
+
+export interface MarkerLayout {
+  /** Sorted by x. */
+  markers: Marker[];
+  /** The x-range holding every curve point and every marker, with a little room at both ends. */
+  extent: Range;
+}
+
+/** Markers for `rows` over curves logged at `steps` (sorted): findings before training are never
+ * dropped, they get a marker of their own just left of the first step. */
+export function placeMarkers(rows: EventRow[], steps: number[]): MarkerLayout {
+  const byKey = new Map<string, Marker>();
+  for (const row of rows) {
+    const before = isBeforeTraining(row.step);
+    const key = before ? "before" : String(row.step);
+    const m = byKey.get(key);
+    if (!m) byKey.set(key, { x: row.step, step: row.step, before, label: "", severity: row.severity, rows: [row] });
+    else {
+      m.rows.push(row);
+      if (SEVERITY_RANK[row.severity] > SEVERITY_RANK[m.severity]) m.severity = row.severity;
+    }
+  }
+  const markers = [...byKey.values()];
+  let first = steps.length ? steps[0] : Infinity;
+  let last = steps.length ? steps[steps.length - 1] : -Infinity;
+  for (const m of markers) {
+    if (m.before) continue;
+    first = Math.min(first, m.x);
+    last = Math.max(last, m.x);
+  }
+  const empty = !Number.isFinite(first);
+  if (empty) [first, last] = [0, 0];
+  const before = byKey.get("before");
+  if (before) {
+    // Far enough left of the first step to be told apart from a marker there (~3% of the axis).
+    before.x = first - Math.max((last - first) * 0.03, 1);
+    before.label = before.rows.every((r) => r.category === "data") ? "data" : "before training";
+  }
+  markers.sort((a, b) => a.x - b.x);
+  const min = before ? before.x : first;
+  if (empty && !before) return { markers, extent: [0, 1] };
+  // A little room at both ends, so that a marker at the first or last step is drawn whole.
+  const pad = Math.max((last - min) * 0.015, 0.5);
+  return { markers, extent: [min - pad, last + pad] };
 }
 
 /** `range` scaled by `factor` around `anchor` (factor < 1 zooms in), never narrower than one step. */

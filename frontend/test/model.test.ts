@@ -5,28 +5,38 @@ import type { DiagEvent, RunSummary, Severity } from "../src/api";
 import {
   alignCurves,
   allClearMessage,
+  briefLine,
+  categoryBadge,
   countBySeverity,
   defaultSelection,
   detectorList,
   filterRows,
   filterRuns,
   focusRange,
+  focusStart,
   formatValue,
   groupConditions,
   keepSelection,
   kindsOf,
   nearestIndex,
   overviewLine,
+  placeMarkers,
   runHealth,
   sortByStep,
   sortRuns,
   spanLabel,
   toRows,
+  whenLabel,
   zoomRange,
 } from "../src/model";
 
-function ev(step: number, kind = "nonfinite_loss", severity: Severity = "error", tag = "loss/train", wall_time = step): DiagEvent {
-  return { step, kind, severity, tag, message: `${kind} at ${step}`, hint: "fix it", evidence: {}, category: "curve", wall_time, rank: 0 };
+function ev(step: number, kind = "nonfinite_loss", severity: Severity = "error", tag = "loss/train", wall_time = step, category = "curve"): DiagEvent {
+  return { step, kind, severity, tag, message: `${kind} at ${step}`, hint: "fix it", evidence: {}, category, wall_time, rank: 0 };
+}
+
+/** A data check's finding: before training unless a step is given. */
+function dataEv(step = -1, kind = "missing_values", severity: Severity = "error"): DiagEvent {
+  return ev(step, kind, severity, "data/age", 0, "data");
 }
 
 function run(name: string, counts: Partial<Record<Severity, number>> = {}, diagnosed = true, firstErrorStep: number | null = null): RunSummary {
@@ -34,7 +44,7 @@ function run(name: string, counts: Partial<Record<Severity, number>> = {}, diagn
     run: name,
     diagnosed,
     counts: { error: 0, warning: 0, info: 0, ...counts },
-    first_error: firstErrorStep === null ? null : { step: firstErrorStep, kind: "nonfinite_loss", severity: "error", tag: "loss" },
+    first_error: firstErrorStep === null ? null : { step: firstErrorStep, kind: "nonfinite_loss", severity: "error", tag: "loss", category: "curve" },
     first_event: null,
     kinds: [],
     loss_tags: ["loss/train", "loss/val"],
@@ -158,4 +168,58 @@ test("evidence values read well", () => {
   assert.equal(formatValue(1234), "1,234");
   assert.equal(formatValue(0.000012345), "1.234e-5");
   assert.equal(formatValue(0.123456), "0.1235");
+});
+
+test("a data check's finding before training reads 'before training', never -1", () => {
+  assert.equal(whenLabel(-1), "before training");
+  assert.equal(whenLabel(1234), "step 1,234");
+  const [single] = groupConditions(toRows("r", [dataEv()]));
+  assert.equal(spanLabel(single), "before training");
+  const [again] = groupConditions(toRows("r", [dataEv(), dataEv(500)]));
+  assert.equal(spanLabel(again), "before training–step 500 · 2 reports");
+  const [twice] = groupConditions(toRows("r", [dataEv(), dataEv()]));
+  assert.equal(spanLabel(twice), "before training · 2 reports");
+  assert.ok(!spanLabel(again).includes("-1"));
+});
+
+test("the run overview names a first error found before training", () => {
+  assert.equal(briefLine({ step: -1, kind: "missing_values", severity: "error", tag: "data/age", category: "data" }), "before training: missing_values");
+  assert.equal(briefLine({ step: 37, kind: "nonfinite_loss", severity: "error", tag: "loss", category: "curve" }), "step 37: nonfinite_loss");
+  const sorted = sortRuns([run("late", { error: 1 }, true, 5), run("data", { error: 1 }, true, -1)]);
+  assert.deepEqual(sorted.map((r) => r.run), ["data", "late"]);
+});
+
+test("data and model findings get a badge; curve and unknown categories none", () => {
+  assert.equal(categoryBadge("data"), "data");
+  assert.equal(categoryBadge("model"), "model");
+  assert.equal(categoryBadge("curve"), null);
+  assert.equal(categoryBadge("astrology"), null);
+  assert.equal(categoryBadge("constructor"), null);
+  assert.equal(categoryBadge(undefined), null);
+});
+
+test("findings before training get their own marker left of the first step, never dropped", () => {
+  const rows = toRows("r", [dataEv(), dataEv(-1, "label_range", "warning"), ev(0, "spike", "warning"), ev(50)]);
+  const { markers, extent } = placeMarkers(rows, [0, 10, 100]);
+  assert.deepEqual(markers.map((m) => [m.before, m.step, m.rows.length]), [[true, -1, 2], [false, 0, 1], [false, 50, 1]]);
+  const start = markers[0];
+  assert.equal(start.label, "data");
+  assert.equal(start.severity, "error");
+  assert.ok(start.x < 0 && start.x >= -5, `left of step 0, apart from its marker: ${start.x}`);
+  assert.ok(extent[0] < start.x && extent[1] > 100);
+  assert.deepEqual(markers.slice(1).map((m) => m.x), [0, 50]);
+});
+
+test("a finding before training without curves or other events is still placed; mixed ones are labelled", () => {
+  const only = placeMarkers(toRows("r", [dataEv()]), []);
+  assert.equal(only.markers.length, 1);
+  assert.ok(only.extent[0] < only.markers[0].x && only.markers[0].x < only.extent[1]);
+  const mixed = placeMarkers(toRows("r", [dataEv(), ev(-1, "diagnostic_failure", "warning")]), [0, 10]);
+  assert.equal(mixed.markers[0].label, "before training");
+  assert.deepEqual(placeMarkers([], []).extent, [0, 1]);
+});
+
+test("focusing a finding before training shows the start of the axis", () => {
+  assert.deepEqual(focusStart([-10, 1000], [-10, 1000]), [-10, 192]);
+  assert.deepEqual(focusStart([300, 400], [-10, 1000]), [-10, 90]);
 });

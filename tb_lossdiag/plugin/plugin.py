@@ -3,6 +3,7 @@
 import json
 import math
 import pathlib
+import threading
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from tensorboard import plugin_util
@@ -74,6 +75,7 @@ class EventCache:
 
     def __init__(self):
         self._runs: Dict[str, _RunState] = {}
+        self._lock = threading.Lock()  # TensorBoard answers requests on many threads at once
 
     def read(self, data_provider, ctx, experiment, runs: Optional[Iterable[str]] = None) -> Dict[str, _RunState]:
         """{run: its state (events sorted by step, notices, JSON dicts)} for `runs` (all when None)."""
@@ -85,14 +87,19 @@ class EventCache:
             run: tuple(sorted((tag, ts.max_step, ts.max_wall_time) for tag, ts in tags.items()))
             for run, tags in listing.items()
         }
-        stale = [run for run, version in versions.items() if self._runs.get(run, _NO_STATE).version != version]
+        # Answered from this snapshot: another request pruning or rereading meanwhile cannot take
+        # a run away from this one.
+        states = dict(self._runs)
+        stale = [run for run, version in versions.items() if states.get(run, _NO_STATE).version != version]
         if stale:
-            self._reread(data_provider, ctx, experiment, stale, versions)
-        if runs is None:  # a full listing: forget runs TensorBoard no longer has
-            self._runs = {run: state for run, state in self._runs.items() if run in versions}
-        return {run: self._runs[run] for run in versions}
+            states.update(self._reread(data_provider, ctx, experiment, stale, versions, states))
+        with self._lock:
+            self._runs.update({run: states[run] for run in stale})
+            if runs is None:  # a full listing: forget runs TensorBoard no longer has
+                self._runs = {run: state for run, state in self._runs.items() if run in versions}
+        return {run: states[run] for run in versions}
 
-    def _reread(self, data_provider, ctx, experiment, runs: List[str], versions) -> None:
+    def _reread(self, data_provider, ctx, experiment, runs: List[str], versions, known_states) -> Dict[str, _RunState]:
         data = data_provider.read_tensors(
             ctx,
             experiment_id=experiment,
@@ -100,15 +107,17 @@ class EventCache:
             downsample=EVENTS_DOWNSAMPLE,
             run_tag_filter=provider.RunTagFilter(runs=runs),
         )
+        fresh = {}
         for run in runs:
-            known = self._runs.get(run, _NO_STATE).records
+            known = known_states.get(run, _NO_STATE).records
             records = {}
             for tag, datums in data.get(run, {}).items():
                 for datum in datums:
                     # A restarted writer writes under a new tag: (tag, step, time) names one record.
                     key = (tag, datum.step, datum.wall_time)
                     records[key] = known.get(key) or parse_record(datum.numpy)
-            self._runs[run] = _RunState(versions[run], records)
+            fresh[run] = _RunState(versions[run], records)
+        return fresh
 
 
 _NO_STATE = _RunState(None, {})

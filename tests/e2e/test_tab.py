@@ -245,3 +245,38 @@ def test_all_clear_then_reload_brings_new_runs_whose_text_stays_text(browser, tm
             assert frame.evaluate("window.__xss") is None and page.evaluate("window.__xss") is None
         finally:
             page.close()
+
+
+def test_a_data_finding_before_training_is_marked_as_such(browser, tmp_path):
+    """check_data() found a missing value before training: the run says "before training:
+    missing_values", the event has a data badge and reads "before training" (never -1), its marker
+    sits at the start of the axis, and clicking it focuses the start."""
+    import numpy as np
+    import pandas as pd
+
+    logdir = str(tmp_path / "runs")
+    with DiagWriter(os.path.join(logdir, "data_check"), detectors=[]) as w:
+        w.check_data(pd.DataFrame({"age": [21.0, np.nan, 35.0, 40.0], "label": [0, 1, 0, 1]}))
+        for s in range(50):
+            w.add_scalar("loss", 1.0 / (s + 1), s)
+    with serve(logdir, ready=lambda tb: len(tb.api("runs")["runs"]) == 1) as tb:
+        page, frame = open_tab(browser, tb.url)
+        try:
+            status = run_row(frame, "data_check").locator(".ld-run-status")
+            assert "before training: missing_values" in status.inner_text()
+            assert status.locator(".ld-badge-data").count() == 1
+            row = frame.locator(".ld-event[data-run='data_check'][data-kind='missing_values']")
+            text = row.inner_text()
+            assert "before training" in text and "data/age" in text and "-1" not in text
+            assert row.locator(".ld-badge-data").inner_text().strip().lower() == "data"
+            el = chart(frame, "data_check")
+            assert "-1" in el.get_attribute("data-marker-steps").split(",")
+            assert float(el.get_attribute("data-x-min")) < 0  # the marker's room left of step 0
+            row.click()
+            frame.wait_for_function(
+                "() => document.querySelector(\".ld-run-card[data-run='data_check'] .ld-chart\").dataset.highlightStep === '-1'",
+                timeout=5000,
+            )
+            assert float(el.get_attribute("data-x-min")) < 0 < float(el.get_attribute("data-x-max"))
+        finally:
+            page.close()

@@ -7,7 +7,6 @@ import pytest
 from tensorboard import context as tb_context
 from torch.utils.tensorboard import SummaryWriter
 
-from tb_lossdiag import DiagWriter
 from tb_lossdiag.plugin import plugin as lossdiag_plugin
 
 from .conftest import make_client, make_provider, route

@@ -2,7 +2,7 @@
 // drag pan and focus on an event.
 import uPlot from "uplot";
 import type { Curve, Severity } from "../api";
-import { alignCurves, focusRange, formatStep, nearestIndex, zoomRange, type EventRow, type Range } from "../model";
+import { alignCurves, focusRange, focusStart, formatStep, isBeforeTraining, nearestIndex, placeMarkers, SEVERITY_RANK, whenLabel, zoomRange, type EventRow, type Marker, type Range } from "../model";
 import { h, setChildren } from "./dom";
 import { eventSummary } from "./format";
 
@@ -10,14 +10,6 @@ export const CURVE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17bec
 const HOVER_PX = 7;
 // Steps are whole numbers: tick at 1, 2, 5, 10, 20, 25, 50, ... never at 37.5.
 const STEP_TICKS = Array.from({ length: 10 }, (_, e) => [1, 2, 5].map((m) => m * 10 ** e).concat(e > 0 ? [25 * 10 ** (e - 1)] : [])).flat().sort((a, b) => a - b);
-const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
-
-/** The events of one step, drawn as one marker in the colour of the worst. */
-interface Marker {
-  step: number;
-  severity: Severity;
-  rows: EventRow[];
-}
 
 export interface ChartOptions {
   height: number;
@@ -35,26 +27,13 @@ function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
-function toMarkers(events: EventRow[]): Marker[] {
-  const byStep = new Map<number, Marker>();
-  for (const row of events) {
-    const m = byStep.get(row.step);
-    if (!m) byStep.set(row.step, { step: row.step, severity: row.severity, rows: [row] });
-    else {
-      m.rows.push(row);
-      if (SEVERITY_RANK[row.severity] > SEVERITY_RANK[m.severity]) m.severity = row.severity;
-    }
-  }
-  return [...byStep.values()].sort((a, b) => a.step - b.step);
-}
-
 export class StepChart {
   readonly root: HTMLElement;
   private readonly plotEl: HTMLElement;
   private readonly tip: HTMLElement;
   private readonly u: uPlot;
   private markers: Marker[] = [];
-  private markerSteps = new Float64Array(0);
+  private markerXs = new Float64Array(0);
   private extent: Range = [0, 1];
   private highlighted: EventRow | null = null;
   private hovered: Marker | null = null;
@@ -64,8 +43,7 @@ export class StepChart {
     this.plotEl = h("div", { class: "ld-plot" });
     this.tip = h("div", { class: "ld-tip", attrs: { role: "tooltip" } });
     this.root = h("div", { class: "ld-chart" }, this.plotEl, this.tip);
-    this.setMarkers(opts.events);
-    const data = this.data(opts.curves);
+    const data = this.data(opts.curves, opts.events);
     const text = cssVar("--ld-text-2");
     const grid = cssVar("--ld-grid");
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, font: "11px Roboto, sans-serif" };
@@ -77,7 +55,8 @@ export class StepChart {
         cursor: { drag: { x: false, y: false, setScale: false }, points: { size: 6 } },
         scales: { x: { time: false } },
         axes: [
-          { ...axis, incrs: STEP_TICKS, label: "step", labelSize: 16, labelFont: "11px Roboto, sans-serif", values: (_u, ticks) => ticks.map((t) => formatStep(t)) },
+          // No step is negative: left of the first step is only the marker of the findings before training.
+          { ...axis, incrs: STEP_TICKS, label: "step", labelSize: 16, labelFont: "11px Roboto, sans-serif", values: (_u, ticks) => ticks.map((t) => (t < 0 ? "" : formatStep(t))) },
           { ...axis, size: 56 },
         ],
         series: [
@@ -109,8 +88,7 @@ export class StepChart {
   /** New curves and events (a reload); the user's zoom is kept. */
   update(curves: Curve[], events: EventRow[]): void {
     const range = this.isZoomed() ? this.range() : null;
-    this.setMarkers(events);
-    this.u.setData(this.data(curves), false);
+    this.u.setData(this.data(curves, events), false);
     this.setRange(range ?? this.extent);
   }
 
@@ -126,10 +104,10 @@ export class StepChart {
     this.u.setScale("x", { min, max });
   }
 
-  /** Centres the chart on `row`'s step and highlights its marker. */
+  /** Centres the chart on `row`'s step (the start, for a finding before training) and highlights its marker. */
   focus(row: EventRow): void {
     this.highlighted = row;
-    this.setRange(focusRange(row.step, this.range(), this.extent));
+    this.setRange(isBeforeTraining(row.step) ? focusStart(this.range(), this.extent) : focusRange(row.step, this.range(), this.extent));
     this.root.dataset.highlightStep = String(row.step);
     this.u.redraw(false);
   }
@@ -146,29 +124,13 @@ export class StepChart {
     this.u.destroy();
   }
 
-  private setMarkers(events: EventRow[]): void {
-    this.markers = toMarkers(events);
-    this.markerSteps = Float64Array.from(this.markers, (m) => m.step);
-  }
-
-  private data(curves: Curve[]): uPlot.AlignedData {
+  private data(curves: Curve[], events: EventRow[]): uPlot.AlignedData {
     const aligned = alignCurves(curves);
-    this.extent = this.dataExtent(aligned.steps);
+    const layout = placeMarkers(events, aligned.steps);
+    this.markers = layout.markers;
+    this.markerXs = Float64Array.from(this.markers, (m) => m.x);
+    this.extent = layout.extent;
     return [aligned.steps, ...aligned.series] as uPlot.AlignedData;
-  }
-
-  /** Steps covered by the curves and the events together, so that every marker can be reached. */
-  private dataExtent(steps: number[]): Range {
-    let min = steps.length ? steps[0] : Infinity;
-    let max = steps.length ? steps[steps.length - 1] : -Infinity;
-    for (const m of this.markers) {
-      min = Math.min(min, m.step);
-      max = Math.max(max, m.step);
-    }
-    if (!Number.isFinite(min)) return [0, 1];
-    // A little room at both ends, so that a marker at the first or last step is drawn whole.
-    const pad = Math.max((max - min) * 0.015, 0.5);
-    return [min - pad, max + pad];
   }
 
   private isZoomed(): boolean {
@@ -180,7 +142,7 @@ export class StepChart {
     const [min, max] = this.range();
     this.root.dataset.xMin = String(min);
     this.root.dataset.xMax = String(max);
-    const visible = this.markers.filter((m) => m.step >= min && m.step <= max);
+    const visible = this.markers.filter((m) => m.x >= min && m.x <= max);
     this.root.dataset.markerSteps = visible.slice(0, 500).map((m) => m.step).join(",");
   }
 
@@ -202,19 +164,25 @@ export class StepChart {
     // Mildest first, so that an error is drawn over a warning at a nearby step.
     const order = [...this.markers].sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
     for (const m of order) {
-      if (m.step < min || m.step > max) continue;
-      const x = Math.round(u.valToPos(m.step, "x", true)) + 0.5;
+      if (m.x < min || m.x > max) continue;
+      const x = Math.round(u.valToPos(m.x, "x", true)) + 0.5;
       const strong = m === this.hovered || (this.highlighted !== null && this.highlighted.step === m.step);
+      // Findings before training: a solid line and a square head with its label; steps: dashed, a triangle.
+      const [alpha, width] = m.before ? [strong ? 1 : 0.7, strong ? 2.5 : 1.5] : [strong ? 1 : 0.45, strong ? 2 : 1];
       ctx.strokeStyle = colors[m.severity];
       ctx.fillStyle = colors[m.severity];
-      ctx.globalAlpha = strong ? 1 : 0.45;
-      ctx.lineWidth = (strong ? 2 : 1) * dpr;
-      ctx.setLineDash(strong ? [] : [3 * dpr, 3 * dpr]);
+      ctx.globalAlpha = alpha;
+      ctx.lineWidth = width * dpr;
+      ctx.setLineDash(strong || m.before ? [] : [3 * dpr, 3 * dpr]);
       ctx.beginPath();
       ctx.moveTo(x, top);
       ctx.lineTo(x, bottom);
       ctx.stroke();
       ctx.globalAlpha = 1;
+      if (m.before) {
+        this.drawStartHead(ctx, m.label, x, top, strong, dpr);
+        continue;
+      }
       const r = (strong ? 7 : 5) * dpr;
       ctx.beginPath();
       ctx.moveTo(x - r, top);
@@ -226,11 +194,21 @@ export class StepChart {
     ctx.restore();
   }
 
+  /** The head of the marker of the findings before training: a square and its label ("data") beside it. */
+  private drawStartHead(ctx: CanvasRenderingContext2D, label: string, x: number, top: number, strong: boolean, dpr: number): void {
+    const r = (strong ? 6 : 5) * dpr;
+    ctx.fillRect(x - r, top, 2 * r, 2 * r);
+    ctx.font = `500 ${10 * dpr}px Roboto, sans-serif`;
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = cssVar("--ld-data");
+    ctx.fillText(label.toUpperCase(), x + r + 3 * dpr, top + r);
+  }
+
   private markerAt(left: number): Marker | null {
     if (left < 0 || !this.markers.length) return null;
-    const i = nearestIndex(this.markerSteps, this.u.posToVal(left, "x"));
+    const i = nearestIndex(this.markerXs, this.u.posToVal(left, "x"));
     const m = this.markers[i];
-    return Math.abs(this.u.valToPos(m.step, "x") - left) <= HOVER_PX ? m : null;
+    return Math.abs(this.u.valToPos(m.x, "x") - left) <= HOVER_PX ? m : null;
   }
 
   private hover(u: uPlot): void {
@@ -246,11 +224,11 @@ export class StepChart {
     const shown = m.rows.slice(0, 3);
     setChildren(
       this.tip,
-      h("div", { class: "ld-tip-step" }, `step ${formatStep(m.step)}`, m.rows.length > 1 ? ` · ${m.rows.length} events` : ""),
+      h("div", { class: "ld-tip-step" }, whenLabel(m.step), m.rows.length > 1 ? ` · ${m.rows.length} events` : ""),
       ...shown.map((row) => eventSummary(row)),
       m.rows.length > shown.length ? h("div", { class: "ld-tip-more" }, `and ${m.rows.length - shown.length} more in the list`) : null,
     );
-    const x = u.valToPos(m.step, "x") + u.over.offsetLeft;
+    const x = u.valToPos(m.x, "x") + u.over.offsetLeft;
     const flip = x > this.root.clientWidth / 2;
     this.tip.style.left = flip ? "" : `${x + 12}px`;
     this.tip.style.right = flip ? `${this.root.clientWidth - x + 12}px` : "";

@@ -3,17 +3,17 @@ import { SEVERITIES, type Severity } from "../api";
 import {
   countBySeverity,
   filterRows,
-  formatStep,
   groupConditions,
   kindsOf,
   plural,
   sortByStep,
   spanLabel,
+  whenLabel,
   type Condition,
   type EventRow,
 } from "../model";
 import { h, setChildren } from "./dom";
-import { evidenceChips, severityPill } from "./format";
+import { categoryPill, evidenceChips, severityPill, showMore } from "./format";
 
 const PAGE = 200;
 type Mode = "grouped" | "steps";
@@ -86,17 +86,7 @@ export class EventList {
     setChildren(
       this.list,
       ...page.map((item) => ("events" in item ? this.conditionRow(item) : this.eventRow(item))),
-      more > 0
-        ? h(
-            "li",
-            { class: "ld-more" },
-            h(
-              "button",
-              { class: "ld-button", on: { click: () => ((this.limit += PAGE), this.draw()) } },
-              `Show ${Math.min(PAGE, more)} more (${more.toLocaleString("en-US")} not shown yet)`,
-            ),
-          )
-        : null,
+      showMore(more, PAGE, () => ((this.limit += PAGE), this.draw())),
     );
     this.select(this.selectedId);
   }
@@ -156,7 +146,7 @@ export class EventList {
   }
 
   private eventRow(row: EventRow): HTMLElement {
-    return this.rowElement(row, [row], `step ${formatStep(row.step)}`);
+    return this.rowElement(row, [row], whenLabel(row.step));
   }
 
   private conditionRow(c: Condition): HTMLElement {
@@ -168,7 +158,7 @@ export class EventList {
       "li",
       {
         class: `ld-event ld-sev-${severity}`,
-        data: { ids: all.map((r) => r.id).join(" "), step: String(row.step), kind: row.kind, run: row.run },
+        data: { ids: all.map((r) => r.id).join(" "), step: String(row.step), kind: row.kind, run: row.run, category: row.category },
         attrs: { tabindex: "0" },
         on: {
           click: () => this.onPick(row),
@@ -179,6 +169,7 @@ export class EventList {
         "div",
         { class: "ld-event-head" },
         severityPill(severity),
+        categoryPill(row.category),
         h("span", { class: "ld-kind" }, row.kind),
         h("span", { class: "ld-tag", title: "tag" }, row.tag),
         this.multiRun ? h("span", { class: "ld-run-ref", title: "run" }, row.run) : null,

@@ -1,6 +1,6 @@
-// Small pieces of event text shared by the tooltip, the event list and the run overview.
+// Small pieces shared by the tooltip, the event list and the run overview.
 import type { Severity } from "../api";
-import { formatValue, type EventRow } from "../model";
+import { categoryBadge, formatValue, type EventRow } from "../model";
 import { h } from "./dom";
 
 const SEVERITY_LABEL: Record<Severity, string> = { error: "Error", warning: "Warning", info: "Info" };
@@ -8,6 +8,22 @@ const SEVERITY_LABEL: Record<Severity, string> = { error: "Error", warning: "War
 /** A coloured severity label, e.g. "Error". */
 export function severityPill(severity: Severity): HTMLElement {
   return h("span", { class: `ld-pill ld-sev-${severity}` }, SEVERITY_LABEL[severity]);
+}
+
+/** A badge telling data and model findings from curve ones, e.g. "data"; null for none. */
+export function categoryPill(category: string): HTMLElement | null {
+  const text = categoryBadge(category);
+  return text ? h("span", { class: `ld-badge ld-badge-${text}`, title: `${text} finding` }, text) : null;
+}
+
+/** The last item of a paged list: a button showing `page` more of the `more` not shown; null when none. */
+export function showMore(more: number, page: number, onClick: () => void): HTMLElement | null {
+  if (more <= 0) return null;
+  return h(
+    "li",
+    { class: "ld-more" },
+    h("button", { class: "ld-button", on: { click: onClick } }, `Show ${Math.min(page, more)} more (${more.toLocaleString("en-US")} not shown yet)`),
+  );
 }
 
 /** The evidence as "name = value" chips. */
@@ -26,7 +42,7 @@ export function eventSummary(row: EventRow): HTMLElement {
   return h(
     "div",
     { class: "ld-tip-event" },
-    h("div", { class: "ld-tip-head" }, severityPill(row.severity), h("span", { class: "ld-kind" }, row.kind), h("span", { class: "ld-tag" }, row.tag)),
+    h("div", { class: "ld-tip-head" }, severityPill(row.severity), categoryPill(row.category), h("span", { class: "ld-kind" }, row.kind), h("span", { class: "ld-tag" }, row.tag)),
     h("div", { class: "ld-tip-msg" }, row.message),
     row.hint ? h("div", { class: "ld-tip-hint" }, h("b", {}, "Fix: "), row.hint) : null,
   );

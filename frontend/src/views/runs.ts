@@ -1,7 +1,11 @@
 // The run overview: every run with its health, counts by severity and first problem.
 import type { RunSummary } from "../api";
-import { filterRuns, formatStep, plural, runHealth, type Health } from "../model";
+import { briefLine, filterRuns, plural, runHealth, type Health } from "../model";
 import { h, setChildren } from "./dom";
+import { categoryPill, showMore } from "./format";
+
+// Rows drawn at once: thousands of runs stay quick to draw and to scroll; the filter finds the rest.
+const PAGE = 200;
 
 const HEALTH_TEXT: Record<Health, string> = {
   error: "Errors",
@@ -19,7 +23,7 @@ function statusLine(run: RunSummary): string {
     case "healthy":
       return run.counts.info ? `Healthy · ${plural(run.counts.info, "note")}` : "Healthy · no findings";
     default:
-      return first ? `step ${formatStep(first.step)}: ${first.kind}` : "";
+      return first ? briefLine(first) : "";
   }
 }
 
@@ -28,6 +32,7 @@ export class RunList {
   private readonly list: HTMLElement;
   private readonly count: HTMLElement;
   private filter = "";
+  private limit = PAGE;
   private runs: RunSummary[] = [];
   private selected = new Set<string>();
 
@@ -38,6 +43,7 @@ export class RunList {
       on: {
         input: () => {
           this.filter = input.value;
+          this.limit = PAGE;
           this.draw();
         },
       },
@@ -63,7 +69,12 @@ export class RunList {
   private draw(): void {
     const shown = filterRuns(this.runs, this.filter);
     this.count.textContent = shown.length === this.runs.length ? plural(this.runs.length, "run") : `${shown.length} of ${this.runs.length}`;
-    setChildren(this.list, ...shown.map((run) => this.row(run)));
+    const more = shown.length - this.limit;
+    setChildren(
+      this.list,
+      ...shown.slice(0, this.limit).map((run) => this.row(run)),
+      showMore(more, PAGE, () => ((this.limit += PAGE), this.draw())),
+    );
   }
 
   private row(run: RunSummary): HTMLElement {
@@ -102,7 +113,12 @@ export class RunList {
       },
       box,
       h("span", { class: "ld-dot", title: HEALTH_TEXT[health] }),
-      h("div", { class: "ld-run-text" }, h("div", { class: "ld-run-name" }, run.run), h("div", { class: "ld-run-status" }, statusLine(run))),
+      h(
+        "div",
+        { class: "ld-run-text" },
+        h("div", { class: "ld-run-name" }, run.run),
+        h("div", { class: "ld-run-status", title: statusLine(run) }, health === "error" || health === "warning" ? categoryPill((run.first_error ?? run.first_event)?.category ?? "") : null, statusLine(run)),
+      ),
       h("div", { class: "ld-run-counts" }, ...counts),
     );
   }
