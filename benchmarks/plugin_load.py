@@ -9,6 +9,8 @@ headless Chromium takes from the tab's iframe starting to load until its first c
 """
 
 import argparse
+import gzip
+import logging
 import os
 import statistics
 import sys
@@ -41,20 +43,39 @@ def write_logdir(logdir: str, points: int, events: int) -> None:
     started = time.perf_counter()
     write_loss_points(os.path.join(logdir, RUN), points)
     severities = ("error", "warning", "info")
-    write_events(logdir, RUN, [[event(s * (points // events), severity=severities[s % 3])] for s in range(events)])
+    logging.disable(logging.CRITICAL)  # DiagWriter logs each event: 10,000 lines nobody reads here
+    try:
+        write_events(logdir, RUN, [[event(s * (points // events), severity=severities[s % 3])] for s in range(events)])
+    finally:
+        logging.disable(logging.NOTSET)
     print(f"wrote {points:,} loss points and {events:,} events in {time.perf_counter() - started:.1f} s")
+
+
+def routes() -> tuple:
+    """The plugin routes the tab requests for the benchmark's run."""
+    return ("runs", f"events?run={RUN}", f"curves?run={RUN}")
+
+
+def fully_loaded(events: int):
+    """A `serve(ready=...)` check: TensorBoard serves all `events` and the loss curve."""
+    return lambda tb: len(tb.api(f"events?run={RUN}")["events"]) == events and tb.api("runs")["runs"][0]["last_step"] is not None
+
+
+def fetch(url: str, timeout: float = 120) -> tuple:
+    """(seconds, bytes on the wire, decoded body) of GET `url`, gzip accepted as a browser does."""
+    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read()
+        zipped = response.headers.get("Content-Encoding") == "gzip"
+    seconds = time.perf_counter() - started
+    return seconds, len(body), gzip.decompress(body) if zipped else body
 
 
 def time_route(url: str, repeat: int) -> tuple:
     """(median seconds, response bytes) of GET `url`, gzip accepted."""
-    times, size = [], 0
-    for _ in range(repeat):
-        request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
-        started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=120) as response:
-            size = len(response.read())
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), size
+    results = [fetch(url) for _ in range(repeat)]
+    return statistics.median(r[0] for r in results), results[-1][1]
 
 
 def paint_time(url: str, repeat: int) -> list:
@@ -81,28 +102,36 @@ def paint_time(url: str, repeat: int) -> list:
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_arguments(doc: str) -> argparse.ArgumentParser:
+    """A parser with the options the plugin benchmarks share: the run's place and size, the loader."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--logdir", help="reuse or create the benchmark log directory here (default: a temp dir)")
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--load-fast", default="true", choices=("true", "false"))
+    return parser
+
+
+def prepared_logdir(args, tmp: str) -> str:
+    """--logdir, or a new one in `tmp`, holding the benchmark's run (written when missing)."""
+    logdir = args.logdir or os.path.join(tmp, "runs")
+    if not os.path.isdir(os.path.join(logdir, RUN)):
+        write_logdir(logdir, args.points, args.events)
+    return logdir
+
+
+def main() -> int:
+    parser = run_arguments(__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        logdir = args.logdir or os.path.join(tmp, "runs")
-        if not os.path.isdir(os.path.join(logdir, RUN)):
-            write_logdir(logdir, args.points, args.events)
+        logdir = prepared_logdir(args, tmp)
         started = time.perf_counter()
-
-        def loaded(tb):
-            return len(tb.api(f"events?run={RUN}")["events"]) == args.events and tb.api("runs")["runs"][0]["last_step"] is not None
-
-        with serve(logdir, args.load_fast, ready=loaded) as tb:
+        with serve(logdir, args.load_fast, ready=fully_loaded(args.events)) as tb:
             print(f"tensorboard --load_fast={args.load_fast}: every event served {time.perf_counter() - started:.1f} s after start")
             base = f"{tb.url}/data/plugin/lossdiag"
-            for route in ("runs", f"events?run={RUN}", f"curves?run={RUN}"):
+            for route in routes():
                 seconds, size = time_route(f"{base}/{route}", args.repeat)
                 print(f"GET /{route:<16} {seconds * 1000:8.1f} ms  ({size / 1024:,.0f} KiB gzipped)")
             if not os.path.exists(CHROMIUM):
