@@ -52,6 +52,8 @@ class LossDivergence(Detector):
             return ()
         runaway = state.runaway(trace, t, previous)
         best = trace.best
+        # A full analysis every few values; at once when a value tops the rise threshold or a rise
+        # is being confirmed, so the cadence adds no delay to a sudden rise.
         due = (
             trace.due(t.every)
             or state.rising_since is not None

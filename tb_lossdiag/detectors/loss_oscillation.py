@@ -64,9 +64,11 @@ class LossOscillation(Detector):
         decline = _decline(series, period)
         if positive:
             relative_swing = math.expm1(swing)
+            fell = -math.expm1(-decline)
         else:
             relative_swing = swing / (sum(map(abs, values)) / len(values) or 1.0)
             decline /= max(abs(v) for v in values) or 1.0
+            fell = decline
         amplitude = _mean_change(values, swing_lag)
         converging = decline >= max(t.min_improvement, t.improvement_of_swing * swing)
         rhythm = (
@@ -90,7 +92,7 @@ class LossOscillation(Detector):
                 f"loss {still(state)}oscillates without converging over steps {first_step}\u2013{point.step}: "
                 f"it swings between {fmt(low)} and {fmt(high)} {every} (typical swing "
                 f"{fmt(100 * relative_swing)}%, repeating to within {fmt(100 * repeat)}% of it), "
-                f"and its level fell only {fmt(max(0.0, 100 * decline))}% over the window",
+                f"and its level fell only {fmt(max(0.0, 100 * fell))}% over the window",
                 HINT,
                 period=period,
                 repeat=repeat,
