@@ -30,10 +30,13 @@ def scan_run(run: reader.RunEvents, validation_tags: TagRule = DEFAULT_VALIDATIO
         for step, value, wall_time in curve
     )
     found = []
+    wall_times = {}
     for step, wall_time, tag, value in points:
         point = LossPoint(tag=tag, step=step, value=value, is_validation=bool(is_validation(tag)))
-        found.extend(dataclasses.replace(e, wall_time=wall_time) for e in detectors.loss(point))
-    return found
+        wall_times[step] = wall_time
+        found.extend(detectors.loss(point))
+    found.extend(detectors.flush())
+    return [dataclasses.replace(e, wall_time=wall_times.get(e.step, 0.0)) for e in found]
 
 
 def scan_logdir(

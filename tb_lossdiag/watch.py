@@ -6,14 +6,17 @@ optimizer.step() per batch gets events at the same steps as the loss. With gradi
 every micro-batch of an optimizer step shares its number. Without an optimizer a step ends with
 each backward pass.
 
-Cost: steps with `step % every == 0` are sampled: the first training forward of a sampled step
-records activation statistics, the optimizer step records weight norms and update ratios, and
-everything is read in ONE host transfer. Every other step runs only the cheap checks: one sum per
-floating input (its NaN/Inf probe) and one fused `_foreach_norm` over the gradients the optimizer
-applies. On CPU they are read at once (a read costs no sync there); on an accelerator they stay on
-the device and ride along with the next sampled step's transfer, so no step adds a sync. Hooks
-never keep activations: they keep only the small statistic tensors they compute. Evaluation passes
-(model.eval() or no grad) are not observed.
+Cost: steps with `step % every == 0` are sampled: hooks on the leaf modules are installed for the
+first training forward of a sampled step only (activation statistics), the optimizer step records
+weight norms and update ratios, and everything is read in ONE host transfer. Every other step runs
+only the cheap checks: one sum per floating input (its NaN/Inf probe), one fused `_foreach_norm`
+over the gradients the optimizer applies, and one hook on the model's output that sees, as backward
+starts, whether the last step's gradients were cleared. On CPU they are read at once (a read costs
+no sync there); on an accelerator they stay on the device and ride along with the next sampled
+step's transfer, so no step adds a sync. An unsampled step reaches the detectors only when a cheap
+check flags it (a non-finite value, uncleared gradients). Hooks never keep activations: they keep
+only the small statistic tensors they compute. Evaluation passes (model.eval() or no grad) are not
+observed.
 """
 
 import functools
@@ -33,6 +36,11 @@ _OPERAND_NODES = {**_DIVISIONS, **_LOGS}
 _LOSS_SIDE_NODES = 32  # nodes read between a logged loss and the model output, every step
 _MODEL_SIDE_NODES = 128  # nodes read below the model output, on sampled steps
 _MAX_BAD_COLUMNS = 5
+_ACTIVATION_ROWS = 16  # batch rows whose activations are measured on a sampled step
+_UPDATE_SAMPLE = 4096  # values per parameter whose change estimates its update ratio
+_PROBE_VALUES = 1 << 16  # gradient values (of the smallest parameters) probed every step on CPU
+_TABLE_EVERY = 10  # sampled steps between two per-layer tables (a text record costs ~0.2 ms)
+_JUMP = 10.0  # an unsampled step whose gradient norm is this many times the last sampled one is shown
 
 
 class _Record:
@@ -59,6 +67,8 @@ class _Record:
         self.loss_read = False
         self.model_read = False
         self.lr_slot: Optional[int] = None
+        self.unread = []  # (name, weakref) of an unsampled CPU step's inputs, read only if flagged
+        self.flagged: Optional[bool] = None  # an unsampled step's gradient probe found something
 
     def add(self, tensor: torch.Tensor) -> int:
         """Keep a small statistic tensor for the transfer; its slot index."""
@@ -112,16 +122,20 @@ class Watch:
         self._step = first_step
         self._record: Optional[_Record] = None
         self._pending: List[_Record] = []
-        self._collecting = False
         self._output_node_id = None
+        self._sampled_norm_sq = math.inf  # squared global gradient norm of the last sampled step
+        self._sampled_probe = math.inf  # the probe parameters' gradient norm then (CPU)
         self._armed = {}  # parameter index -> (weakref to its .grad, its version) after a step
         self._backward_queued = False
         self._named = list(model.named_parameters())
         self._layer_of = [name.rpartition(".")[0] for name, _ in self._named]
         self._measured = []  # indices of the parameters whose gradients are measured
+        self._probe = []  # the smallest of them: their gradients are read every step
         self._find_measured()
         self._arg_names = _positional_names(model)
+        self._leaves = [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
         self._handles = []
+        self._leaf_handles = []
         self._install()
 
     # -- public ------------------------------------------------------------------------------
@@ -136,16 +150,20 @@ class Watch:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._unhook_leaves()
         self._armed.clear()
         if self._record is not None and self._record.tensors:
             self._end_step()
         self._flush()
 
     @_guarded("watch: loss graph")
-    def saw_loss(self, tensor: torch.Tensor) -> None:
-        """Called by the writer with a logged loss tensor: read its divisions' and logs' operands."""
+    def saw_loss(self, tensor: torch.Tensor, value: float) -> None:
+        """Called by the writer with a logged loss: on sampled steps, or when the loss is not finite,
+        read its divisions' and logs' operands."""
         record = self._record
         if record is None or record.loss_read or tensor.grad_fn is None:
+            return
+        if not record.sampled and math.isfinite(value):
             return
         record.loss_read = True
         self._read_operands(record, tensor.grad_fn, "loss", _LOSS_SIDE_NODES)
@@ -155,18 +173,25 @@ class Watch:
     def _install(self):
         model = self._model
         self._handles.append(model.register_forward_pre_hook(self._before_forward, with_kwargs=True))
-        for name, module in model.named_modules():
-            if next(module.children(), None) is None:
-                hook = functools.partial(self._leaf_forward, name)
-                self._handles.append(module.register_forward_hook(hook))
-        # After the leaf hooks: a model that is itself a leaf is measured before collection stops.
-        self._handles.append(model.register_forward_hook(self._after_forward))
-        for index, (_, param) in enumerate(self._named):
-            if param.requires_grad:
-                self._handles.append(param.register_hook(functools.partial(self._grad_arrives, index)))
+        after = model.register_forward_hook(self._after_forward)
+        self._after_forward_id = after.id
+        self._handles.append(after)
         if self._optimizer is not None:
             self._handles.append(self._optimizer.register_step_pre_hook(self._before_step))
             self._handles.append(self._optimizer.register_step_post_hook(self._after_step))
+
+    def _hook_leaves(self):
+        """Hooks on every leaf module, for one sampled forward: other forwards run without them."""
+        self._unhook_leaves()
+        for name, module in self._leaves:
+            self._leaf_handles.append(module.register_forward_hook(functools.partial(self._measure_activation, name)))
+        # A model that is itself a leaf is measured by its own hook, before _after_forward's.
+        self._model._forward_hooks.move_to_end(self._after_forward_id)
+
+    def _unhook_leaves(self):
+        for handle in self._leaf_handles:
+            handle.remove()
+        self._leaf_handles.clear()
 
     def _observing(self) -> bool:
         return self._model.training and torch.is_grad_enabled()
@@ -184,7 +209,8 @@ class Watch:
         if not self._observing():
             return
         record = self._current()
-        self._collecting = self._activations and record.sampled and not record.forwarded
+        if self._activations and record.sampled and not record.forwarded:
+            self._hook_leaves()
         record.forwarded = True
         self._check_inputs(record, list(self._tensor_args(args, kwargs)))
 
@@ -202,6 +228,11 @@ class Watch:
                 yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, torch.Tensor))
 
     def _check_inputs(self, record, named):
+        if not record.sampled and all(x.device.type == "cpu" for _, x in named):
+            # Unsampled CPU step: only weak references, read exactly if the step's gradient probe
+            # flags it (a NaN input makes the gradients NaN); reading every batch costs ~0.1 ms.
+            record.unread.extend((name, weakref.ref(x)) for name, x in named)
+            return
         floating = [x.is_floating_point() and x.numel() > 0 for _, x in named]
         counted = [f and x.device.type != "cpu" for f, (_, x) in zip(floating, named)]
         on_host = [i for i, (f, (_, x)) in enumerate(zip(floating, named)) if f and x.device.type == "cpu"]
@@ -218,10 +249,6 @@ class Watch:
             stats_slot = record.add(S.input_stats(x)) if record.sampled and is_float else None
             record.inputs.append((name, tuple(x.shape), x.is_floating_point(), count_slot, stats_slot))
 
-    def _leaf_forward(self, name, module, args, output):
-        if self._collecting:  # the only work of a leaf hook on an unsampled step: this test
-            self._measure_activation(name, module, args, output)
-
     @_guarded("watch: activations")
     def _measure_activation(self, name, module, args, output):
         record = self._record
@@ -232,19 +259,26 @@ class Watch:
         kind = type(module).__name__
         unit_kind = S.UNIT_KINDS.get(kind)
         units = out.shape[1] if unit_kind is not None and out.dim() >= 2 else 0
+        # The first rows of the batch tell the scale, dead and saturated units; the whole output's
+        # sum (one cheap reduction) tells whether any value is NaN/Inf.
+        part = out[:_ACTIVATION_ROWS] if out.dim() >= 2 else out
         with torch.no_grad():
-            slot = record.add(S.activation_stats(out, inp, unit_kind if units else None))
-        record.activations.append((name, kind, out.numel(), units, slot))
+            slot = record.add(S.activation_stats(part, inp, unit_kind if units else None))
+            whole_slot = record.add(S.finiteness_probe(out).reshape(1))
+        record.activations.append((name, kind, part.numel(), units, slot, whole_slot))
 
     @_guarded("watch: model graph")
     def _after_forward(self, module, args, output):
         if not self._observing():
             return
         record = self._current()
-        self._collecting = False
+        self._unhook_leaves()
         out = _first_tensor(output)
         node = out.grad_fn if out is not None else None
         self._output_node_id = id(node) if node is not None else None
+        if node is not None and (self._armed or self._optimizer is None):
+            # Runs as backward starts, before any parameter's gradient is accumulated.
+            out.register_hook(self._backward_starts)
         if record.sampled and node is not None and not record.model_read:
             record.model_read = True
             self._read_operands(record, node, "model", _MODEL_SIDE_NODES)
@@ -273,17 +307,17 @@ class Watch:
     # -- backward ------------------------------------------------------------------------------
 
     @_guarded("watch: gradients")
-    def _grad_arrives(self, index, grad):
+    def _backward_starts(self, grad):
         # Backward runs with grad mode off: only the model's mode tells an evaluation pass.
-        # Most calls end at the first test: nothing armed, or the step's callback already queued.
         if not self._model.training:
             return
-        armed = self._armed.pop(index, None)
-        if armed is not None:
-            ref, version = armed
-            current = self._named[index][1].grad
-            if current is not None and current is ref() and current._version == version:
-                self._current().not_cleared.append(self._named[index][0])
+        armed, self._armed = self._armed, {}
+        named = self._named
+        # Still the very tensor, at the very version, the last step left: nothing cleared it.
+        stale = [named[i][0] for i, (ref, version) in armed.items()
+                 if (g := named[i][1].grad) is not None and g is ref() and g._version == version]
+        if stale:
+            self._current().not_cleared.extend(stale)
         if self._optimizer is None and not self._backward_queued:
             self._backward_queued = True
             # Runs once this backward pass has finished: the gradients are complete then.
@@ -306,15 +340,16 @@ class Watch:
         if record.sampled:
             record.updated = self._measured
             with torch.no_grad():
-                # Clones only on sampled steps: a few MiB, freed right after step().
-                record.before = torch._foreach_mul([self._named[i][1].detach() for i in record.updated], 1.0)
+                # A strided sample of each parameter, copied on sampled steps only: its change over
+                # step() estimates the update at a few KiB, where a clone of all would cost MiBs.
+                record.before = torch._foreach_mul(self._update_samples(record.updated), 1.0)
 
     @_guarded("watch: optimizer")
     def _after_step(self, optimizer, args, kwargs):
         record = self._current()
         if record.before is not None:
             with torch.no_grad():
-                after = [self._named[i][1].detach() for i in record.updated]
+                after = self._update_samples(record.updated)
                 record.update_slot = record.add(S.update_norms(record.before, after))
             record.before = None
         lrs = [group["lr"] for group in optimizer.param_groups]
@@ -332,25 +367,69 @@ class Watch:
                        if (g := named[i][1].grad) is not None}
         self._end_step()
 
+    def _update_samples(self, indices):
+        """Every `stride`-th value of each parameter (all of a small one), the same ones each call."""
+        samples = []
+        for i in indices:
+            flat = self._named[i][1].detach().reshape(-1)
+            samples.append(flat[::max(1, flat.numel() // _UPDATE_SAMPLE)])
+        return samples
+
     def _optimized_ids(self):
         return {id(p) for group in self._optimizer.param_groups for p in group["params"]}
 
     def _find_measured(self):
-        """The parameters whose gradients count: those the optimizer applies (all without one)."""
+        """The parameters whose gradients count: those the optimizer applies (all without one);
+        and the smallest of them, whose gradients probe every step."""
         if self._optimizer is None:
             self._measured = list(range(len(self._named)))
         else:
             held = self._optimized_ids()
             self._measured = [i for i, (_, p) in enumerate(self._named) if id(p) in held]
+        self._probe, total = [], 0
+        for i in sorted(self._measured, key=lambda i: self._named[i][1].numel()):
+            total += self._named[i][1].numel()
+            if self._probe and total > _PROBE_VALUES:
+                break
+            self._probe.append(i)
 
     def _measure_gradients(self, record):
         named = self._named
         present = [i for i in self._measured if (g := named[i][1].grad) is not None and not g.is_sparse]
+        grads = [named[i][1].grad.detach() for i in present]
         record.grad_names = [named[i][0] for i in present]
-        record.grad_slot = record.add(S.norms([named[i][1].grad.detach() for i in present]))
+        on_host = all(g.device.type == "cpu" for g in grads)
+        if on_host and not record.sampled:
+            # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead,
+            # cold memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so a
+            # NaN/Inf anywhere upstream reaches them, and they grow when the others explode: their
+            # norm alone decides whether this step is measured in full.
+            probe = self._probe_norm()
+            record.flagged = not math.isfinite(probe) or probe > _JUMP * self._sampled_probe
+            if not record.flagged:
+                return
+            self._read_inputs(record)
+        elif on_host:
+            self._sampled_probe = self._probe_norm()
+        record.grad_slot = record.add(S.norms(grads))
         if record.sampled:
             record.weight_slot = record.add(S.norms([p.detach() for _, p in named]))
             self._parameter_facts(record)
+
+    def _probe_norm(self) -> float:
+        """The norm of the probe parameters' gradients (three ops and one read, on CPU)."""
+        named = self._named
+        grads = [g.reshape(-1) for i in self._probe if (g := named[i][1].grad) is not None]
+        return torch.linalg.vector_norm(torch.cat(grads)).item() if grads else 0.0
+
+    def _read_inputs(self, record):
+        """Exact NaN/Inf counts of a flagged step's inputs that are still alive."""
+        for name, ref in record.unread:
+            x = ref()
+            if x is not None:
+                count = record.add(S.nonfinite_counts(x)) if x.is_floating_point() and x.numel() else None
+                record.inputs.append((name, tuple(x.shape), x.is_floating_point(), count, None))
+        record.unread = []
 
     def _parameter_facts(self, record):
         facts = record.facts
@@ -369,7 +448,7 @@ class Watch:
     def _end_step(self):
         record, self._record = self._record, None
         self._step += 1
-        self._collecting = False
+        self._unhook_leaves()
         self._pending.append(record)
         if record.sampled or not record.on_device:
             self._flush()
@@ -387,13 +466,32 @@ class Watch:
                 record.values = values[start:start + len(record.tensors)]
                 start += len(record.tensors)
                 record.tensors = []
-            ready = [self._step_stats(record) for record in pending]
+            ready = [self._step_stats(record) for record in pending if self._reaches_detectors(record)]
             for step_stats in ready:
                 if step_stats.sampled:
                     self._write(step_stats)
         # Outside the guard: stop_on_error's DiagnosticError must reach the training loop.
         for step_stats in ready:
             self._writer.observe_step(step_stats)
+
+    def _reaches_detectors(self, record: _Record) -> bool:
+        """Sampled steps, and unsampled ones whose cheap checks flag something: a non-finite
+        input or gradient, uncleared gradients, a loss-side operand read, or a gradient norm
+        10x that of the last sampled step."""
+        values = record.values
+        norm_sq = sum(v * v for v in values[record.grad_slot]) if record.grad_slot is not None else 0.0
+        if record.sampled:
+            if math.isfinite(norm_sq):
+                self._sampled_norm_sq = norm_sq
+            return True
+        if record.flagged is None:  # decided here for steps read late (accelerators)
+            record.flagged = not math.isfinite(norm_sq) or norm_sq > _JUMP ** 2 * self._sampled_norm_sq
+        return (
+            record.flagged
+            or bool(record.not_cleared)
+            or bool(record.operands)  # read on unsampled steps only when the loss was not finite
+            or any(slot is not None and any(values[slot]) for *_, slot, _ in record.inputs)
+        )
 
     def _step_stats(self, record: _Record) -> S.StepStats:
         values = record.values
@@ -432,7 +530,9 @@ class Watch:
             delta_sq = {}
             for index, delta in zip(record.updated, record.values[record.update_slot]):
                 layer = self._layer_of[index]
-                delta_sq[layer] = delta_sq.get(layer, 0.0) + delta ** 2
+                size = self._named[index][1].numel()
+                sampled = -(-size // max(1, size // _UPDATE_SAMPLE))  # values in its sample
+                delta_sq[layer] = delta_sq.get(layer, 0.0) + delta ** 2 * size / sampled
             ratios = {layer: math.sqrt(delta_sq[layer] / weight_sq[layer])
                       for layer in delta_sq if weight_sq[layer] > 0}
         return tuple(
@@ -448,7 +548,8 @@ class Watch:
             value=[summary_pb2.Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()]
         )
         self._writer._get_file_writer().add_summary(summary, stats.step)
-        if self._layer_table and (stats.layers or stats.activations):
+        table_due = stats.step // self._every % _TABLE_EVERY == 0
+        if self._layer_table and table_due and (stats.layers or stats.activations):
             self._writer.add_text("diag/layers", _layer_table(stats), stats.step)
 
 
@@ -470,16 +571,17 @@ def _input(values, name, shape, floating, count_slot, stats_slot) -> S.InputStat
 
 def _activations(values, entries):
     found = []
-    for k, (name, kind, numel, units, slot) in enumerate(entries):
+    for k, (name, kind, numel, units, slot, whole_slot) in enumerate(entries):
         total, total_sq, nonzero, in_sum, flagged = values[slot]
+        (whole,) = values[whole_slot]
         mean, std = S.moments(total, total_sq, numel)
         flagged = flagged if math.isfinite(flagged) else 0
         relu = S.UNIT_KINDS.get(kind) == "relu"
         found.append(S.ActivationStats(
             name=name, kind=kind, numel=numel, mean=mean, std=std,
             zero_fraction=1.0 - nonzero / numel if math.isfinite(nonzero) else math.nan,
-            finite=math.isfinite(total), input_finite=math.isfinite(in_sum),
-            nan=math.isnan(total), input_nan=math.isnan(in_sum), units=units,
+            finite=math.isfinite(whole), input_finite=math.isfinite(in_sum),
+            nan=math.isnan(whole), input_nan=math.isnan(in_sum), units=units,
             dead_units=int(flagged) if relu else 0,
             saturated_fraction=0.0 if relu or not units else flagged / numel,
             is_output=k == len(entries) - 1,

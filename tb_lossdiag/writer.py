@@ -89,9 +89,12 @@ class DiagWriter(SummaryWriter):
         graph = None
         if is_loss and isinstance(scalar_value, torch.Tensor):
             graph = self._loss_graph(tag, scalar_value)
+            tensor = scalar_value
             # The one host transfer SummaryWriter would make anyway; passing the float on writes
             # the same record.
-            scalar_value = _loss_item(tag, scalar_value)
+            scalar_value = _loss_item(tag, tensor)
+            for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
+                handle.saw_loss(tensor, scalar_value)
         super().add_scalar(tag, scalar_value, global_step, walltime, new_style, double_precision)
         if is_loss:
             self._observe_loss(tag, scalar_value, global_step, graph)
@@ -136,10 +139,13 @@ class DiagWriter(SummaryWriter):
             super().flush()
 
     def close(self):
-        """Remove every watch() hook, then close as SummaryWriter does."""
+        """Remove every watch() hook, record what the detectors still hold, then close as SummaryWriter does."""
         for handle in self._watches:
             handle.remove()
         self._watches.clear()
+        if self.all_writers is not None:
+            with self._guard("loss detectors", self._auto_steps and max(self._auto_steps.values()) or 0):
+                self._record(self._diagnoser.flush())
         atexit.unregister(self._atexit)
         super().close()
 
@@ -176,8 +182,6 @@ class DiagWriter(SummaryWriter):
 
     def _loss_graph(self, tag, tensor):
         """The LossGraph of a loss tensor, re-read only when the graph's root op changes."""
-        for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
-            handle.saw_loss(tensor)
         root = tensor.grad_fn
         name = root.name() if root is not None else None
         cached = self._graphs.get(tag)

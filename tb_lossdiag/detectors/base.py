@@ -23,6 +23,9 @@ class Detector:
 
     id: str = ""  # the stable kind id of the events it emits (some emit a few kinds)
     category: str = "curve"
+    # True: on_loss may see values a few steps late, in batches (see diagnoser.DEFER_VALUES).
+    # For statistics of the curve; a check that must act at once (stop_on_error) leaves it False.
+    deferrable: bool = False
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:

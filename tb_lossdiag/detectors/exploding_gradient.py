@@ -23,7 +23,7 @@ class ExplodingGradient(ModelDetector):
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
         factor: float = 100.0  # growth over the early median that counts as exploding
-        baseline_steps: int = 3  # first finite norms whose median is the early level
+        baseline_steps: int = 3  # first sampled finite norms whose median is the early level
         patience: int = 2  # observations in a row above it
         # ||gradient|| / ||weights||: below ~10 in healthy runs; ~5e6 with raw inputs in the
         # thousands (unnormalized_input's case); ~2e14 at step 0 of a deep N(0, 1)-initialized
@@ -40,7 +40,7 @@ class ExplodingGradient(ModelDetector):
         norm = stats.grad_norm
         if norm is None or broken(stats):
             return ()
-        found = self._dwarfs_weights(norm, stats) or self._grown(norm)
+        found = self._dwarfs_weights(norm, stats) or self._grown(norm, stats.sampled)
         if not self.onset("norm", found is not None, stats.step):
             return ()
         message, evidence = found
@@ -55,13 +55,13 @@ class ExplodingGradient(ModelDetector):
         return (f"{norm / weight:.3g}x the norm of the weights ({weight:.4g}): one update replaces "
                 "the weights by noise", {"weight_norm": weight})
 
-    def _grown(self, norm):
+    def _grown(self, norm, sampled):
         """(message, evidence) when the norm has stayed far above its early level."""
+        # The early level comes from sampled steps: unsampled ones reach detectors only when flagged.
+        if sampled and len(self._early) < self.thresholds.baseline_steps and math.isfinite(norm) and norm > 0:
+            self._early.append(norm)
+            self._baseline = statistics.median(self._early)
         if self._baseline is None:
-            if math.isfinite(norm) and norm > 0:
-                self._early.append(norm)
-            if len(self._early) == self.thresholds.baseline_steps:
-                self._baseline = statistics.median(self._early)
             return None
         run = self._streak.update("norm", norm > self.thresholds.factor * self._baseline)
         if run < self.thresholds.patience:

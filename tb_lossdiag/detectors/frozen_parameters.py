@@ -43,7 +43,7 @@ class FrozenParameters(ModelDetector):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        self._zero_lr_steps = {}
+        self._first_zero_lr = {}  # param group -> first step seen with lr 0, None once lr left 0
 
     def on_step(self, stats):
         events = []
@@ -57,14 +57,18 @@ class FrozenParameters(ModelDetector):
                         hint, parameters=len(names),
                     ))
         for group, lr in enumerate(stats.lrs):
-            count = self._zero_lr_steps.get(group, 0)
-            if count < 0:
+            # Steps reach detectors sparsely (sampled or flagged): judge by step numbers, not counts.
+            first_zero = self._first_zero_lr.setdefault(group, stats.step if lr == 0 else None)
+            if first_zero is None:
                 continue  # this group's lr has been non-zero: a warmup, not a mistake
-            self._zero_lr_steps[group] = count + 1 if lr == 0 else -1
-            if self._zero_lr_steps[group] == self.thresholds.zero_lr_steps:
+            if lr != 0:
+                self._first_zero_lr[group] = None
+                continue
+            steps = stats.step - first_zero + 1
+            if self.onset(("lr", group), steps >= self.thresholds.zero_lr_steps, stats.step):
                 events.append(self.event(
                     stats.step, "warning", "diag/lr",
-                    f"param group {group} has had learning rate 0 for all {count + 1} steps so "
+                    f"param group {group} has had learning rate 0 for all {steps} steps so "
                     "far: its parameters never change",
                     "Set a non-zero lr; check the scheduler (a warmup should leave 0 after its "
                     "first step) and optimizer.param_groups[i]['lr'].",

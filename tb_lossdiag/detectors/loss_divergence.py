@@ -18,6 +18,7 @@ class LossDivergence(Detector):
     """Fires when the smoothed loss rises far above the best level it reached, beyond its noise."""
 
     id = "loss_divergence"
+    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:

@@ -25,6 +25,7 @@ class LossOscillation(Detector):
     """
 
     id = "loss_oscillation"
+    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:

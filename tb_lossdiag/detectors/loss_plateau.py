@@ -22,6 +22,7 @@ class LossPlateau(Detector):
     """
 
     id = "loss_plateau"
+    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:

@@ -16,6 +16,7 @@ class LossSpike(Detector):
     """Fires when one value jumps far above the recent level and the next one is back down."""
 
     id = "loss_spike"
+    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:

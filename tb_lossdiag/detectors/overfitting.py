@@ -18,6 +18,7 @@ class Overfitting(Detector):
     """Fires when validation loss climbs above its best while training loss goes on falling."""
 
     id = "overfitting"
+    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
