@@ -26,9 +26,10 @@ class ExplodingGradient(ModelDetector):
         baseline_steps: int = 3  # first sampled finite norms whose median is the early level
         patience: int = 2  # observations in a row above it
         # ||gradient|| / ||weights||: below ~10 in healthy runs; ~5e6 with raw inputs in the
-        # thousands (unnormalized_input's case); ~2e14 at step 0 of a deep N(0, 1)-initialized
-        # ReLU MLP: above this, any learning rate turns the first update into noise.
-        max_grad_to_weight: float = 1e9
+        # thousands (unnormalized_input's case); ~3e8 at step 0 of a ReLU RNN with recurrent gain 2
+        # over 60 steps, ~2e14 of a deep N(0, 1)-initialized ReLU MLP: above this, any learning
+        # rate turns the first update into noise.
+        max_grad_to_weight: float = 1e8
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
