@@ -113,11 +113,17 @@ class Watch:
             raise ValueError(f"every must be a positive number of steps (e.g. every=10), got {every!r}")
         if isinstance(first_step, bool) or not isinstance(first_step, int) or first_step < 0:
             raise ValueError(f"first_step must be a step number >= 0, got {first_step!r}")
+        # torch.compile(model): the hooks go on the compiled wrapper, whose hooks run eagerly around
+        # the compiled graph (no graph break); names and leaves are the original module's. Leaf
+        # hooks inside a compiled graph are not re-run when added later, so no activation statistics.
+        inner = getattr(model, "_orig_mod", None)
+        compiled = type(model).__name__ == "OptimizedModule" and isinstance(inner, torch.nn.Module)
+        original = inner if compiled else model
         self._writer = writer
         self._model = model
         self._optimizer = optimizer
         self._every = every
-        self._activations = activations
+        self._activations = activations and not compiled
         self._layer_table = layer_table
         self._step = first_step
         self._record: Optional[_Record] = None
@@ -127,13 +133,13 @@ class Watch:
         self._sampled_probe = math.inf  # the probe parameters' gradient norm then (CPU)
         self._armed = {}  # parameter index -> (weakref to its .grad, its version) after a step
         self._backward_queued = False
-        self._named = list(model.named_parameters())
+        self._named = list(original.named_parameters())
         self._layer_of = [name.rpartition(".")[0] for name, _ in self._named]
         self._measured = []  # indices of the parameters whose gradients are measured
         self._probe = []  # the smallest of them: their gradients are read every step
         self._find_measured()
-        self._arg_names = _positional_names(model)
-        self._leaves = [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
+        self._arg_names = _positional_names(original)
+        self._leaves = [(name, m) for name, m in original.named_modules() if next(m.children(), None) is None]
         self._handles = []
         self._leaf_handles = []
         self._install()

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 import uuid
+import warnings
 import weakref
 from typing import Iterable, List, Mapping, Optional, Sequence
 
@@ -65,6 +66,7 @@ class DiagWriter(SummaryWriter):
         self._stop_event: Optional[Event] = None
         self._events: List[Event] = []
         self._failed = set()
+        self._write_failed = False  # a diagnostic record could not be written (warned once)
         self._auto_steps = {}
         self._tag_roles = {}  # tag -> (is a loss, is a validation loss): matched once per tag
         self._graphs = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
@@ -225,11 +227,18 @@ class DiagWriter(SummaryWriter):
                 event.step, event.kind, event.tag, event.message, event.hint,
             )
         writer = self._get_file_writer()
-        writer.add_summary(summary.events_summary(self._record_tag, events), self._record_step, now)
-        self._record_step += 1
         errors = [e for e in events if e.severity == "error"]
+        try:
+            writer.add_summary(summary.events_summary(self._record_tag, events), self._record_step, now)
+            if errors:
+                writer.flush()  # an error must survive a crash that follows it
+        except OSError as error:  # e.g. a full disk: training goes on, the events stay in .events
+            if not self._write_failed:
+                self._write_failed = True
+                warnings.warn(f"tb_lossdiag could not write its diagnostic records ({error}); training "
+                              "goes on and the events stay in writer.events", RuntimeWarning, stacklevel=2)
+        self._record_step += 1
         if errors:
-            writer.flush()  # an error must survive a crash that follows it
             if self._stop_on_error and self._stop_event is None:
                 self._stop_event = errors[0]
 
