@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LOGDIR ?= runs/demo
 PORT ?= 6006
 
-.PHONY: setup demo test browser frontend frontend-check proto clean
+.PHONY: setup demo test zoo browser frontend frontend-check proto clean
 
 # --system-site-packages keeps a torch that is already installed; otherwise take the CPU build
 # (an unpinned torch would pull gigabytes of CUDA packages).
@@ -28,6 +28,11 @@ browser:
 test: setup browser frontend-check
 	@$(BIN)/python -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests"; fi; exit $$rc
+	$(MAKE) zoo
+
+# The whole fault zoo: fails when an expected finding is missed or a healthy run is flagged.
+zoo: setup
+	$(BIN)/python benchmarks/detection.py
 
 frontend:
 	cd frontend && npm ci --no-audit --no-fund && npm run build
