@@ -166,9 +166,25 @@ def test_no_grad_inference_and_nan_validation_between_steps_raise_no_alarm(logdi
     assert _alarms(writer) == []
 
 
-@pytest.mark.skip(reason="moving a model between devices/dtypes mid-run needs an accelerator; out of scope on CPU")
-def test_model_moved_between_devices_mid_run():
-    """(Out of scope on CPU.)"""
+def test_model_converted_to_double_mid_run(logdir):
+    """model.double() between steps (what .to(device) does to parameters): training goes on, no alarms."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, every=2)
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    for step in range(12):
+        if step == 6:
+            model.double()
+            x, y = x.double(), y.double()
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    assert _alarms(writer) == []
 
 
 # -- 2. torch.compile --------------------------------------------------------------------------
