@@ -323,3 +323,24 @@ def test_a_healthy_run_is_marked_as_diagnosed(logdir):
     ]
     assert len(records) == 1
     assert read_logdir(logdir)[0].events == []
+
+
+def test_ctrl_c_still_flushes(logdir):
+    """A run stopped by Ctrl-C (KeyboardInterrupt) without close() still has its records on disk."""
+    import subprocess
+    import sys
+
+    child = (
+        "from tb_lossdiag import DiagWriter, Detector\n"
+        "class Warn(Detector):\n"
+        "    id = 'always'\n"
+        "    def on_loss(self, p):\n"
+        "        return [self.event(p.step, 'warning', p.tag, 'm', 'h')] if p.step == 3 else []\n"
+        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[Warn()])\n"
+        "for s in range(5): w.add_scalar('loss', 1.0, s)\n"
+        "raise KeyboardInterrupt\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=120)
+    assert b"KeyboardInterrupt" in proc.stderr
+    (run,) = read_logdir(logdir)
+    assert [(e.step, e.kind) for e in run.events] == [(3, "always")]
