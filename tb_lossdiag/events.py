@@ -7,7 +7,6 @@ from typing import Mapping, Optional
 from tb_lossdiag.proto import event_pb2
 
 SEVERITIES = ("info", "warning", "error")
-CATEGORIES = ("curve", "model", "data")
 
 _SEVERITY_TO_PROTO = {
     "info": event_pb2.INFO,

@@ -27,7 +27,3 @@ def create_summary_metadata():
         data_class=summary_pb2.DATA_CLASS_TENSOR,
     )
 
-
-def parse_plugin_content(content):
-    """The PluginContent of a record's metadata (schema 0 when it is empty)."""
-    return event_pb2.PluginContent.FromString(content)
