@@ -27,7 +27,7 @@ class Event:
     message: str
     hint: str
     evidence: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    category: str = "curve"
+    category: str = "curve"  # "curve", "model" or "data"
     wall_time: float = 0.0
     rank: int = 0
 
