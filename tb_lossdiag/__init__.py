@@ -4,7 +4,7 @@ from tb_lossdiag.data import check_dataframe
 from tb_lossdiag.detectors import Detector, LossPoint, default_detectors
 from tb_lossdiag.events import Event
 from tb_lossdiag.reader import RunEvents, read_logdir
-from tb_lossdiag.writer import DiagnosticError, DiagWriter
+from tb_lossdiag.writer import DiagnosticError, DiagWriter, rank_log_dir
 
 __version__ = "0.1.0"
 
@@ -17,5 +17,6 @@ __all__ = [
     "RunEvents",
     "check_dataframe",
     "default_detectors",
+    "rank_log_dir",
     "read_logdir",
 ]

@@ -4,6 +4,7 @@ import atexit
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 import uuid
 import warnings
@@ -257,6 +258,12 @@ def _loss_item(tag: str, tensor: torch.Tensor):
             "function), or log it under a tag without 'loss'"
         )
     return tensor.detach().item()
+
+
+def rank_log_dir(logdir: str) -> str:
+    """`logdir` on rank 0 (and without torch.distributed), `logdir/rank<N>` on rank N: one run per rank."""
+    rank = _distributed_rank()
+    return logdir if rank == 0 else os.path.join(logdir, f"rank{rank}")
 
 
 def _distributed_rank() -> int:

@@ -11,6 +11,7 @@ PUBLIC = [
     "RunEvents",
     "check_dataframe",
     "default_detectors",
+    "rank_log_dir",
     "read_logdir",
 ]
 
