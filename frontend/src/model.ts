@@ -125,6 +125,11 @@ export function groupConditions(rows: EventRow[]): Condition[] {
   return [...groups.values()];
 }
 
+/** "rank 1" for an event from a non-zero torch.distributed rank; null for rank 0 (and single-process runs). */
+export function rankLabel(rank: number): string | null {
+  return rank ? `rank ${rank}` : null;
+}
+
 /** A data check run before the first step writes step -1: no step is negative otherwise. */
 export function isBeforeTraining(step: number): boolean {
   return step < 0;

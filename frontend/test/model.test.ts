@@ -21,6 +21,7 @@ import {
   nearestIndex,
   overviewLine,
   placeMarkers,
+  rankLabel,
   runHealth,
   sortByStep,
   sortRuns,
@@ -222,4 +223,9 @@ test("a finding before training without curves or other events is still placed; 
 test("focusing a finding before training shows the start of the axis", () => {
   assert.deepEqual(focusStart([-10, 1000], [-10, 1000]), [-10, 192]);
   assert.deepEqual(focusStart([300, 400], [-10, 1000]), [-10, 90]);
+});
+
+test("rankLabel names a non-zero torch.distributed rank and stays silent for rank 0", () => {
+  assert.equal(rankLabel(0), null);
+  assert.equal(rankLabel(1), "rank 1");
 });

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tb_lossdiag import DiagWriter
+from tb_lossdiag import writer as writer_module
 
 from plugin.harness import NAN_STEP, event, serve, write_events, write_gallery
 
@@ -278,5 +279,23 @@ def test_a_data_finding_before_training_is_marked_as_such(browser, tmp_path):
                 timeout=5000,
             )
             assert float(el.get_attribute("data-x-min")) < 0 < float(el.get_attribute("data-x-max"))
+        finally:
+            page.close()
+
+
+def test_an_event_from_a_nonzero_rank_shows_its_rank(browser, tmp_path, monkeypatch):
+    """Under DDP rank 1's NaN is labelled "rank 1" in the event list; rank 0's events carry no rank chip."""
+    logdir = str(tmp_path / "runs")
+    for rank in (0, 1):
+        monkeypatch.setattr(writer_module, "_distributed_rank", lambda rank=rank: rank)
+        with DiagWriter(os.path.join(logdir, f"r{rank}")) as w:
+            for s in range(20):
+                w.add_scalar("loss", float("nan") if s == 10 else 1.0, s)
+    with serve(logdir, ready=lambda tb: len(tb.api("runs")["runs"]) == 2) as tb:
+        page, frame = open_tab(browser, tb.url)
+        try:
+            rows = {run: frame.locator(f".ld-event[data-run='{run}'][data-kind='nonfinite_loss']") for run in ("r0", "r1")}
+            assert rows["r1"].locator(".ld-rank").inner_text() == "rank 1"
+            assert rows["r0"].count() == 1 and rows["r0"].locator(".ld-rank").count() == 0
         finally:
             page.close()

@@ -6,6 +6,7 @@ import {
   groupConditions,
   kindsOf,
   plural,
+  rankLabel,
   sortByStep,
   spanLabel,
   whenLabel,
@@ -154,6 +155,7 @@ export class EventList {
   }
 
   private rowElement(row: EventRow, all: EventRow[], when: string, severity: Severity = row.severity): HTMLElement {
+    const rank = rankLabel(row.rank);
     return h(
       "li",
       {
@@ -172,6 +174,7 @@ export class EventList {
         categoryPill(row.category),
         h("span", { class: "ld-kind" }, row.kind),
         h("span", { class: "ld-tag", title: "tag" }, row.tag),
+        rank ? h("span", { class: "ld-rank", title: "torch.distributed rank" }, rank) : null,
         this.multiRun ? h("span", { class: "ld-run-ref", title: "run" }, row.run) : null,
         h("span", { class: "ld-when" }, when),
       ),
