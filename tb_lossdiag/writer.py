@@ -137,8 +137,9 @@ class DiagWriter(SummaryWriter):
         return self._events[before:]
 
     def flush(self):
-        """Flush every record, lossdiag's included, to disk."""
+        """Record what the detectors still hold, then flush every record to disk."""
         if self.all_writers is not None:
+            self._drain()
             super().flush()
 
     def close(self):
@@ -147,8 +148,7 @@ class DiagWriter(SummaryWriter):
             handle.remove()
         self._watches.clear()
         if self.all_writers is not None:
-            with self._guard("loss detectors", self._auto_steps and max(self._auto_steps.values()) or 0):
-                self._record(self._diagnoser.flush())
+            self._drain()
         atexit.unregister(self._atexit)
         super().close()
 
@@ -176,6 +176,12 @@ class DiagWriter(SummaryWriter):
                 self._record([failure_event(where, error, step)])
 
     # -- internals ------------------------------------------------------------------------
+
+    def _drain(self):
+        """Record the events of loss values the deferrable detectors have not seen yet."""
+        last_step = max(self._auto_steps.values(), default=0)
+        with self._guard("loss detectors", last_step):
+            self._record(self._diagnoser.flush())
 
     def _roles(self, tag):
         roles = self._tag_roles.get(tag)

@@ -344,3 +344,24 @@ def test_ctrl_c_still_flushes(logdir):
     assert b"KeyboardInterrupt" in proc.stderr
     (run,) = read_logdir(logdir)
     assert [(e.step, e.kind) for e in run.events] == [(3, "always")]
+
+
+def test_deferred_curve_findings_reach_disk_without_close(logdir):
+    """Curve detectors see values in batches; a script that ends without close() still records them."""
+    import subprocess
+    import sys
+
+    child = (
+        "from tb_lossdiag import DiagWriter, Detector\n"
+        "class Late(Detector):\n"
+        "    id = 'late'\n"
+        "    deferrable = True\n"
+        "    def on_loss(self, p):\n"
+        "        return [self.event(p.step, 'warning', p.tag, 'm', 'h')] if p.step == 2 else []\n"
+        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[Late()])\n"
+        "for s in range(3): w.add_scalar('loss', 1.0, s)\n"
+        "assert w.events == []  # three values: still waiting for a batch\n"
+    )
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
+    (run,) = read_logdir(logdir)
+    assert [(e.step, e.kind) for e in run.events] == [(2, "late")]
