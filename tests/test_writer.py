@@ -3,6 +3,8 @@
 import logging
 import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -251,24 +253,6 @@ def test_error_survives_sigkill_right_after(logdir):
     assert [(e.step, e.kind) for e in run.events] == [(1, "nonfinite_loss")]
 
 
-def test_exit_without_close_flushes(logdir):
-    """A script that ends without close() still has its buffered records on disk."""
-    import subprocess
-    import sys
-
-    child = (
-        "from tb_lossdiag import DiagWriter, Detector\n"
-        "class Warn(Detector):\n"
-        "    id = 'always'\n"
-        "    def on_loss(self, p):\n"
-        "        return [self.event(p.step, 'warning', p.tag, 'm', 'h')] if p.step == 3 else []\n"
-        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[Warn()])\n"
-        "for s in range(5): w.add_scalar('loss', 1.0, s)\n"
-    )
-    subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
-    (run,) = read_logdir(logdir)
-    assert [(e.step, e.kind) for e in run.events] == [(3, "always")]
-
 
 class _Recorder(Detector):
     """Keeps every LossPoint it sees."""
@@ -325,43 +309,40 @@ def test_a_healthy_run_is_marked_as_diagnosed(logdir):
     assert read_logdir(logdir)[0].events == []
 
 
-def test_ctrl_c_still_flushes(logdir):
-    """A run stopped by Ctrl-C (KeyboardInterrupt) without close() still has its records on disk."""
-    import subprocess
-    import sys
-
+def _script_without_close(logdir, steps, last_line="", deferrable=False):
+    """Run, in a child process, a loop whose only finding is a warning at step 3 and that never
+    calls close(); its buffers are far larger than the run, so only an exit flush can save them."""
     child = (
         "from tb_lossdiag import DiagWriter, Detector\n"
-        "class Warn(Detector):\n"
-        "    id = 'always'\n"
+        "class AtThree(Detector):\n"
+        "    id = 'at_three'\n"
+        f"    deferrable = {deferrable}\n"
         "    def on_loss(self, p):\n"
         "        return [self.event(p.step, 'warning', p.tag, 'm', 'h')] if p.step == 3 else []\n"
-        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[Warn()])\n"
-        "for s in range(5): w.add_scalar('loss', 1.0, s)\n"
-        "raise KeyboardInterrupt\n"
+        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[AtThree()])\n"
+        f"for s in range({steps}): w.add_scalar('loss', 1.0, s)\n"
+        f"{last_line}\n"
     )
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=120)
-    assert b"KeyboardInterrupt" in proc.stderr
     (run,) = read_logdir(logdir)
-    assert [(e.step, e.kind) for e in run.events] == [(3, "always")]
+    return proc, [(e.step, e.kind) for e in run.events]
+
+
+def test_exit_without_close_flushes(logdir):
+    """A script that ends without close() still has its buffered records on disk."""
+    proc, events = _script_without_close(logdir, steps=5)
+    assert proc.returncode == 0 and events == [(3, "at_three")]
+
+
+def test_ctrl_c_still_flushes(logdir):
+    """A run stopped by Ctrl-C (KeyboardInterrupt) without close() still has its records on disk."""
+    proc, events = _script_without_close(logdir, steps=5, last_line="raise KeyboardInterrupt")
+    assert b"KeyboardInterrupt" in proc.stderr and events == [(3, "at_three")]
 
 
 def test_deferred_curve_findings_reach_disk_without_close(logdir):
     """Curve detectors see values in batches; a script that ends without close() still records them."""
-    import subprocess
-    import sys
-
-    child = (
-        "from tb_lossdiag import DiagWriter, Detector\n"
-        "class Late(Detector):\n"
-        "    id = 'late'\n"
-        "    deferrable = True\n"
-        "    def on_loss(self, p):\n"
-        "        return [self.event(p.step, 'warning', p.tag, 'm', 'h')] if p.step == 2 else []\n"
-        f"w = DiagWriter({logdir!r}, flush_secs=10_000, max_queue=10_000, detectors=[Late()])\n"
-        "for s in range(3): w.add_scalar('loss', 1.0, s)\n"
-        "assert w.events == []  # three values: still waiting for a batch\n"
-    )
-    subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
-    (run,) = read_logdir(logdir)
-    assert [(e.step, e.kind) for e in run.events] == [(2, "late")]
+    # Four values: fewer than a batch, so the finding is still waiting when the script ends.
+    proc, events = _script_without_close(logdir, steps=4, deferrable=True,
+                                         last_line="assert w.events == []")
+    assert proc.returncode == 0 and events == [(3, "at_three")]
