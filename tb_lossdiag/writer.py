@@ -90,14 +90,8 @@ class DiagWriter(SummaryWriter):
         """SummaryWriter.add_scalar, then the loss detectors when `tag` names a loss."""
         is_loss = self._roles(tag)[0]
         graph = None
-        if is_loss and isinstance(scalar_value, torch.Tensor):
-            graph = self._loss_graph(tag, scalar_value)
-            tensor = scalar_value
-            # The one host transfer SummaryWriter would make anyway; passing the float on writes
-            # the same record.
-            scalar_value = _loss_item(tag, tensor)
-            for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
-                handle.saw_loss(tensor, scalar_value)
+        if is_loss:
+            scalar_value, graph = self._read_loss(tag, scalar_value)
         super().add_scalar(tag, scalar_value, global_step, walltime, new_style, double_precision)
         if is_loss:
             self._observe_loss(tag, scalar_value, global_step, graph)
@@ -108,10 +102,7 @@ class DiagWriter(SummaryWriter):
         for key, value in tag_scalar_dict.items():
             full_tag = f"{main_tag}/{key}"
             if self._roles(full_tag)[0]:
-                graph = None
-                if isinstance(value, torch.Tensor):
-                    graph = self._loss_graph(full_tag, value)
-                    value = _loss_item(full_tag, value)
+                value, graph = self._read_loss(full_tag, value)
                 losses[full_tag] = (value, graph)
             values[key] = value
         super().add_scalars(main_tag, values, global_step, walltime)
@@ -188,6 +179,18 @@ class DiagWriter(SummaryWriter):
         if roles is None:
             roles = self._tag_roles[tag] = (bool(self._is_loss(tag)), bool(self._is_validation(tag)))
         return roles
+
+    def _read_loss(self, tag, value):
+        """(the value to write, its LossGraph or None): a loss tensor is read here, once."""
+        if not isinstance(value, torch.Tensor):
+            return value, None
+        graph = self._loss_graph(tag, value)
+        # The one host transfer SummaryWriter would make anyway; passing the float on writes the
+        # same record.
+        number = _loss_item(tag, value)
+        for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
+            handle.saw_loss(value, number)
+        return number, graph
 
     def _loss_graph(self, tag, tensor):
         """The LossGraph of a loss tensor, re-read only when the graph's root op changes."""

@@ -167,10 +167,6 @@ class Trace:
         """Median of the last n values."""
         return median(self.values(n))
 
-    def typical(self) -> Optional[float]:
-        """The median level of the recent full blocks (None before the first)."""
-        return median([level for level, _, _ in self.blocks]) if self.blocks else None
-
     def noise(self) -> float:
         """Typical point noise: median over recent full blocks, or of the values so far before one."""
         if not self.blocks:
