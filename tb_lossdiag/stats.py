@@ -218,6 +218,8 @@ class StepStats:
     frozen_in_optimizer: Tuple[str, ...] = ()  # sampled: requires_grad=False params given to the optimizer
     frozen: Tuple[str, ...] = ()  # sampled: requires_grad=False params the optimizer does not hold
     no_gradient: Tuple[str, ...] = ()  # sampled: optimized params with no .grad at optimizer.step()
+    grad_scale: Optional[float] = None  # sampled, watch(scaler=...): the GradScaler's scale this step
+    skipped_steps: int = 0  # sampled, watch(scaler=...): iterations skipped since the last sampled step
 
     @functools.cached_property  # read by several detectors every step: computed once
     def grad_norm(self) -> Optional[float]:

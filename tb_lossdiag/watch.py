@@ -17,6 +17,11 @@ step's transfer, so no step adds a sync. An unsampled step reaches the detectors
 check flags it (a non-finite value, uncleared gradients). Hooks never keep activations: they keep
 only the small statistic tensors they compute. Evaluation passes (model.eval() or no grad) are not
 observed.
+
+Mixed precision: with `scaler=` (a torch.amp.GradScaler), an iteration whose optimizer step the
+scaler skips (inf/NaN gradients, normal while it finds its scale) still ends a step at
+`scaler.update()`, so step numbers stay those of the loop; its gradients are not measured (they
+are the scaled, overflowing ones by design). Sampled steps read the scale with the other statistics.
 """
 
 import functools
@@ -68,6 +73,7 @@ class _Record:
         self.model_read = False
         self.lr_slot: Optional[int] = None
         self.unread = []  # (name, weakref) of an unsampled CPU step's inputs, read only if flagged
+        self.scale_slot: Optional[int] = None
         self.flagged: Optional[bool] = None  # an unsampled step's gradient probe found something
 
     def add(self, tensor: torch.Tensor) -> int:
@@ -98,7 +104,7 @@ class Watch:
     """The hooks of one writer.watch() call; remove() takes every one of them off."""
 
     def __init__(self, writer, model, optimizer=None, *, every: int = 10, first_step: int = 0,
-                 activations: bool = True, layer_table: bool = True):
+                 activations: bool = True, layer_table: bool = True, scaler=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(
                 f"watch() needs the model as a torch.nn.Module, got {type(model).__name__}: "
@@ -109,6 +115,13 @@ class Watch:
                 f"watch()'s optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}: "
                 "pass the optimizer whose step() trains the model, or leave it out"
             )
+        if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+            raise TypeError(
+                f"watch()'s scaler must be a torch.amp.GradScaler, got {type(scaler).__name__}: "
+                "pass the scaler whose scale()/step()/update() the loop calls, or leave it out"
+            )
+        if scaler is not None and optimizer is None:
+            raise ValueError("watch(scaler=...) needs the optimizer too: writer.watch(model, optimizer, scaler=scaler)")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive number of steps (e.g. every=10), got {every!r}")
         if isinstance(first_step, bool) or not isinstance(first_step, int) or first_step < 0:
@@ -122,6 +135,9 @@ class Watch:
         self._writer = writer
         self._model = model
         self._optimizer = optimizer
+        self._scaler = scaler if scaler is not None and scaler.is_enabled() else None
+        self._stepped = False  # the optimizer stepped since the scaler's last update()
+        self._skipped = 0  # iterations the scaler skipped since the last sampled step
         self._every = every
         self._activations = activations and not compiled
         self._layer_table = layer_table
@@ -158,6 +174,8 @@ class Watch:
         self._handles.clear()
         self._unhook_leaves()
         self._armed.clear()
+        if self._scaler is not None and self._scaler.__dict__.get("update") is self._scaler_update:
+            del self._scaler.update
         if self._record is not None and self._record.tensors:
             self._end_step()
         self._flush()
@@ -185,6 +203,11 @@ class Watch:
         if self._optimizer is not None:
             self._handles.append(self._optimizer.register_step_pre_hook(self._before_step))
             self._handles.append(self._optimizer.register_step_post_hook(self._after_step))
+        if self._scaler is not None:
+            # GradScaler has no hooks and update() ends every iteration, skipped or not: an
+            # instance attribute wraps it (remove() deletes it, the class method shows again).
+            self._scaler_update = functools.partial(self._before_update, self._scaler.update)
+            self._scaler.update = self._scaler_update
 
     def _hook_leaves(self):
         """Hooks on every leaf module, for one sampled forward: other forwards run without them."""
@@ -371,7 +394,17 @@ class Watch:
         named = self._named
         self._armed = {i: (weakref.ref(g), g._version) for i in self._measured
                        if (g := named[i][1].grad) is not None}
+        self._stepped = True
         self._end_step()
+
+    def _before_update(self, update, *args, **kwargs):
+        """An iteration whose step the scaler skipped ends here, then GradScaler.update() runs."""
+        stepped, self._stepped = self._stepped, False
+        if not stepped and self._record is not None and self._record.forwarded:
+            with self._writer._guard("watch: grad scaler", self._step):
+                self._skipped += 1
+                self._end_step()  # before update(): the record reads the scale this iteration used
+        return update(*args, **kwargs)
 
     def _update_samples(self, indices):
         """Every `stride`-th value of each parameter (all of a small one), the same ones each call."""
@@ -453,6 +486,11 @@ class Watch:
 
     def _end_step(self):
         record, self._record = self._record, None
+        if record.sampled and self._scaler is not None:
+            # The scale this iteration used (update() changes it in place, after this).
+            scale = getattr(self._scaler, "_scale", None)  # None until the first scaler.scale()
+            if isinstance(scale, torch.Tensor):
+                record.scale_slot = record.add(scale.detach().reshape(1).clone())
         self._step += 1
         self._unhook_leaves()
         self._pending.append(record)
@@ -517,8 +555,15 @@ class Watch:
                 S.OperandStats(op, node, where, numel, minimum=values[slot][0], bad=int(values[slot][1]))
                 for op, node, where, numel, slot in record.operands
             ),
+            grad_scale=values[record.scale_slot][0] if record.scale_slot is not None else None,
+            skipped_steps=self._take_skipped() if record.sampled else 0,
             **record.facts,
         )
+
+    def _take_skipped(self) -> int:
+        """Iterations the scaler skipped since the last sampled step (this one included)."""
+        skipped, self._skipped = self._skipped, 0
+        return skipped
 
     def _layers(self, record, grad_norms):
         # No weight norms when the step ended before its gradients (remove() mid-step).
@@ -605,6 +650,8 @@ def _summary_scalars(stats: S.StepStats):
     if ratios:
         scalars["diag/update_ratio_max"] = max(ratios)
         scalars["diag/update_ratio_min"] = min(ratios)
+    if stats.grad_scale is not None:
+        scalars["diag/grad_scale"] = stats.grad_scale
     for i, lr in enumerate(stats.lrs[:4]):
         scalars["diag/lr" if i == 0 else f"diag/lr/group{i}"] = lr
     acts = stats.activations

@@ -19,7 +19,7 @@ MODEL_KINDS = (
     "nll_on_probabilities", "softmax_before_cross_entropy", "target_shape_mismatch", "division_by_zero",
     "log_of_nonpositive", "missing_zero_grad", "nonfinite_input", "nonfinite_activation",
     "nonfinite_gradient", "unnormalized_input", "exploding_gradient", "vanishing_gradient",
-    "dead_activation", "saturated_activation", "frozen_parameters",
+    "dead_activation", "saturated_activation", "frozen_parameters", "grad_scale_collapse",
 )
 # Quick ones the detectors get right today: three faults and two healthy controls.
 SAMPLE = (

@@ -17,6 +17,7 @@ from tb_lossdiag.detectors.vanishing_gradient import VanishingGradient
 from tb_lossdiag.detectors.dead_activation import DeadActivation
 from tb_lossdiag.detectors.saturated_activation import SaturatedActivation
 from tb_lossdiag.detectors.frozen_parameters import FrozenParameters
+from tb_lossdiag.detectors.grad_scale_collapse import GradScaleCollapse
 from tb_lossdiag.detectors.negative_loss import NegativeLoss
 from tb_lossdiag.detectors.loss_divergence import LossDivergence
 from tb_lossdiag.detectors.loss_oscillation import LossOscillation
@@ -42,6 +43,7 @@ BUILTIN = (
     DeadActivation,
     SaturatedActivation,
     FrozenParameters,
+    GradScaleCollapse,
     NegativeLoss,
     LossDivergence,
     LossOscillation,
