@@ -5,6 +5,8 @@ import pathlib
 from setuptools import find_packages, setup
 
 HERE = pathlib.Path(__file__).parent
+LIGHTNING = ["lightning>=2.0"]
+HUGGINGFACE = ["transformers>=4.36", "accelerate>=0.26"]
 
 setup(
     name="tb_lossdiag",
@@ -31,7 +33,10 @@ setup(
         "protobuf>=3.20",
     ],
     extras_require={
-        "test": ["pytest>=7", "playwright>=1.40", "pandas>=1.3"],
+        # The framework integrations (tb_lossdiag.integrations.*); the core needs neither.
+        "lightning": LIGHTNING,
+        "huggingface": HUGGINGFACE,  # Trainer needs accelerate
+        "test": ["pytest>=7", "playwright>=1.40", "pandas>=1.3", *LIGHTNING, *HUGGINGFACE],
     },
     entry_points={
         "tensorboard_plugins": ["lossdiag = tb_lossdiag.plugin.loader:LossDiagLoader"],
