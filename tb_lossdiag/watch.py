@@ -6,7 +6,10 @@ optimizer.step() per batch gets events at the same steps as the loss. With gradi
 every micro-batch of an optimizer step shares its number. Without an optimizer a step ends with
 each backward pass.
 
-Cost: steps with `step % every == 0` are sampled: hooks on the leaf modules are installed for the
+Cost: steps with `step % interval == 0` are sampled, the interval starting at `every` (10) and
+doubling after every 5 calm sampled steps up to `max_every` (8 x every): a long healthy run pays
+for 1 in 80 steps, while any warning or error, or an unsampled step whose cheap checks flag
+something, sets it back to `every` at once. On a sampled step, hooks on the leaf modules are installed for the
 first training forward of a sampled step only (activation statistics), the optimizer step records
 weight norms and update ratios, and everything is read in ONE host transfer. Every other step runs
 only the cheap checks: one sum per floating input (its NaN/Inf probe), one fused `_foreach_norm`
@@ -45,6 +48,7 @@ _ACTIVATION_ROWS = 16  # batch rows whose activations are measured on a sampled 
 _UPDATE_SAMPLE = 4096  # values per parameter whose change estimates its update ratio
 _PROBE_VALUES = 1 << 16  # gradient values (of the smallest parameters) probed every step on CPU
 _TABLE_EVERY = 10  # sampled steps between two per-layer tables (a text record costs ~0.2 ms)
+_CALM_SAMPLES = 5  # calm sampled steps in a row after which the sampling interval doubles
 _JUMP = 10.0  # an unsampled step whose gradient norm is this many times the last sampled one is shown
 
 
@@ -104,7 +108,8 @@ class Watch:
     """The hooks of one writer.watch() call; remove() takes every one of them off."""
 
     def __init__(self, writer, model, optimizer=None, *, every: int = 10, first_step: int = 0,
-                 activations: bool = True, layer_table: bool = True, scaler=None):
+                 max_every: Optional[int] = None, activations: bool = True, layer_table: bool = True,
+                 scaler=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(
                 f"watch() needs the model as a torch.nn.Module, got {type(model).__name__}: "
@@ -124,6 +129,10 @@ class Watch:
             raise ValueError("watch(scaler=...) needs the optimizer too: writer.watch(model, optimizer, scaler=scaler)")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive number of steps (e.g. every=10), got {every!r}")
+        max_every = 8 * every if max_every is None else max_every
+        if isinstance(max_every, bool) or not isinstance(max_every, int) or max_every < every:
+            raise ValueError(f"max_every must be a number of steps >= every ({every}), got {max_every!r}; "
+                             "max_every=every samples at a fixed interval")
         if isinstance(first_step, bool) or not isinstance(first_step, int) or first_step < 0:
             raise ValueError(f"first_step must be a step number >= 0, got {first_step!r}")
         # torch.compile(model): the hooks go on the compiled wrapper, whose hooks run eagerly around
@@ -139,6 +148,11 @@ class Watch:
         self._stepped = False  # the optimizer stepped since the scaler's last update()
         self._skipped = 0  # iterations the scaler skipped since the last sampled step
         self._every = every
+        self._max_every = max_every
+        self._interval = every  # the current sampling interval, every <= interval <= max_every
+        self._calm = 0  # sampled steps in a row without a warning or error
+        self._events_seen = len(writer._events)
+        self._sampled_count = 0
         self._activations = activations and not compiled
         self._layer_table = layer_table
         self._step = first_step
@@ -228,7 +242,7 @@ class Watch:
     def _current(self) -> _Record:
         if self._record is None:
             step = self._step
-            self._record = _Record(step, step % self._every == 0)
+            self._record = _Record(step, step % self._interval == 0)
         return self._record
 
     # -- forward -------------------------------------------------------------------------------
@@ -381,6 +395,17 @@ class Watch:
                 after = self._update_samples(record.updated)
                 record.update_slot = record.add(S.update_norms(record.before, after))
             record.before = None
+        if record.flagged is not False:  # a calm unsampled CPU step reaches no detector
+            self._read_lrs(record, optimizer)
+        # Only what the optimizer holds: optimizer.zero_grad() never clears the others, and
+        # frozen_parameters already names them.
+        named = self._named
+        self._armed = {i: (weakref.ref(g), g._version) for i in self._measured
+                       if (g := named[i][1].grad) is not None}
+        self._stepped = True
+        self._end_step()
+
+    def _read_lrs(self, record, optimizer):
         lrs = [group["lr"] for group in optimizer.param_groups]
         tensor_lr = next((lr for lr in lrs if isinstance(lr, torch.Tensor)), None)
         if tensor_lr is None:
@@ -389,13 +414,6 @@ class Watch:
             device = tensor_lr.device
             record.lr_slot = record.add(torch.stack(
                 [torch.as_tensor(lr, dtype=torch.float32, device=device).reshape(()) for lr in lrs]))
-        # Only what the optimizer holds: optimizer.zero_grad() never clears the others, and
-        # frozen_parameters already names them.
-        named = self._named
-        self._armed = {i: (weakref.ref(g), g._version) for i in self._measured
-                       if (g := named[i][1].grad) is not None}
-        self._stepped = True
-        self._end_step()
 
     def _before_update(self, update, *args, **kwargs):
         """An iteration whose step the scaler skipped ends here, then GradScaler.update() runs."""
@@ -434,32 +452,26 @@ class Watch:
 
     def _measure_gradients(self, record):
         named = self._named
-        present = [i for i in self._measured if (g := named[i][1].grad) is not None and not g.is_sparse]
-        grads = [named[i][1].grad.detach() for i in present]
-        record.grad_names = [named[i][0] for i in present]
-        on_host = all(g.device.type == "cpu" for g in grads)
-        if on_host and not record.sampled:
+        probe = [g for i in self._probe if (g := named[i][1].grad) is not None and not g.is_sparse]
+        if all(g.device.type == "cpu" for g in probe):
             # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead,
             # cold memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so a
             # NaN/Inf anywhere upstream reaches them, and they grow when the others explode: their
-            # norm alone decides whether this step is measured in full.
-            probe = self._probe_norm()
-            record.flagged = not math.isfinite(probe) or probe > _JUMP * self._sampled_probe
-            if not record.flagged:
-                return
-            self._read_inputs(record)
-        elif on_host:
-            self._sampled_probe = self._probe_norm()
-        record.grad_slot = record.add(S.norms(grads))
+            # norm alone decides whether an unsampled step is measured in full.
+            probe_norm = _norm(probe)
+            if record.sampled:
+                self._sampled_probe = probe_norm
+            else:
+                record.flagged = not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
+                if not record.flagged:
+                    return
+                self._read_inputs(record)
+        present = [i for i in self._measured if (g := named[i][1].grad) is not None and not g.is_sparse]
+        record.grad_names = [named[i][0] for i in present]
+        record.grad_slot = record.add(S.norms([named[i][1].grad.detach() for i in present]))
         if record.sampled:
             record.weight_slot = record.add(S.norms([p.detach() for _, p in named]))
             self._parameter_facts(record)
-
-    def _probe_norm(self) -> float:
-        """The norm of the probe parameters' gradients (three ops and one read, on CPU)."""
-        named = self._named
-        grads = [g.reshape(-1) for i in self._probe if (g := named[i][1].grad) is not None]
-        return torch.linalg.vector_norm(torch.cat(grads)).item() if grads else 0.0
 
     def _read_inputs(self, record):
         """Exact NaN/Inf counts of a flagged step's inputs that are still alive."""
@@ -493,6 +505,11 @@ class Watch:
                 record.scale_slot = record.add(scale.detach().reshape(1).clone())
         self._step += 1
         self._unhook_leaves()
+        if not (record.sampled or record.tensors or record.flagged or record.not_cleared or record.operands):
+            # A calm unsampled CPU step: nothing to read and nothing to report.
+            if len(self._writer._events) != self._events_seen:
+                self._adapt([])  # a loss detector spoke meanwhile
+            return
         self._pending.append(record)
         if record.sampled or not record.on_device:
             self._flush()
@@ -517,6 +534,19 @@ class Watch:
         # Outside the guard: stop_on_error's DiagnosticError must reach the training loop.
         for step_stats in ready:
             self._writer.observe_step(step_stats)
+        self._adapt(ready)
+
+    def _adapt(self, ready: List[S.StepStats]) -> None:
+        """Back to `every` when anything looks wrong; relax toward `max_every` while all is calm."""
+        events = self._writer._events
+        alarmed = any(e.severity != "info" for e in events[self._events_seen:])
+        self._events_seen = len(events)
+        if alarmed or any(not stats.sampled for stats in ready):  # an unsampled step was flagged
+            self._interval, self._calm = self._every, 0
+            return
+        self._calm += sum(stats.sampled for stats in ready)
+        if self._calm >= _CALM_SAMPLES and self._interval < self._max_every:
+            self._interval, self._calm = min(2 * self._interval, self._max_every), 0
 
     def _reaches_detectors(self, record: _Record) -> bool:
         """Sampled steps, and unsampled ones whose cheap checks flag something: a non-finite
@@ -599,9 +629,17 @@ class Watch:
             value=[summary_pb2.Summary.Value(tag=tag, simple_value=value) for tag, value in scalars.items()]
         )
         self._writer._get_file_writer().add_summary(summary, stats.step)
-        table_due = stats.step // self._every % _TABLE_EVERY == 0
+        table_due = self._sampled_count % _TABLE_EVERY == 0
+        self._sampled_count += 1
         if self._layer_table and table_due and (stats.layers or stats.activations):
             self._writer.add_text("diag/layers", _layer_table(stats), stats.step)
+
+
+def _norm(tensors) -> float:
+    """The L2 norm of CPU tensors taken together: one fused op and one read (no sync on CPU)."""
+    if not tensors:
+        return 0.0
+    return math.sqrt(sum(n * n for n in S.norms(tensors).tolist()))
 
 
 def _input(values, name, shape, floating, count_slot, stats_slot) -> S.InputStats:

@@ -259,3 +259,50 @@ def test_healthy_training_raises_nothing(logdir, name):
     events = train(logdir, model, data, loss_fn, optimizer, scheduler=scheduler,
                    eval_batch=data[0], **options)
     assert problems(events) == []
+
+
+def _sampled_steps(logdir, data, **options):
+    """The steps a healthy small classifier's watch() samples over `data`, with `options`."""
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model, optimizer, **options)
+    _loop(writer, model, optimizer, data)
+    writer.close()
+    return [s.step for s in seen if s.sampled], writer
+
+
+def test_sampling_relaxes_while_the_run_is_calm(logdir):
+    """Healthy: every 10 steps for the first 5 samples, then every 20, then every 40 (max_every)."""
+    data = batches(8, (32, 8), classes=4) * 50  # 400 steps of a few repeating batches
+    steps, writer = _sampled_steps(logdir, data, max_every=40)
+    assert problems(writer.events) == []
+    assert steps[:5] == list(range(0, 50, 10))
+    assert steps[5:10] == list(range(60, 160, 20))
+    assert steps[10:] == list(range(160, 400, 40))
+
+
+def test_fixed_interval_with_max_every_equal_to_every(logdir):
+    """max_every=every keeps the user's interval for the whole run."""
+    steps, _ = _sampled_steps(logdir, batches(8, (32, 8), classes=4) * 25, every=10, max_every=10)
+    assert steps == list(range(0, 200, 10))
+
+
+def test_a_flagged_step_brings_dense_sampling_back(logdir):
+    """A NaN batch at step 250, mid-relaxation: reported at once, then sampled every 10 steps again."""
+    data = batches(8, (32, 8), classes=4) * 40
+    data[250] = (torch.full((32, 8), math.nan), data[250][1])
+    steps, writer = _sampled_steps(logdir, data[:251] + batches(8, (32, 8), classes=4) * 5)
+    assert any(e.kind == "nonfinite_input" and e.step == 250 for e in writer.events)
+    after = [s for s in steps if s > 250]
+    assert after[:3] == [260, 270, 280]
+    assert [s for s in steps if 160 <= s < 250] == [160, 200, 240]
+
+
+def test_max_every_below_every_names_the_fix(logdir):
+    """max_every smaller than every fails at watch() and says how to get a fixed interval."""
+    writer = DiagWriter(logdir)
+    with pytest.raises(ValueError, match="max_every=every"):
+        writer.watch(mlp(4, 2), every=10, max_every=5)
+    writer.close()
