@@ -374,8 +374,19 @@ class Watch:
 
     # -- optimizer -----------------------------------------------------------------------------
 
-    @_guarded("watch: optimizer")
     def _before_step(self, optimizer, args, kwargs):
+        """optimizer.step(closure) (LBFGS, Lightning) runs forward and backward inside step():
+        the closure runs first here, so the gradients measured are this step's."""
+        # args[0] is the optimizer itself (torch passes step()'s own arguments to the hooks).
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        replaced = None
+        if callable(closure):  # unguarded: an error of the user's closure is the user's to see
+            replaced = args[:1], {**kwargs, "closure": _Evaluated(closure)}
+        self._measure_step(optimizer, args, kwargs)
+        return replaced
+
+    @_guarded("watch: optimizer")
+    def _measure_step(self, optimizer, args, kwargs):
         record = self._current()
         if record.sampled:
             self._find_measured()
@@ -633,6 +644,22 @@ class Watch:
         self._sampled_count += 1
         if self._layer_table and table_due and (stats.layers or stats.activations):
             self._writer.add_text("diag/layers", _layer_table(stats), stats.step)
+
+
+class _Evaluated:
+    """A closure already run once: its first call returns that result, later ones (LBFGS) run it again."""
+
+    def __init__(self, closure):
+        with torch.enable_grad():
+            self._result = closure()
+        self._closure = closure
+        self._fresh = True
+
+    def __call__(self):
+        if self._fresh:
+            self._fresh = False
+            return self._result
+        return self._closure()
 
 
 def _norm(tensors) -> float:

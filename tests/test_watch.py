@@ -306,3 +306,29 @@ def test_max_every_below_every_names_the_fix(logdir):
     with pytest.raises(ValueError, match="max_every=every"):
         writer.watch(mlp(4, 2), every=10, max_every=5)
     writer.close()
+
+
+def test_a_step_closure_is_measured_after_it_ran(logdir):
+    """optimizer.step(closure) (LBFGS): the gradients measured are those the closure computes in that step."""
+    torch.manual_seed(0)
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=3)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model, optimizer, every=1)
+    x, y = batches(1, (32, 8), classes=4)[0]
+    x[3, 2] = math.nan  # a NaN only the closure's forward sees
+    calls = []
+
+    def closure():
+        calls.append(1)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    loss = optimizer.step(closure)
+    writer.close()
+    assert not math.isfinite(loss.item()) and len(calls) >= 1
+    assert seen[0].step == 0 and not math.isfinite(seen[0].grad_norm)
+    assert any(e.kind == "nonfinite_input" and e.step == 0 for e in writer.events)

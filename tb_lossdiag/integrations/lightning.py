@@ -11,7 +11,7 @@ with trainable parameters.
 
 Optimization modes:
 - automatic optimization: Lightning runs training_step and backward inside `optimizer.step(closure)`;
-  a pre-step hook runs that closure first, so watch() measures this step's gradients.
+  watch() runs that closure first in its pre-step hook, so it measures this step's gradients.
 - manual optimization with one optimizer: the same, the closure being Lightning's empty one; the
   losses are those you `self.log` (training_step returns no loss to Lightning then).
 - several optimizers (manual optimization): the model is watched without an optimizer, so a step
@@ -50,7 +50,6 @@ class LossDiagCallback(pl.Callback):
         self.watch_options = dict(watch_options or {})
         self.writer_options = writer_options
         self.writer: Optional[DiagWriter] = None
-        self._closure_hook = None
 
     def on_fit_start(self, trainer, pl_module):
         """Make the DiagWriter and find the model (a wrong option raises here, before any step), then watch."""
@@ -104,9 +103,6 @@ class LossDiagCallback(pl.Callback):
             self.writer.watch(model, **options)
             return
         optimizer = trainer.optimizers[0]
-        # Lightning computes the gradients inside step(closure), after the pre-step hooks, where
-        # watch() measures them: this hook, registered before watch()'s, runs the closure first.
-        self._closure_hook = optimizer.register_step_pre_hook(_closure_first)
         scaler = grad_scaler(getattr(trainer.precision_plugin, "scaler", None))
         self.writer.watch(model, optimizer, scaler=scaler, **options)
 
@@ -130,32 +126,5 @@ class LossDiagCallback(pl.Callback):
         return pl_module
 
     def _close(self):
-        if self._closure_hook is not None:
-            self._closure_hook.remove()
-            self._closure_hook = None
         if self.writer is not None:
             self.writer.close()
-
-
-def _closure_first(optimizer, args, kwargs):
-    """Run the closure of `optimizer.step(closure=...)` now, before the other pre-step hooks."""
-    closure = kwargs.get("closure")
-    if closure is None:
-        return None
-    return args, {**kwargs, "closure": _Evaluated(closure)}
-
-
-class _Evaluated:
-    """A closure already run once: its first call returns that result, later ones (LBFGS) run it again."""
-
-    def __init__(self, closure):
-        with torch.enable_grad():
-            self._result = closure()
-        self._closure = closure
-        self._fresh = True
-
-    def __call__(self):
-        if self._fresh:
-            self._fresh = False
-            return self._result
-        return self._closure()
