@@ -2,9 +2,10 @@
 
 import collections
 import math
-import operator
 import re
 from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from tb_lossdiag.detectors.base import Onsets
 
@@ -37,15 +38,14 @@ def diff_sigma(xs: Sequence[float]) -> float:
     return robust_sigma(diffs) / math.sqrt(2.0)
 
 
-def detrend(xs: Sequence[float]) -> List[float]:
+def detrend(xs: np.ndarray) -> np.ndarray:
     """`xs` minus its least-squares straight line through (i, xs[i])."""
     n = len(xs)
-    mean_x = sum(xs) / n
-    mean_i = (n - 1) / 2.0
-    # Closed forms of sum((i - mean_i) ** 2) and sum((i - mean_i) * x): no per-point genexprs.
+    i = np.arange(n) - (n - 1) / 2.0
+    # Closed form of sum(i ** 2) for centered i.
     var_i = n * (n * n - 1) / 12.0
-    slope = (sum(map(operator.mul, range(n), xs)) - mean_i * mean_x * n) / var_i if var_i else 0.0
-    return [x - mean_x - slope * (i - mean_i) for i, x in enumerate(xs)]
+    slope = float(i @ xs) / var_i if var_i else 0.0
+    return xs - xs.mean() - slope * i
 
 
 def fmt(x: float) -> str:

@@ -1,8 +1,10 @@
 """loss_oscillation: the loss swings up and down in a repeating rhythm without converging."""
 
 import dataclasses
+import functools
 import math
-import operator
+
+import numpy as np
 
 from tb_lossdiag.detectors.base import Detector
 from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, detrend, fmt, still
@@ -33,11 +35,13 @@ class LossOscillation(Detector):
         min_points: int = 32  # no judgement before this many values (the window fills later)
         max_period: int = 24  # longest rhythm looked for, in values
         max_repeat: float = 0.35  # change over a period / largest change within it (noise: ~1)
+        smooth_repeat: float = 0.65  # ...enough for a smooth wave (its period may drift, as surges do)
+        max_smoothness: float = 0.45  # a wave is smooth: its one-value change / largest change (noise: ~1)
         min_swing: float = 0.5  # typical relative change within a period (a 1.5x swing)
         min_swing_of_start: float = 0.05  # ...and in absolute terms, this fraction of the initial loss
         min_improvement: float = 0.05  # a level falling this much (relative) within the window...
-        improvement_of_swing: float = 0.25  # ...and this fraction of the swing (log) is converging
-        confirm: int = 2  # analyses in a row the rhythm must show in before it is reported
+        improvement_of_swing: float = 1.5  # ...and this multiple of the swing (log) is converging
+        confirm: int = 2  # analyses in a row the rhythm must show (or be gone) in to start (or end) it
         every: int = 8  # values between analyses (each costs O(window * max_period))
         reminders: int = 2
 
@@ -46,7 +50,7 @@ class LossOscillation(Detector):
         t = self.thresholds
         self._episodes = Episodes(reminders=t.reminders)
         self._traces = PerTag(lambda: Trace(recent=t.window))
-        self._held = {}  # tag -> analyses in a row that showed the rhythm
+        self._turning = {}  # tag -> analyses in a row that disagree with its current state
 
     def on_loss(self, point):
         if point.is_validation:
@@ -55,35 +59,41 @@ class LossOscillation(Detector):
         trace = self._traces.get(point.tag)
         if not trace.add(point.step, point.value) or trace.count < t.min_points or not trace.due(t.every):
             return ()
-        values = trace.values()
-        positive = min(values) > 0
+        values = np.array(trace.values())
+        low, high = float(values.min()), float(values.max())
+        positive = low > 0
         # Logs make multiplicative minibatch noise even across the curve's range.
-        series = [math.log(v) for v in values] if positive else values
-        # Hysteresis: once oscillating, a weaker rhythm keeps it one episode.
-        limit = 2 * t.max_repeat if self._episodes.active(point.tag) else t.max_repeat
-        period, repeat, swing_lag, swing = _rhythm(detrend(series), t.max_period, limit)
+        series = np.log(values) if positive else values
+        changes = _changes(detrend(series), min(t.max_period, len(values) // 2))
+        period, repeat, swing_lag, swing = _rhythm(changes, t.max_repeat)
+        # Noise jumps as far in one value as in ten; a wave moves there step by step.
+        smooth = swing > 0 and changes[0] <= t.max_smoothness * swing
         decline = _decline(series, period)
         if positive:
             relative_swing = math.expm1(swing)
             fell = -math.expm1(-decline)
         else:
-            relative_swing = swing / (sum(map(abs, values)) / len(values) or 1.0)
-            decline /= max(abs(v) for v in values) or 1.0
+            magnitude = np.abs(values)
+            relative_swing = swing / (float(magnitude.mean()) or 1.0)
+            decline /= float(magnitude.max()) or 1.0
             fell = decline
-        amplitude = _mean_change(values, swing_lag)
+        amplitude = float(np.abs(values[swing_lag:] - values[:-swing_lag]).mean())
         converging = decline >= max(t.min_improvement, t.improvement_of_swing * swing)
         rhythm = (
             not converging
-            and repeat <= limit
+            and (repeat <= t.max_repeat or smooth and repeat <= t.smooth_repeat)
             and relative_swing >= t.min_swing
             and amplitude >= t.min_swing_of_start * abs(trace.start or 0.0)
         )
-        held = self._held[point.tag] = self._held.get(point.tag, 0) + 1 if rhythm else 0
-        state = self._episodes.update(point.tag, held >= t.confirm, point.step)
+        # Hysteresis: the rhythm starts, and ends, only when `confirm` analyses in a row agree.
+        active = self._episodes.active(point.tag)
+        turning = self._turning[point.tag] = self._turning.get(point.tag, 0) + 1 if rhythm != active else 0
+        if turning >= t.confirm:
+            active, self._turning[point.tag] = rhythm, 0
+        state = self._episodes.update(point.tag, active, point.step)
         if state is None:
             return ()
         first_step = trace.recent[0][0]
-        low, high = min(values), max(values)
         every = "every other value" if period == 2 else f"with a period of about {period} values"
         return [
             self.event(
@@ -93,7 +103,8 @@ class LossOscillation(Detector):
                 f"loss {still(state)}oscillates without converging over steps {first_step}\u2013{point.step}: "
                 f"it swings between {fmt(low)} and {fmt(high)} {every} (typical swing "
                 f"{fmt(100 * relative_swing)}%, repeating to within {fmt(100 * repeat)}% of it), "
-                f"and its level fell only {fmt(max(0.0, 100 * fell))}% over the window",
+                f"and its level fell only {fmt(max(0.0, 100 * fell))}% over the window, little next to "
+                "the swings",
                 HINT,
                 period=period,
                 repeat=repeat,
@@ -104,22 +115,29 @@ class LossOscillation(Detector):
         ]
 
 
-def _mean_change(xs, lag):
-    """Mean absolute change of `xs` over `lag` values."""
-    return sum(map(abs, map(operator.sub, xs[lag:], xs))) / (len(xs) - lag)
+def _changes(resid, max_lag):
+    """Mean absolute change of `resid` over each lag 1..max_lag (item lag - 1), all over the same starts."""
+    windows = resid[_lag_indices(len(resid), max_lag)]
+    return (np.add.reduce(np.abs(windows[:, 1:] - windows[:, :1]), axis=0) / len(windows)).tolist()
 
 
-def _rhythm(resid, max_period, repeats):
+@functools.lru_cache(maxsize=256)
+def _lag_indices(n, max_lag):
+    """Index rows t, t + 1, ..., t + max_lag for every start t that keeps them within n values."""
+    return np.arange(n - max_lag)[:, None] + np.arange(max_lag + 1)
+
+
+def _rhythm(changes, repeats):
     """(period, repeat ratio, lag of the largest change within it, that change) of the clearest rhythm.
 
-    The repeat ratio is the change over the period divided by the largest change over any shorter
-    lag: about 1 for noise and for trends, near 0 for a pattern that repeats. The period is the
-    shortest lag repeating within `repeats` (multiples of it repeat too), else the best one.
+    `changes` are the mean changes over lags 1, 2, ... The repeat ratio is the change over the
+    period divided by the largest change over any shorter lag: about 1 for noise and for trends,
+    near 0 for a pattern that repeats. The period is the shortest lag repeating within `repeats`
+    (multiples of it repeat too), else the best one.
     """
     best = (2, math.inf, 1, 0.0)
     largest, largest_lag = 0.0, 1
-    for lag in range(1, min(max_period, len(resid) // 2) + 1):
-        change = _mean_change(resid, lag)
+    for lag, change in enumerate(changes, 1):
         if lag > 1 and largest > 0 and change / largest < best[1]:
             best = (lag, change / largest, largest_lag, largest)
             if best[1] <= repeats:
@@ -130,6 +148,7 @@ def _rhythm(resid, max_period, repeats):
 
 
 def _decline(series, period):
-    """How far the mean of `series` fell from its first to its last whole periods (0 = flat)."""
+    """How far the level of `series` fell across it (0 = flat), from its first and last whole periods' means."""
     span = max(1, len(series) // 2 // period) * period
-    return (sum(series[:span]) - sum(series[-span:])) / span
+    # Whole periods average the rhythm out; their means lie len - span values apart.
+    return float(series[:span].sum() - series[-span:].sum()) / span * len(series) / (len(series) - span)

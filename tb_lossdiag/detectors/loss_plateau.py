@@ -29,7 +29,7 @@ class LossPlateau(Detector):
         window: int = 100  # logged values a plateau must last
         min_improvement: float = 0.01  # relative drop of the level over the window that counts as progress
         max_progress: float = 0.1  # a loss down more than this fraction from its start is not stuck
-        confirm: int = 50  # values the condition must hold on before it is reported (a slow start passes)
+        confirm: int = 20  # values the condition must hold on before it is reported (a slow start passes)
         every: int = 10  # values between analyses (each sorts two quarters of the window)
         reminders: int = 2
 
@@ -67,7 +67,7 @@ class LossPlateau(Detector):
         climbing = improvement < -band
         if self._episodes.active(point.tag):
             # Hysteresis: a level hovering at the threshold stays one episode.
-            active = not climbing and improvement < 2 * t.min_improvement and progress < t.max_progress
+            active = not climbing and improvement < 2 * band and progress < t.max_progress
         else:
             stuck = not climbing and improvement < band and near_start
             # A clean curve that only looks stuck through noise or a slow warmup moves on within

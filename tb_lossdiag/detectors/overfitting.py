@@ -23,7 +23,7 @@ class Overfitting(Detector):
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
         smooth_points: int = 3  # validation level = median of this many last validation values
-        patience: int = 3  # validation values in a row the rise must hold on
+        patience: int = 2  # validation values in a row the rise must hold on
         min_rise: float = 0.1  # relative rise of the validation level above its best
         min_rise_of_progress: float = 0.02  # ...and this fraction of its fall from its first level
         noise_z: float = 4.0  # ...that must also exceed this many validation-noise sigmas

@@ -25,6 +25,28 @@ def test_scripted_slow_wave_is_reported():
     assert events and events[0].evidence["period"] == 8
 
 
+def _surges(seed, n=300, low=0.3, high=2.2):
+    """Smooth surges from `low` to `high` and back, 12 to 24 steps apart (full-batch GD past its edge)."""
+    rng = np.random.default_rng(seed)
+    centers = np.cumsum(rng.uniform(12, 24, n // 10))
+    bumps = np.exp(-0.5 * ((np.arange(n)[:, None] - centers[None, :]) / 3.0) ** 2).sum(1)
+    return noisy(low * (high / low) ** np.minimum(bumps, 1.0), 0.02, seed)
+
+
+def test_surges_at_drifting_intervals_are_reported():
+    """A loss surging 7x and back every 12 to 24 steps, never quite repeating: reported by step 70."""
+    for seed in range(3):
+        events = feed(LossOscillation(), _surges(seed))
+        assert events and events[0].step <= 70 and "oscillates without converging" in events[0].message
+
+
+def test_a_cyclic_learning_rate_under_minibatch_noise_is_quiet():
+    """A 15% swing of period 20 (CyclicLR) under 30% noise on a falling loss never fires."""
+    values = decay(600, tau=100) * (1 + 0.15 * np.sin(2 * np.pi * np.arange(600) / 20))
+    for seed in range(4):
+        assert feed(LossOscillation(), noisy(values, 0.3, seed)) == []
+
+
 def test_minibatch_noise_is_not_oscillation():
     """30% white minibatch noise on a falling or flat curve never fires."""
     for seed in range(4):
