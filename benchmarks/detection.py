@@ -2,8 +2,11 @@
 
 Runs every script of benchmarks/zoo (two at a time, each in a fresh forked process, each into its
 own log directory), reads what tb_lossdiag wrote with `read_logdir`, and scores it against the
-script's EXPECT/ONSET/ALLOW. Exits 1 when an expected kind is missed, a healthy run is flagged or a
-script fails. Run: `python benchmarks/detection.py [--only NAME...] [--json PATH] [--markdown]`.
+script's EXPECT/ONSET/ALLOW. A curve condition is also timed from the step it became visible in the
+logged loss curves, as the independent reference benchmarks/visibility.py judges it. Exits 1 when
+an expected kind is missed, a curve condition is reported more than VISIBLE_WITHIN steps after it
+became visible, a healthy run is flagged or a script fails.
+Run: `python benchmarks/detection.py [--only NAME...] [--json PATH] [--markdown]`.
 """
 
 import argparse
@@ -22,12 +25,16 @@ from typing import Dict, List, Optional
 import torch
 
 from tb_lossdiag import read_logdir
+from tb_lossdiag.tags import DEFAULT_LOSS_RULE, matcher
 
 ZOO = pathlib.Path(__file__).resolve().parent / "zoo"
 # Imported as benchmarks.detection (tests) or run as a script (benchmarks/ is then on sys.path).
-ZOO_PACKAGE = f"{__package__}.zoo" if __package__ else "zoo"
+PACKAGE = f"{__package__}." if __package__ else ""
+ZOO_PACKAGE = f"{PACKAGE}zoo"
+visibility = importlib.import_module(f"{PACKAGE}visibility")
 FLAGGED = ("warning", "error")  # what a user is told about; info events are neither hits nor alarms
 TIMEOUT_S = 60
+VISIBLE_WITHIN = 50  # the most steps a curve condition may go unreported once visible in the curve
 
 
 @dataclasses.dataclass
@@ -42,6 +49,8 @@ class Result:
     missed: List[str]
     false_alarms: Dict[str, str]  # unexpected warning/error kind -> its first message
     steps_to_detect: Dict[str, int]  # expected kind -> first event step minus ONSET
+    visible: Dict[str, int]  # curve kind -> the step the reference first sees it in the loss curves
+    steps_from_visible: Dict[str, int]  # expected, detected and visible curve kind -> event step minus that
     seconds: float
     failure: Optional[str] = None  # the script's traceback when it crashed
 
@@ -50,8 +59,14 @@ class Result:
         return not self.expect
 
     @property
+    def late(self) -> List[str]:
+        """Expected curve kinds reported more than VISIBLE_WITHIN steps after they became visible."""
+        return sorted(k for k, d in self.steps_from_visible.items() if d > VISIBLE_WITHIN)
+
+    @property
     def ok(self) -> bool:
-        return self.failure is None and not self.missed and not (self.healthy and self.false_alarms)
+        flagged = self.healthy and bool(self.false_alarms)
+        return self.failure is None and not self.missed and not self.late and not flagged
 
 
 def names() -> List[str]:
@@ -79,19 +94,26 @@ def score(name: str, logdir: str, seconds: float, failure: Optional[str] = None)
     module = load(name)
     expect, allow = set(module.EXPECT), set(getattr(module, "ALLOW", ()))
     first = {}  # kind -> its first warning/error event
-    for run in read_logdir(logdir):
+    visible = {}  # curve kind -> the first step the reference sees it, in any run
+    for run in read_logdir(logdir, loss_tags=matcher(DEFAULT_LOSS_RULE, "loss_tags")):
         for event in run.events:
             if event.severity in FLAGGED and (event.kind not in first or event.step < first[event.kind].step):
                 first[event.kind] = event
+        curves = {tag: [(step, value) for step, value, _ in points] for tag, points in run.curves.items()}
+        for kind, step in visibility.visible(curves).items():
+            visible[kind] = min(step, visible.get(kind, step))
+    detected = expect & set(first)
     return Result(
         name=name,
         doc=(module.__doc__ or "").strip(),
         expect=sorted(expect),
         onset=module.ONSET,
-        found=sorted(expect & set(first)),
+        found=sorted(detected),
         missed=sorted(expect - set(first)),
         false_alarms={k: first[k].message for k in sorted(set(first) - expect - allow)},
-        steps_to_detect={k: first[k].step - module.ONSET for k in sorted(expect & set(first))},
+        steps_to_detect={k: first[k].step - module.ONSET for k in sorted(detected)},
+        visible=dict(sorted(visible.items())),
+        steps_from_visible={k: first[k].step - visible[k] for k in sorted(detected & set(visible))},
         seconds=round(seconds, 2),
         failure=failure,
     )
@@ -127,24 +149,27 @@ def evaluate_all(selected: List[str], workers: int = 2) -> List[Result]:
 
 
 def totals(results: List[Result]) -> dict:
-    """The zoo-wide numbers, and per kind: scenarios expecting it, detected, median steps, false alarms."""
+    """The zoo-wide numbers, and per kind: scenarios expecting it, detected, steps to detect, false alarms."""
     expected = sum(len(r.expect) for r in results)
     found = sum(len(r.found) for r in results)
     delays = [d for r in results for d in r.steps_to_detect.values()]
     kinds = {}
     for r in results:
         for kind in r.expect:
-            entry = kinds.setdefault(kind, {"scenarios": 0, "detected": 0, "steps": [], "false_alarms": 0})
+            entry = kinds.setdefault(kind, _kind_entry())
             entry["scenarios"] += 1
             if kind in r.steps_to_detect:
                 entry["detected"] += 1
                 entry["steps"].append(r.steps_to_detect[kind])
+            if kind in r.steps_from_visible:
+                entry["from_visible"].append(r.steps_from_visible[kind])
         for kind in r.false_alarms:
-            kinds.setdefault(kind, {"scenarios": 0, "detected": 0, "steps": [], "false_alarms": 0})
-            kinds[kind]["false_alarms"] += 1
+            kinds.setdefault(kind, _kind_entry())["false_alarms"] += 1
     for entry in kinds.values():
-        steps = entry.pop("steps")
+        steps, from_visible = entry.pop("steps"), entry.pop("from_visible")
         entry["median_steps"] = statistics.median(steps) if steps else None
+        entry["median_from_visible"] = statistics.median(from_visible) if from_visible else None
+        entry["max_from_visible"] = max(from_visible) if from_visible else None
     return {
         "scenarios": len(results),
         "healthy": sum(r.healthy for r in results),
@@ -153,11 +178,19 @@ def totals(results: List[Result]) -> dict:
         "found_kinds": found,
         "false_alarms": sum(len(r.false_alarms) for r in results),
         "healthy_flagged": sum(r.healthy and bool(r.false_alarms) for r in results),
+        "late": sum(len(r.late) for r in results),
+        # A check on the reference itself: it should see no curve condition in a healthy run.
+        "healthy_visible": sum(r.healthy and bool(r.visible) for r in results),
         "failed": sum(r.failure is not None for r in results),
         "median_steps_to_detect": statistics.median(delays) if delays else None,
         "seconds": round(sum(r.seconds for r in results), 1),
         "kinds": dict(sorted(kinds.items())),
     }
+
+
+def _kind_entry() -> dict:
+    """The per-kind tallies before any scenario is counted."""
+    return {"scenarios": 0, "detected": 0, "steps": [], "from_visible": [], "false_alarms": 0}
 
 
 def report(results: List[Result], summary: dict) -> str:
@@ -169,17 +202,25 @@ def report(results: List[Result], summary: dict) -> str:
         lines.append(f"{state} {r.name:<34} {what:<12} {r.seconds:5.1f} s  {r.doc}")
         for kind in r.expect:
             delay = r.steps_to_detect.get(kind)
-            lines.append(f"       expected {kind:<30} " + ("MISSED" if delay is None else f"after {delay} steps"))
+            line = f"       expected {kind:<30} " + ("MISSED" if delay is None else f"after {delay} steps")
+            if kind in r.steps_from_visible:
+                line += f", {r.steps_from_visible[kind]} after it became visible at step {r.visible[kind]}"
+                line += " (LATE)" if kind in r.late else ""
+            lines.append(line)
         for kind, message in r.false_alarms.items():
             lines.append(f"       false alarm {kind:<27} {message}")
+        if r.healthy:
+            lines.extend(f"       the reference sees {kind} at step {step}" for kind, step in r.visible.items())
         if r.failure:
             lines.append("       script failed: " + r.failure.strip().splitlines()[-1])
     s = summary
     lines.append(
         f"\n{s['scenarios']} scenarios ({s['healthy']} healthy): recall {s['recall']:.0%} "
         f"({s['found_kinds']}/{s['expected_kinds']} kinds), {s['false_alarms']} false-alarm kinds, "
-        f"{s['healthy_flagged']} healthy runs flagged, {s['failed']} scripts failed, "
-        f"median steps to detect {s['median_steps_to_detect']}, {s['seconds']} s of training"
+        f"{s['healthy_flagged']} healthy runs flagged, {s['late']} curve conditions reported more than "
+        f"{VISIBLE_WITHIN} steps after they became visible, {s['failed']} scripts failed, "
+        f"median steps to detect {s['median_steps_to_detect']}, {s['seconds']} s of training; "
+        f"the visibility reference sees a curve condition in {s['healthy_visible']} healthy runs"
     )
     return "\n".join(lines)
 
@@ -187,20 +228,31 @@ def report(results: List[Result], summary: dict) -> str:
 def markdown(summary: dict) -> str:
     """The README's results table: one row per kind, then the totals."""
     rows = [
-        "| kind | scenarios | detected | median steps to detect | false alarms |",
-        "|---|---|---|---|---|",
+        "| kind | scenarios | detected | median steps from onset | steps from visible (median / max) "
+        "| false alarms |",
+        "|---|---|---|---|---|---|",
     ]
     for kind, k in summary["kinds"].items():
-        median = "–" if k["median_steps"] is None else f"{k['median_steps']:g}"
-        rows.append(f"| `{kind}` | {k['scenarios']} | {k['detected']} | {median} | {k['false_alarms']} |")
+        visible = "–"
+        if k["median_from_visible"] is not None:
+            visible = f"{k['median_from_visible']:g} / {k['max_from_visible']}"
+        rows.append(
+            f"| `{kind}` | {k['scenarios']} | {k['detected']} | {_number(k['median_steps'])} | {visible} "
+            f"| {k['false_alarms']} |"
+        )
     s = summary
-    median = "–" if s["median_steps_to_detect"] is None else f"{s['median_steps_to_detect']:g}"
     rows.append(
         f"| **all** ({s['scenarios']} scenarios, {s['healthy']} healthy) | {s['expected_kinds']} | "
-        f"{s['found_kinds']} ({s['recall']:.0%}) | {median} | "
+        f"{s['found_kinds']} ({s['recall']:.0%}) | {_number(s['median_steps_to_detect'])} | "
+        f"{s['late']} later than {VISIBLE_WITHIN} | "
         f"{s['false_alarms']} ({s['healthy_flagged']} healthy runs flagged) |"
     )
     return "\n".join(rows)
+
+
+def _number(x) -> str:
+    """A table cell for a count that may be missing."""
+    return "–" if x is None else f"{x:g}"
 
 
 def main(argv=None) -> int:

@@ -21,9 +21,9 @@ MODEL_KINDS = (
     "nonfinite_gradient", "unnormalized_input", "exploding_gradient", "vanishing_gradient",
     "dead_activation", "saturated_activation", "frozen_parameters", "grad_scale_collapse",
 )
-# Quick ones the detectors get right today: three faults and two healthy controls.
+# Quick ones the detectors get right today: four faults (one a curve condition) and two healthy controls.
 SAMPLE = (
-    "nll_on_softmax_sequential", "nan_in_csv_column", "zero_grad_once_per_epoch",
+    "nll_on_softmax_sequential", "nan_in_csv_column", "zero_grad_once_per_epoch", "full_batch_lr_edge",
     "healthy_adam_cross_entropy", "healthy_gradscaler_skips",
 )
 SCENARIOS = {name: detection.load(name) for name in detection.names()}
@@ -55,8 +55,9 @@ def test_zoo_covers_every_kind():
 
 @pytest.mark.parametrize("name", SAMPLE)
 def test_sample_is_diagnosed(name, tmp_path):
-    """Run in-process as detection.py runs it: every expected kind raised, no unexpected warning."""
+    """Run in-process as detection.py runs it: every expected kind raised in time, no unexpected warning."""
     result = detection.evaluate(name, str(tmp_path))
     assert result.failure is None, result.failure
     assert result.missed == [], f"missed {result.missed}"
+    assert result.late == [], f"{result.late} reported {result.steps_from_visible} steps after visible"
     assert result.false_alarms == {}, result.false_alarms
