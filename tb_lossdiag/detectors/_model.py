@@ -44,10 +44,17 @@ class ModelDetector(Detector):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         self._onsets = Onsets(reminders=0, max_onsets=self.max_onsets)
+        self._streak = Streak()  # for held_onset
 
     def onset(self, key, active: bool, step: int) -> bool:
         """True exactly when condition `key` starts at `step`."""
         return self._onsets.update(key, active, step) == "onset"
+
+    def held_onset(self, key, active: bool, step: int) -> int:
+        """The run length when `key` has now held `thresholds.patience` observations in a row and
+        that starts the condition at `step`; 0 otherwise."""
+        run = self._streak.update(key, active)
+        return run if self.onset(key, run >= self.thresholds.patience, step) else 0
 
 
 class GraphCheck(ModelDetector):

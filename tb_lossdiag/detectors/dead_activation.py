@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from tb_lossdiag.detectors._model import ModelDetector, Streak, broken
+from tb_lossdiag.detectors._model import ModelDetector, broken
 from tb_lossdiag.stats import UNIT_KINDS
 
 
@@ -21,10 +21,6 @@ class DeadActivation(ModelDetector):
         min_samples: int = 8  # values per unit needed to call one dead
         patience: int = 2  # sampled steps in a row
 
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        self._streak = Streak()
-
     def on_step(self, stats):
         events = []
         if not stats.activations or broken(stats):  # activations: sampled steps only
@@ -35,8 +31,7 @@ class DeadActivation(ModelDetector):
             if act.numel // act.units < self.thresholds.min_samples:
                 continue
             dead = act.dead_units / act.units
-            run = self._streak.update(act.name, dead >= self.thresholds.fraction)
-            if not self.onset(act.name, run >= self.thresholds.patience, stats.step):
+            if not self.held_onset(act.name, dead >= self.thresholds.fraction, stats.step):
                 continue
             events.append(self.event(
                 stats.step, "warning", f"module {act.name}",

@@ -4,7 +4,7 @@ import dataclasses
 import math
 import statistics
 
-from tb_lossdiag.detectors._model import ModelDetector, Streak, broken
+from tb_lossdiag.detectors._model import ModelDetector, broken
 
 
 class ExplodingGradient(ModelDetector):
@@ -35,7 +35,6 @@ class ExplodingGradient(ModelDetector):
         super().__init__(**overrides)
         self._early = []
         self._baseline = None
-        self._streak = Streak()
 
     def on_step(self, stats):
         norm = stats.grad_norm

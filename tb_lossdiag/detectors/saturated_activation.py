@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from tb_lossdiag.detectors._model import ModelDetector, Streak, broken
+from tb_lossdiag.detectors._model import ModelDetector, broken
 from tb_lossdiag.stats import SATURATION, UNIT_KINDS
 
 _FLAT = {"sigmoid": f"within {1 - SATURATION:.0%} of 0 or 1", "tanh": f"beyond +-{SATURATION}"}
@@ -24,10 +24,6 @@ class SaturatedActivation(ModelDetector):
         fraction: float = 0.5
         patience: int = 2  # sampled steps in a row
 
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        self._streak = Streak()
-
     def on_step(self, stats):
         events = []
         if not stats.activations or broken(stats):  # activations: sampled steps only
@@ -38,8 +34,8 @@ class SaturatedActivation(ModelDetector):
             if kind not in _FLAT or not act.units or act.is_output:
                 continue
             share = act.saturated_fraction
-            run = self._streak.update(act.name, share >= self.thresholds.fraction)
-            if not self.onset(act.name, run >= self.thresholds.patience, stats.step):
+            run = self.held_onset(act.name, share >= self.thresholds.fraction, stats.step)
+            if not run:
                 continue
             events.append(self.event(
                 stats.step, "warning", f"module {act.name}",

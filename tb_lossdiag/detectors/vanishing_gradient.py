@@ -3,7 +3,7 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors._model import ModelDetector, Streak, broken
+from tb_lossdiag.detectors._model import ModelDetector, broken
 
 
 class VanishingGradient(ModelDetector):
@@ -20,10 +20,6 @@ class VanishingGradient(ModelDetector):
         ratio: float = 1e-4  # first-layer RMS gradient / largest layer RMS gradient
         patience: int = 2  # sampled steps in a row
 
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        self._streak = Streak()
-
     def on_step(self, stats):
         rms = [(layer.name, layer.grad_norm / math.sqrt(layer.numel))
                for layer in stats.layers if layer.numel and layer.grad_norm > 0]
@@ -31,8 +27,7 @@ class VanishingGradient(ModelDetector):
             return ()
         (first, first_rms), largest = rms[0], max(r for _, r in rms)
         vanished = first_rms < self.thresholds.ratio * largest
-        run = self._streak.update("first", vanished)
-        if not self.onset("first", run >= self.thresholds.patience, stats.step):
+        if not self.held_onset("first", vanished, stats.step):
             return ()
         return [self.event(
             stats.step, "warning", f"layer {first}",
