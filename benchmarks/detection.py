@@ -95,7 +95,12 @@ def score(name: str, logdir: str, seconds: float, failure: Optional[str] = None)
     expect, allow = set(module.EXPECT), set(getattr(module, "ALLOW", ()))
     first = {}  # kind -> its first warning/error event
     visible = {}  # curve kind -> the first step the reference sees it, in any run
-    for run in read_logdir(logdir, loss_tags=matcher(DEFAULT_LOSS_RULE, "loss_tags")):
+    runs = []
+    if pathlib.Path(logdir).is_dir():
+        runs = read_logdir(logdir, loss_tags=matcher(DEFAULT_LOSS_RULE, "loss_tags"))
+    elif failure is None:  # a script that timed out or died before its writer opened: a failure to report
+        failure = f"wrote nothing: no log directory {logdir}"
+    for run in runs:
         for event in run.events:
             if event.severity in FLAGGED and (event.kind not in first or event.step < first[event.kind].step):
                 first[event.kind] = event

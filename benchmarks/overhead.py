@@ -144,36 +144,49 @@ ACCOUNTED = ("summarywriter", "diagwriter", "watch_unsampled", "everything")
 ACCOUNTING_STEPS = 16  # per block: a whole number of the curve detectors' batches of 8 loss values
 
 
-def step_costs(workload, rounds, steps, settle, logdir):
-    """Median main-thread CPU µs per step of each ACCOUNTED configuration, on ONE model.
+def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
+    """On ONE model, per round and configuration (a fresh order each round): attach that
+    configuration's writer and hooks, train one step untimed, then `measure(config, loop)`.
 
     Separate model instances differ by up to ~10% here in step time alone (memory placement), so
-    one model trains throughout and only its writer and hooks change between blocks. With one torch
-    thread every op runs on the calling thread: its CPU time is the step's own work.
+    one model trains throughout and only its writer and hooks change between blocks.
     """
     loop = Loop(workload, "bare", logdir)
     loop.run(settle)
-    writers = {"summarywriter": SummaryWriter(f"{logdir}/{workload}-acct-sw")}
-    for config in ACCOUNTED[1:]:
-        writers[config] = DiagWriter(f"{logdir}/{workload}-acct-{config}")
-    costs = {config: [] for config in ACCOUNTED}
+    writers = {"bare": None, "summarywriter": SummaryWriter(f"{logdir}/{workload}-acct-sw")}
+    for config in configs:
+        writers.setdefault(config, DiagWriter(f"{logdir}/{workload}-acct-{config}"))
     order = random.Random(1)
     for _ in range(rounds):
-        for config in order.sample(ACCOUNTED, len(ACCOUNTED)):
+        for config in order.sample(configs, len(configs)):
             loop.writer = writers[config]
             handle = None
             if config in WATCH_OPTIONS:  # first_step=1: the unsampled one starts unsampled
                 handle = loop.writer.watch(loop.model, loop.optimizer, first_step=1, **WATCH_OPTIONS[config])
-            loop.step()  # outside the timing: the first step after watch() is not a typical one
-            # Whole blocks, not single steps: the curve detectors run once per 8 loss values, and
-            # a per-step median would leave that step out.
-            start = time.thread_time_ns()
-            loop.run(steps)
-            costs[config].append((time.thread_time_ns() - start) / 1e3 / steps)
+            loop.step()  # outside the measure: the first step after watch() is not a typical one
+            measure(config, loop)
             if handle is not None:
                 handle.remove()
     for writer in writers.values():
-        writer.close()
+        if writer is not None:
+            writer.close()
+
+
+def step_costs(workload, rounds, steps, settle, logdir):
+    """Median main-thread CPU µs per step of each ACCOUNTED configuration, on ONE model.
+
+    With one torch thread every op runs on the calling thread: its CPU time is the step's own work.
+    """
+    costs = {config: [] for config in ACCOUNTED}
+
+    def measure(config, loop):
+        # Whole blocks, not single steps: the curve detectors run once per 8 loss values, and
+        # a per-step median would leave that step out.
+        start = time.thread_time_ns()
+        loop.run(steps)
+        costs[config].append((time.thread_time_ns() - start) / 1e3 / steps)
+
+    swapped_blocks(workload, ACCOUNTED, rounds, settle, logdir, measure)
     return {config: statistics.median(c) for config, c in costs.items()}
 
 

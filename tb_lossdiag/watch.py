@@ -9,17 +9,18 @@ each backward pass.
 Cost: steps with `step % interval == 0` are sampled, the interval starting at `every` (10) and
 doubling after every 5 calm sampled steps up to `max_every` (8 x every): a long healthy run pays
 for 1 in 80 steps, while any warning or error, or an unsampled step whose cheap checks flag
-something, sets it back to `every` at once. On a sampled step, hooks on the leaf modules are installed for the
-first training forward of a sampled step only (activation statistics), the optimizer step records
-weight norms and update ratios, and everything is read in ONE host transfer. Every other step runs
-only the cheap checks: one sum per floating input (its NaN/Inf probe), one fused `_foreach_norm`
-over the gradients the optimizer applies, and one hook on the model's output that sees, as backward
-starts, whether the last step's gradients were cleared. On CPU they are read at once (a read costs
-no sync there); on an accelerator they stay on the device and ride along with the next sampled
-step's transfer, so no step adds a sync. An unsampled step reaches the detectors only when a cheap
-check flags it (a non-finite value, uncleared gradients). Hooks never keep activations: they keep
-only the small statistic tensors they compute. Evaluation passes (model.eval() or no grad) are not
-observed.
+something, sets it back to `every` at once. A sampled step gets hooks on the leaf modules for its
+first training forward (activation statistics) and a pre-step hook on the optimizer (weight norms,
+update ratios), and everything is read in ONE host transfer. Every other step runs only the cheap
+checks, from three hooks: the model's forward hook (one sum per floating input on an accelerator;
+on CPU a weak reference, read only if the step is flagged), one hook on the model's output that
+sees, as backward starts, whether the last step's gradients were cleared, and the optimizer's
+post-step hook (the norm of each of the smallest gradients it applies). On CPU they are
+read at once (a read costs no sync there); on an accelerator they stay on the device and ride
+along with the next sampled step's transfer, so no step adds a sync. An unsampled step reaches
+the detectors only when a cheap check flags it (a non-finite value, uncleared gradients). Hooks
+never keep activations: they keep only the small statistic tensors they compute. Evaluation
+passes (model.eval() or no grad) are not observed.
 
 Mixed precision: with `scaler=` (a torch.amp.GradScaler), an iteration whose optimizer step the
 scaler skips (inf/NaN gradients, normal while it finds its scale) still ends a step at
@@ -55,6 +56,11 @@ _JUMP = 10.0  # an unsampled step whose gradient norm is this many times the las
 class _Record:
     """One training step: Python facts, and device tensors awaiting the one host transfer."""
 
+    __slots__ = ("step", "sampled", "tensors", "values", "forwarded", "inputs", "activations", "operands",
+                 "grad_names", "grad_slot", "weight_slot", "update_slot", "updated", "before", "lrs",
+                 "not_cleared", "facts", "loss_read", "model_read", "lr_slot", "unread", "scale_slot",
+                 "flagged", "measured")
+
     def __init__(self, step: int, sampled: bool):
         self.step = step
         self.sampled = sampled
@@ -79,6 +85,7 @@ class _Record:
         self.unread = []  # (name, weakref) of an unsampled CPU step's inputs, read only if flagged
         self.scale_slot: Optional[int] = None
         self.flagged: Optional[bool] = None  # an unsampled step's gradient probe found something
+        self.measured = False  # its gradients were measured (before step() on a sampled step)
 
     def add(self, tensor: torch.Tensor) -> int:
         """Keep a small statistic tensor for the transfer; its slot index."""
@@ -157,6 +164,8 @@ class Watch:
         self._layer_table = layer_table
         self._step = first_step
         self._record: Optional[_Record] = None
+        self._upcoming = False  # whether the coming step is sampled (decided as the last one ends)
+        self._sampled_handles = []  # the hooks on only while the coming step is a sampled one
         self._pending: List[_Record] = []
         self._output_node_id = None
         self._sampled_norm_sq = math.inf  # squared global gradient norm of the last sampled step
@@ -187,11 +196,12 @@ class Watch:
             handle.remove()
         self._handles.clear()
         self._unhook_leaves()
+        self._sampled_hooks(False)
         self._armed.clear()
         if self._scaler is not None and self._scaler.__dict__.get("update") is self._scaler_update:
             del self._scaler.update
         if self._record is not None and self._record.tensors:
-            self._end_step()
+            self._close_step()
         self._flush()
 
     @_guarded("watch: loss graph")
@@ -210,18 +220,42 @@ class Watch:
 
     def _install(self):
         model = self._model
-        self._handles.append(model.register_forward_pre_hook(self._before_forward, with_kwargs=True))
-        after = model.register_forward_hook(self._after_forward)
+        after = model.register_forward_hook(self._after_forward, with_kwargs=True)
         self._after_forward_id = after.id
         self._handles.append(after)
         if self._optimizer is not None:
-            self._handles.append(self._optimizer.register_step_pre_hook(self._before_step))
             self._handles.append(self._optimizer.register_step_post_hook(self._after_step))
         if self._scaler is not None:
             # GradScaler has no hooks and update() ends every iteration, skipped or not: an
             # instance attribute wraps it (remove() deletes it, the class method shows again).
             self._scaler_update = functools.partial(self._before_update, self._scaler.update)
             self._scaler.update = self._scaler_update
+        self._prepare()
+
+    def _prepare(self):
+        """Decide whether the coming step is sampled, and put on the hooks only a sampled step needs.
+
+        Every hook call costs even when it returns at once (tens of µs in a real step here, with
+        the caches cold from the model's own work): the model's forward pre-hook (it puts hooks on
+        the leaf modules for the activations) and the optimizer's pre-step hook (measuring before
+        step() changes the weights) are on for sampled steps only; an unsampled step runs the
+        model's forward hook, one hook on the output as backward starts and the post-step hook.
+        """
+        self._upcoming = self._step % self._interval == 0
+        self._sampled_hooks(self._upcoming)
+
+    def _sampled_hooks(self, on: bool):
+        if on == bool(self._sampled_handles):
+            return
+        if not on:
+            for handle in self._sampled_handles:
+                handle.remove()
+            self._sampled_handles.clear()
+            return
+        if self._activations:
+            self._sampled_handles.append(self._model.register_forward_pre_hook(self._before_forward))
+        if self._optimizer is not None:
+            self._sampled_handles.append(self._optimizer.register_step_pre_hook(self._before_step))
 
     def _hook_leaves(self):
         """Hooks on every leaf module, for one sampled forward: other forwards run without them."""
@@ -241,21 +275,20 @@ class Watch:
 
     def _current(self) -> _Record:
         if self._record is None:
-            step = self._step
-            self._record = _Record(step, step % self._interval == 0)
+            self._record = _Record(self._step, self._upcoming)
         return self._record
 
     # -- forward -------------------------------------------------------------------------------
 
-    @_guarded("watch: inputs")
-    def _before_forward(self, module, args, kwargs):
-        if not self._observing():
-            return
-        record = self._current()
-        if self._activations and record.sampled and not record.forwarded:
+    @_guarded("watch: activations")
+    def _before_forward(self, module, args):
+        """On a sampled step only: the first training forward gets the leaf-module hooks."""
+        if self._observing() and not self._current().forwarded:
             self._hook_leaves()
-        record.forwarded = True
-        self._check_inputs(record, list(self._tensor_args(args, kwargs)))
+
+    @_guarded("watch: inputs")
+    def _check_inputs(self, record, args, kwargs):
+        self._count_nonfinite(record, list(self._tensor_args(args, kwargs)))
 
     def _tensor_args(self, args, kwargs):
         """(name, tensor) for each tensor argument, one level into tuples, lists and dicts."""
@@ -270,7 +303,7 @@ class Watch:
             elif isinstance(value, dict):
                 yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, torch.Tensor))
 
-    def _check_inputs(self, record, named):
+    def _count_nonfinite(self, record, named):
         if not record.sampled and all(x.device.type == "cpu" for _, x in named):
             # Unsampled CPU step: only weak references, read exactly if the step's gradient probe
             # flags it (a NaN input makes the gradients NaN); reading every batch costs ~0.1 ms.
@@ -310,18 +343,24 @@ class Watch:
             whole_slot = record.add(S.finiteness_probe(out).reshape(1))
         record.activations.append((name, kind, part.numel(), units, slot, whole_slot))
 
-    @_guarded("watch: model graph")
-    def _after_forward(self, module, args, output):
+    def _after_forward(self, module, args, kwargs, output):
         if not self._observing():
             return
         record = self._current()
-        self._unhook_leaves()
+        record.forwarded = True
+        if self._leaf_handles:  # the step's first training forward has been measured
+            self._unhook_leaves()
+        self._check_inputs(record, args, kwargs)
+        self._model_graph(record, output)
+
+    @_guarded("watch: model graph")
+    def _model_graph(self, record, output):
         out = _first_tensor(output)
         node = out.grad_fn if out is not None else None
         self._output_node_id = id(node) if node is not None else None
         if node is not None and (self._armed or self._optimizer is None):
             # Runs as backward starts, before any parameter's gradient is accumulated.
-            out.register_hook(self._backward_starts)
+            node.register_prehook(self._backward_starts)
         if record.sampled and node is not None and not record.model_read:
             record.model_read = True
             self._read_operands(record, node, "model", _MODEL_SIDE_NODES)
@@ -401,6 +440,8 @@ class Watch:
     @_guarded("watch: optimizer")
     def _after_step(self, optimizer, args, kwargs):
         record = self._current()
+        if not record.measured:  # no pre-step hook on an unsampled step: the gradients are final now
+            self._measure_gradients(record)
         if record.before is not None:
             with torch.no_grad():
                 after = self._update_samples(record.updated)
@@ -462,6 +503,7 @@ class Watch:
             self._probe.append(i)
 
     def _measure_gradients(self, record):
+        record.measured = True
         named = self._named
         probe = [g for i in self._probe if (g := named[i][1].grad) is not None and not g.is_sparse]
         if all(g.device.type == "cpu" for g in probe):
@@ -508,6 +550,13 @@ class Watch:
     # -- end of step ---------------------------------------------------------------------------
 
     def _end_step(self):
+        """Hand the step's record on, then set up the hooks the coming step needs."""
+        try:
+            self._close_step()
+        finally:
+            self._prepare()
+
+    def _close_step(self):
         record, self._record = self._record, None
         if record.sampled and self._scaler is not None:
             # The scale this iteration used (update() changes it in place, after this).
@@ -515,7 +564,6 @@ class Watch:
             if isinstance(scale, torch.Tensor):
                 record.scale_slot = record.add(scale.detach().reshape(1).clone())
         self._step += 1
-        self._unhook_leaves()
         if not (record.sampled or record.tensors or record.flagged or record.not_cleared or record.operands):
             # A calm unsampled CPU step: nothing to read and nothing to report.
             if len(self._writer._events) != self._events_seen:
@@ -663,10 +711,10 @@ class _Evaluated:
 
 
 def _norm(tensors) -> float:
-    """The L2 norm of CPU tensors taken together: one fused op and one read (no sync on CPU)."""
-    if not tensors:
-        return 0.0
-    return math.sqrt(sum(n * n for n in S.norms(tensors).tolist()))
+    """The L2 norm of CPU tensors taken together (reads cost no sync on CPU)."""
+    # One norm and one read per tensor: in a real step (caches cold from the model's work) this
+    # measured ~45% cheaper here than the fused _foreach_norm + stack + one read, even for 20 tensors.
+    return math.sqrt(sum(torch.linalg.vector_norm(t).item() ** 2 for t in tensors))
 
 
 def _input(values, name, shape, floating, count_slot, stats_slot) -> S.InputStats:

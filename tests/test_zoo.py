@@ -61,3 +61,10 @@ def test_sample_is_diagnosed(name, tmp_path):
     assert result.missed == [], f"missed {result.missed}"
     assert result.late == [], f"{result.late} reported {result.steps_from_visible} steps after visible"
     assert result.false_alarms == {}, result.false_alarms
+
+
+def test_a_scenario_that_wrote_nothing_is_a_failure_not_a_crash(tmp_path):
+    """A script that timed out before its writer opened is reported as failed, the zoo run goes on."""
+    result = detection.score("healthy_adam_cross_entropy", str(tmp_path / "never-created"), 60.0)
+    assert not result.ok
+    assert "wrote nothing" in result.failure
