@@ -44,30 +44,33 @@ def _per_unit(mask_or_values: torch.Tensor) -> torch.Tensor:
     return mask_or_values.sum(dim=dims, dtype=torch.float32)
 
 
-def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kind: Optional[str]) -> torch.Tensor:
-    """[sum, sum of squares, non-zeros, input sum, flagged] of a module's output.
+def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kind: Optional[str],
+                     whole: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """[sum, sum of squares, non-zeros, input sum, flagged, sum of `whole`] of a module's output.
 
-    Flagged is, for "relu", the units (output dim 1) zero for every sample; for "sigmoid" and
-    "tanh", the output values in the flat region (beyond SATURATION); 0 for other modules.
+    `output` may be the first rows of the batch and `whole` the full output (default: `output`),
+    whose sum is finite exactly when no value is NaN/Inf. Flagged is, for "relu", the units
+    (output dim 1) zero for every sample; for "sigmoid" and "tanh", the output values in the flat
+    region (beyond SATURATION); 0 for other modules.
     """
+    # ~10 small ops, each a dispatch that costs more in a real step (cold caches) than its math:
+    # no per-part dtype casts (stack promotes), no device move unless the input is elsewhere.
     nonzero = output.sign().abs_()
-    parts = [_sum(output), _sum_sq(output)]
-    if unit_kind is not None and output.dim() >= 2:
-        if unit_kind == "relu":
-            per_unit = _per_unit(nonzero)
-            flagged = (per_unit == 0).sum()
-            parts.append(per_unit.sum())
-        else:
-            centred = output - 0.5 if unit_kind == "sigmoid" else output
-            limit = SATURATION / 2 if unit_kind == "sigmoid" else SATURATION
-            flagged = (centred.abs() > limit).sum()
-            parts.append(_sum(nonzero))
+    total = _sum(output)
+    if unit_kind == "relu" and output.dim() >= 2:
+        per_unit = _per_unit(nonzero)
+        nonzeros, flagged = per_unit.sum(), (per_unit == 0).sum()
+    elif unit_kind is not None and output.dim() >= 2:
+        centred = output - 0.5 if unit_kind == "sigmoid" else output
+        limit = SATURATION / 2 if unit_kind == "sigmoid" else SATURATION
+        nonzeros, flagged = _sum(nonzero), (centred.abs() > limit).sum()
     else:
-        flagged = torch.zeros((), device=output.device)
-        parts.append(_sum(nonzero))
-    in_sum = _sum(inp) if inp is not None and inp.is_floating_point() else torch.zeros((), device=output.device)
-    parts += [in_sum.to(output.device), flagged]
-    return torch.stack([p.to(torch.float32) for p in parts])
+        nonzeros, flagged = _sum(nonzero), total.new_zeros(())
+    in_sum = _sum(inp) if inp is not None and inp.is_floating_point() else total.new_zeros(())
+    if in_sum.device != total.device:
+        in_sum = in_sum.to(total.device)
+    whole_sum = total if whole is None else _sum(whole)
+    return torch.stack([total, _sum_sq(output), nonzeros, in_sum, flagged, whole_sum])
 
 
 def input_stats(x: torch.Tensor) -> torch.Tensor:

@@ -94,7 +94,7 @@ class _Record:
 
     @property
     def on_device(self) -> bool:
-        return any(t.device.type != "cpu" for t in self.tensors)
+        return any(not t.is_cpu for t in self.tensors)
 
 
 def _guarded(where: str):
@@ -304,14 +304,14 @@ class Watch:
                 yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, torch.Tensor))
 
     def _count_nonfinite(self, record, named):
-        if not record.sampled and all(x.device.type == "cpu" for _, x in named):
+        if not record.sampled and all(x.is_cpu for _, x in named):
             # Unsampled CPU step: only weak references, read exactly if the step's gradient probe
             # flags it (a NaN input makes the gradients NaN); reading every batch costs ~0.1 ms.
             record.unread.extend((name, weakref.ref(x)) for name, x in named)
             return
         floating = [x.is_floating_point() and x.numel() > 0 for _, x in named]
-        counted = [f and x.device.type != "cpu" for f, (_, x) in zip(floating, named)]
-        on_host = [i for i, (f, (_, x)) in enumerate(zip(floating, named)) if f and x.device.type == "cpu"]
+        counted = [f and not x.is_cpu for f, (_, x) in zip(floating, named)]
+        on_host = [i for i, (f, (_, x)) in enumerate(zip(floating, named)) if f and x.is_cpu]
         if on_host:
             # Counting is cheap on an accelerator and reading it there would sync; on CPU reading
             # a scalar costs no sync and isfinite() is ~40x slower than sum(): count exactly only
@@ -339,9 +339,8 @@ class Watch:
         # sum (one cheap reduction) tells whether any value is NaN/Inf.
         part = out[:_ACTIVATION_ROWS] if out.dim() >= 2 else out
         with torch.no_grad():
-            slot = record.add(S.activation_stats(part, inp, unit_kind if units else None))
-            whole_slot = record.add(S.finiteness_probe(out).reshape(1))
-        record.activations.append((name, kind, part.numel(), units, slot, whole_slot))
+            slot = record.add(S.activation_stats(part, inp, unit_kind if units else None, out))
+        record.activations.append((name, kind, part.numel(), units, slot))
 
     def _after_forward(self, module, args, kwargs, output):
         if not self._observing():
@@ -496,29 +495,29 @@ class Watch:
             held = self._optimized_ids()
             self._measured = [i for i, (_, p) in enumerate(self._named) if id(p) in held]
         self._probe, total = [], 0
+        self._probe_names = set()
         for i in sorted(self._measured, key=lambda i: self._named[i][1].numel()):
             total += self._named[i][1].numel()
             if self._probe and total > _PROBE_VALUES:
                 break
             self._probe.append(i)
+            self._probe_names.add(self._named[i][0])
 
     def _measure_gradients(self, record):
         record.measured = True
         named = self._named
-        probe = [g for i in self._probe if (g := named[i][1].grad) is not None and not g.is_sparse]
-        if all(g.device.type == "cpu" for g in probe):
+        probe = () if record.sampled else [
+            g for i in self._probe if (g := named[i][1].grad) is not None and not g.is_sparse]
+        if probe and all(g.is_cpu for g in probe):
             # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead,
             # cold memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so a
             # NaN/Inf anywhere upstream reaches them, and they grow when the others explode: their
             # norm alone decides whether an unsampled step is measured in full.
             probe_norm = _norm(probe)
-            if record.sampled:
-                self._sampled_probe = probe_norm
-            else:
-                record.flagged = not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
-                if not record.flagged:
-                    return
-                self._read_inputs(record)
+            record.flagged = not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
+            if not record.flagged:
+                return
+            self._read_inputs(record)
         present = [i for i in self._measured if (g := named[i][1].grad) is not None and not g.is_sparse]
         record.grad_names = [named[i][0] for i in present]
         record.grad_slot = record.add(S.norms([named[i][1].grad.detach() for i in present]))
@@ -616,6 +615,10 @@ class Watch:
         if record.sampled:
             if math.isfinite(norm_sq):
                 self._sampled_norm_sq = norm_sq
+            if record.grad_slot is not None:  # the reference of the unsampled steps' probe (CPU)
+                self._sampled_probe = math.sqrt(sum(
+                    v * v for name, v in zip(record.grad_names, values[record.grad_slot])
+                    if name in self._probe_names))
             return True
         if record.flagged is None:  # decided here for steps read late (accelerators)
             record.flagged = not math.isfinite(norm_sq) or norm_sq > _JUMP ** 2 * self._sampled_norm_sq
@@ -735,9 +738,8 @@ def _input(values, name, shape, floating, count_slot, stats_slot) -> S.InputStat
 
 def _activations(values, entries):
     found = []
-    for k, (name, kind, numel, units, slot, whole_slot) in enumerate(entries):
-        total, total_sq, nonzero, in_sum, flagged = values[slot]
-        (whole,) = values[whole_slot]
+    for k, (name, kind, numel, units, slot) in enumerate(entries):
+        total, total_sq, nonzero, in_sum, flagged, whole = values[slot]
         mean, std = S.moments(total, total_sq, numel)
         flagged = flagged if math.isfinite(flagged) else 0
         relu = S.UNIT_KINDS.get(kind) == "relu"

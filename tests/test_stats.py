@@ -18,10 +18,10 @@ def test_activation_stats_of_a_plain_module_match_numpy():
     """sum, sum of squares, non-zeros and the input sum equal numpy's."""
     torch.manual_seed(0)
     out, inp = torch.randn(16, 5).relu(), torch.randn(16, 3)
-    total, total_sq, nonzero, in_sum, flagged = S.activation_stats(out, inp, None).tolist()
+    total, total_sq, nonzero, in_sum, flagged, whole = S.activation_stats(out, inp, None).tolist()
     ref_sum, ref_sq, ref_nonzero = _reference_moments(out)
     assert total == pytest.approx(ref_sum, rel=1e-5) and total_sq == pytest.approx(ref_sq, rel=1e-5)
-    assert nonzero == ref_nonzero and flagged == 0
+    assert nonzero == ref_nonzero and flagged == 0 and whole == total
     assert in_sum == pytest.approx(inp.double().sum().item(), rel=1e-5, abs=1e-5)
 
 
@@ -49,6 +49,14 @@ def test_nan_shows_in_the_sum():
     out[3, 2] = float("nan")
     assert math.isnan(S.activation_stats(out, None, None).tolist()[0])
     assert math.isnan(S.finiteness_probe(out).item())
+
+
+def test_a_nan_outside_the_measured_rows_shows_in_the_whole_sum():
+    """Statistics of the first rows only, yet a NaN in a later row of the batch is seen."""
+    out = torch.ones(64, 4)
+    out[40, 1] = float("nan")
+    values = S.activation_stats(out[:16], None, "relu", out).tolist()
+    assert values[:3] == [64.0, 64.0, 64.0] and math.isnan(values[5])
 
 
 def test_half_precision_sums_do_not_overflow():

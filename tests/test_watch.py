@@ -300,6 +300,25 @@ def test_a_flagged_step_brings_dense_sampling_back(logdir):
     assert [s for s in steps if 160 <= s < 250] == [160, 200, 240]
 
 
+def test_an_unsampled_step_whose_gradients_jump_is_measured_in_full(logdir):
+    """Between samples, a step whose gradients are 1000x those of the last sampled step reaches
+    the detectors with every gradient norm; the calm unsampled steps around it do not."""
+    torch.manual_seed(0)
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    writer = DiagWriter(logdir)
+    seen = _spy(writer)
+    writer.watch(model, optimizer, every=10, max_every=10)
+    for step, (x, y) in enumerate(batches(15, (32, 8), classes=4)):
+        optimizer.zero_grad()
+        (F.cross_entropy(model(x), y) * (1000.0 if step == 13 else 1.0)).backward()
+        optimizer.step()
+    writer.close()
+    assert [(s.step, s.sampled) for s in seen] == [(0, True), (10, True), (13, False)]
+    assert set(seen[2].grad_norms) == set(seen[1].grad_norms)
+    assert seen[2].grad_norm > 100 * seen[1].grad_norm
+
+
 def test_max_every_below_every_names_the_fix(logdir):
     """max_every smaller than every fails at watch() and says how to get a fixed interval."""
     writer = DiagWriter(logdir)
