@@ -1,16 +1,21 @@
 """What tb_lossdiag costs a training loop: step-time ratios, memory added, and writer throughput.
 
 Three workloads sized like the references of the overhead issue and shared/design/performance-notes
-(on this 2-core CPU: MLP 784-512-256-10 at batch 128 ~3 ms a step, CNN on 3x32x32 at batch 64
-~20 ms, 2-layer transformer encoder on 32x64 tokens ~45 ms) are timed in ONE process, the
-configurations interleaved in rounds (a fresh random order each round) so that machine noise hits
-them alike. Each round gives every configuration's time relative to the SummaryWriter loop run in
-the same round; the figures are medians over rounds of those paired ratios, for wall time and for
-the process's CPU time (which other processes on a shared machine barely move). Every loop trains
-`--settle` steps first, so `watch` is timed once its sampling has relaxed as in a long healthy run;
-`watch (every 10)` is the interval a run starts with and returns to after any alarm.
+(on this 2-core CPU: MLP 784-512-256-10 at batch 128 ~3-7 ms a step, CNN on 3x32x32 at batch 64
+~20-40 ms, 2-layer transformer encoder on 32x64 tokens ~45-100 ms, as the shared machine allows).
+Each workload trains ONE model, `--settle` steps first; then in rounds (a fresh random order each
+round, so that machine noise hits all alike) every configuration gets a block of `--steps` steps
+with its own writer and hooks attached to that model. Figures are medians over rounds of a block's
+time divided by the SummaryWriter block's in the same round, for wall time and for the process's
+CPU time. Configurations: bare loop; SummaryWriter logging the loss; DiagWriter logging it;
+watch() sampling no step (the every-step checks); watch() every 10 steps (how a run starts, and
+where it returns after any alarm); everything every step; and a second SummaryWriter block, whose
+ratio to the first (A/A) shows how far the machine's noise alone moves a ratio at the time.
+watch() at its defaults, relaxed in a long calm run to 1 step in 80, is an unsampled step plus
+1/80 of a sampled one's extra (the accounting also derives "every 10" that way, a check against
+the measured row).
 Peak memory added is the growth of the peak RSS over the bare loop, each configuration trained in
-a fresh process. Run: `python benchmarks/overhead.py [--workloads mlp] [--json PATH]`.
+a fresh process. Run: `python benchmarks/overhead.py [--workloads mlp] [--threads 1] [--json PATH]`.
 """
 
 import argparse
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import warnings
 
 import torch
@@ -70,15 +76,19 @@ def _transformer():
 WORKLOADS = {"mlp": _mlp, "cnn": _cnn, "transformer": _transformer}
 
 
-# configuration -> watch() options (None: no watch)
+# configuration -> watch() options
 WATCH_OPTIONS = {
-    "watch": {},  # the defaults
+    "watch": {},  # the defaults (memory runs: a fresh process trains long enough to relax)
     "watch_unsampled": {"every": 10 ** 9},  # only the every-step checks: what most steps pay
     "watch_every10": {"max_every": 10},  # the start of a run, and after any alarm
     "everything": {"every": 1, "max_every": 1},
 }
-CONFIGS = ("bare", "summarywriter", "diagwriter", "watch", "watch_every10", "everything")  # timed end to end
-LABELS = {"watch_every10": "watch (every 10)"}
+# Timed; "summarywriter_again" is a second SummaryWriter block: its ratio to the first (A/A) is the
+# noise floor of the measure on the machine at the time.
+CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
+           "everything")
+LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A"}
+RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
 
 
 class Loop:
@@ -117,97 +127,79 @@ class Loop:
             self.writer.close()
 
 
-def time_workload(workload, rounds, steps, settle, logdir):
-    """Per round, each configuration's (wall, CPU) seconds per step; the rounds interleave them."""
-    loops = {config: Loop(workload, config, logdir) for config in CONFIGS}
-    # Every loop trains the same steps before timing: the same model state costs the same (a
-    # model that has memorized its batch steps ~40% slower here), and watch() has relaxed by then.
-    for loop in loops.values():
-        loop.run(settle)
-    times = {config: [] for config in CONFIGS}
-    order = random.Random(0)
-    for _ in range(rounds):
-        # A fresh order each round: a configuration must not always run after the same other one.
-        for config in order.sample(CONFIGS, len(CONFIGS)):
-            gc.collect()
-            wall, cpu = time.perf_counter(), time.process_time()
-            loops[config].run(steps)
-            times[config].append(((time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps))
-    held = _tensor_bytes_held(loops["watch"].writer)
-    params = sum(p.numel() * p.element_size() for p in loops["bare"].model.parameters())
-    for loop in loops.values():
-        loop.close()
-    return times, held, params
-
-
-ACCOUNTED = ("summarywriter", "diagwriter", "watch_unsampled", "everything")
-ACCOUNTING_STEPS = 16  # per block: a whole number of the curve detectors' batches of 8 loss values
-
-
 def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
     """On ONE model, per round and configuration (a fresh order each round): attach that
-    configuration's writer and hooks, train one step untimed, then `measure(config, loop)`.
+    configuration's writer and hooks, train one step unmeasured, then `measure(config, loop)`.
 
-    Separate model instances differ by up to ~10% here in step time alone (memory placement), so
-    one model trains throughout and only its writer and hooks change between blocks.
+    Separate model instances differ by up to ~10% here in step time alone (memory placement; an
+    earlier version of this script gave DiagWriter 1.11x and watch, which includes it, 1.07x that
+    way), so one model trains throughout and only its writer and hooks change between blocks.
+    Returns the loop.
     """
     loop = Loop(workload, "bare", logdir)
     loop.run(settle)
-    writers = {"bare": None, "summarywriter": SummaryWriter(f"{logdir}/{workload}-acct-sw")}
+    writers = {"bare": None}
     for config in configs:
-        writers.setdefault(config, DiagWriter(f"{logdir}/{workload}-acct-{config}"))
+        kind = SummaryWriter if config.startswith("summarywriter") else DiagWriter
+        writers.setdefault(config, kind(f"{logdir}/{workload}-{config}"))
     order = random.Random(1)
     for _ in range(rounds):
+        # A fresh order each round: a configuration must not always run after the same other one.
         for config in order.sample(configs, len(configs)):
             loop.writer = writers[config]
             handle = None
-            if config in WATCH_OPTIONS:  # first_step=1: the unsampled one starts unsampled
+            if config in WATCH_OPTIONS:  # first_step=1: the unmeasured step 1 is an unsampled one
                 handle = loop.writer.watch(loop.model, loop.optimizer, first_step=1, **WATCH_OPTIONS[config])
-            loop.step()  # outside the measure: the first step after watch() is not a typical one
+            loop.step()  # the first step after watch() is not a typical one
             measure(config, loop)
             if handle is not None:
                 handle.remove()
     for writer in writers.values():
         if writer is not None:
             writer.close()
+    return loop
 
 
-def step_costs(workload, rounds, steps, settle, logdir):
-    """Median main-thread CPU µs per step of each ACCOUNTED configuration, on ONE model.
-
-    With one torch thread every op runs on the calling thread: its CPU time is the step's own work.
-    """
-    costs = {config: [] for config in ACCOUNTED}
+def time_workload(workload, rounds, steps, settle, logdir):
+    """Per round, each configuration's (wall, process CPU) seconds per step on ONE model; and the
+    tensor bytes watch() holds between steps (sampling every step, the most it ever holds)."""
+    times = {config: [] for config in CONFIGS}
+    held = []
 
     def measure(config, loop):
-        # Whole blocks, not single steps: the curve detectors run once per 8 loss values, and
-        # a per-step median would leave that step out.
-        start = time.thread_time_ns()
+        gc.collect()
+        wall, cpu = time.perf_counter(), time.process_time()
         loop.run(steps)
-        costs[config].append((time.thread_time_ns() - start) / 1e3 / steps)
+        times[config].append(((time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps))
+        if config == "everything" and not held:
+            held.append(_tensor_bytes_held(loop.writer))
 
-    swapped_blocks(workload, ACCOUNTED, rounds, settle, logdir, measure)
-    return {config: statistics.median(c) for config, c in costs.items()}
+    loop = swapped_blocks(workload, CONFIGS, rounds, settle, logdir, measure)
+    params = sum(p.numel() * p.element_size() for p in loop.model.parameters())
+    return times, held[0], params
 
 
 def accounting(costs):
-    """What each part adds to a step (µs) and the ratios vs SummaryWriter it implies."""
+    """What each part adds to a step (µs) and the ratios vs SummaryWriter it implies, from the
+    per-step costs (seconds, or any unit) of the summarywriter, diagwriter, watch_unsampled and
+    everything configurations: watch at interval N pays an unsampled step plus 1/N of the extra
+    of a sampled one."""
     sw = costs["summarywriter"]
     diag = costs["diagwriter"] - sw
     hooks = costs["watch_unsampled"] - costs["diagwriter"]  # every step
     sampled = costs["everything"] - costs["watch_unsampled"]  # a sampled step, over an unsampled one
     return {
-        "summarywriter_us": sw, "diagwriter_added_us": diag, "watch_every_step_us": hooks,
-        "sampled_step_us": sampled,
+        "summarywriter_us": sw * 1e6, "diagwriter_added_us": diag * 1e6, "watch_every_step_us": hooks * 1e6,
+        "sampled_step_us": sampled * 1e6,
         "diagwriter": 1 + diag / sw,
         "watch_every10": 1 + (diag + hooks + sampled / 10) / sw,
-        "watch_every80": 1 + (diag + hooks + sampled / 80) / sw,
+        "watch_every80": 1 + (diag + hooks + sampled / RELAXED) / sw,
     }
 
 
-def paired(times, config, measure):
-    """Median over rounds of `config`'s time / the SummaryWriter loop's in the same round."""
-    return statistics.median(t[measure] / sw[measure] for t, sw in zip(times[config], times["summarywriter"]))
+def paired(times, config, measure, reference="summarywriter"):
+    """Median over rounds of `config`'s time / the `reference` loop's in the same round."""
+    return statistics.median(t[measure] / r[measure] for t, r in zip(times[config], times[reference]))
 
 
 def peak_rss_added(workload, config, steps, threads):
@@ -240,6 +232,11 @@ def _tensor_bytes_held(root):
         if isinstance(obj, torch.Tensor):
             total += obj.numel() * obj.element_size()
             continue
+        if isinstance(obj, types.ModuleType):  # another module's globals are not the writer's
+            continue
+        if isinstance(obj, types.FunctionType):  # what a function holds itself, not its globals
+            stack.extend(x for x in (obj.__closure__, obj.__defaults__, obj.__kwdefaults__) if x is not None)
+            continue
         stack.extend(gc.get_referents(obj))
     return total
 
@@ -261,14 +258,31 @@ def writer_throughput(logdir, count=20_000):
     return scalars, per_second
 
 
+MEASURES = ("wall", "cpu")
+
+
+def figures(times, held, params, memory):
+    """The JSON row of one workload: measured ratios, the accounting, and memory."""
+    costs = {m: {c: statistics.median(t[i] for t in times[c]) for c in CONFIGS} for i, m in enumerate(MEASURES)}
+    return {
+        "summarywriter_ms": costs["wall"]["summarywriter"] * 1e3,
+        "vs_summarywriter": {c: {m: paired(times, c, i) for i, m in enumerate(MEASURES)} for c in CONFIGS},
+        "vs_bare": {c: {m: paired(times, c, i, "bare") for i, m in enumerate(MEASURES)} for c in CONFIGS},
+        # watch() at its defaults, relaxed: an unsampled step plus 1/80 of a sampled one's extra.
+        "accounting": {m: accounting(costs[m]) for m in MEASURES},
+        "tensor_bytes_held": held, "param_bytes": params, "peak_rss_added_kib": memory,
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=25)
-    parser.add_argument("--steps", type=int, default=10, help="steps per configuration per round")
-    parser.add_argument("--settle", type=int, default=400,
-                        help="steps every loop trains before timing (watch() relaxes to every 80 by step 350)")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=40,
+                        help="steps per block: whole batches of the curve detectors (8) and of every-10 sampling")
+    parser.add_argument("--settle", type=int, default=400, help="steps the model trains before timing")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    parser.add_argument("--memory-steps", type=int, default=40, help="steps per fresh process (0: skip memory)")
+    parser.add_argument("--memory-steps", type=int, default=400,
+                        help="steps per fresh process, long enough for watch() to relax (0: skip memory)")
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
@@ -277,42 +291,37 @@ def main(argv=None):
     # denormal and make steps 10x slower at random: flush them to zero, as real training rarely meets them.
     torch.set_flush_denormal(True)
     logging.getLogger("tb_lossdiag").setLevel(logging.ERROR)  # one batch forever: a plateau, by design
-    compared = CONFIGS[2:]
     results = {}
+    shown = ("summarywriter_again", "diagwriter", "watch", "watch_every10", "everything")
     with tempfile.TemporaryDirectory() as logdir:
-        print("vs SummaryWriter: median over rounds of the paired ratio, wall time / process CPU time")
-        print(f"{'workload':<12} {'SW ms':>6} {'SW/bare':>8} " + " ".join(f"{LABELS.get(c, c):>17}" for c in compared)
+        print(f"vs SummaryWriter, wall time / process CPU time ({args.threads} torch thread(s)); median over "
+              f"{args.rounds} rounds of paired blocks on one model; watch (defaults) = an unsampled step "
+              f"+ 1/{RELAXED} of a sampled one")
+        print(f"{'workload':<12} {'SW ms':>6} {'SW/bare':>8} " + " ".join(f"{LABELS.get(c, c):>17}" for c in shown)
               + "   held/params   peak RSS added")
         for workload in args.workloads:
             times, held, params = time_workload(workload, args.rounds, args.steps, args.settle, logdir)
             memory = {c: peak_rss_added(workload, c, args.memory_steps, args.threads)
-                      for c in CONFIGS[1:]} if args.memory_steps else {}
-            sw_ms = statistics.median(t[0] for t in times["summarywriter"]) * 1e3
-            row = {
-                "summarywriter_ms": sw_ms,
-                "summarywriter_vs_bare": {m: 1 / paired(times, "bare", i) for i, m in enumerate(("wall", "cpu"))},
-                "vs_summarywriter": {c: {m: paired(times, c, i) for i, m in enumerate(("wall", "cpu"))}
-                                     for c in compared},
-                "tensor_bytes_held": held, "param_bytes": params, "peak_rss_added_kib": memory,
-            }
-            results[workload] = row
-            vs = row["vs_summarywriter"]
-            print(f"{workload:<12} {sw_ms:>6.2f} {row['summarywriter_vs_bare']['wall']:>8.3f} "
-                  + " ".join(f"{vs[c]['wall']:>8.3f} / {vs[c]['cpu']:.3f}" for c in compared)
+                      for c in ("summarywriter", "diagwriter", "watch", "everything")} if args.memory_steps else {}
+            row = results[workload] = figures(times, held, params, memory)
+            vs = {c: [row["vs_summarywriter"][c][m] for m in MEASURES] for c in CONFIGS}
+            vs["watch"] = [row["accounting"][m]["watch_every80"] for m in MEASURES]
+            print(f"{workload:<12} {row['summarywriter_ms']:>6.2f} {row['vs_bare']['summarywriter']['wall']:>8.3f} "
+                  + " ".join(f"{vs[c][0]:>8.3f} / {vs[c][1]:.3f}" for c in shown)
                   + f"   {held / 1024:.0f} KiB / {params / 1024:.0f} KiB"
                   + ("   " + ", ".join(f"{LABELS.get(c, c)} {kib / 1024:+.1f} MiB" for c, kib in memory.items())
                      if memory else ""))
-        print("\nAccounting (one model, writers and hooks swapped between blocks; median main-thread CPU "
-              "per step, 1 torch thread):")
+        print("\nvs the bare loop (wall): " + "; ".join(
+            f"{w}: " + ", ".join(f"{LABELS.get(c, c)} {results[w]['vs_bare'][c]['wall']:.3f}" for c in CONFIGS[1:])
+            for w in args.workloads))
+        print("\nAccounting (µs of wall time a step; the same blocks):")
         print(f"{'workload':<12} {'SW µs':>8} {'+DiagWriter':>12} {'+hooks/step':>12} {'+sampled step':>14}"
-              f" {'diagwriter':>11} {'watch@10':>9} {'watch@80':>9}")
-        torch.set_num_threads(1)
+              f" {'watch@10 derived':>17} {'measured':>9}")
         for workload in args.workloads:
-            a = accounting(step_costs(workload, args.rounds, ACCOUNTING_STEPS, args.settle, logdir))
-            results[workload]["accounting"] = a
+            a = results[workload]["accounting"]["wall"]
             print(f"{workload:<12} {a['summarywriter_us']:>8.0f} {a['diagwriter_added_us']:>12.1f} "
-                  f"{a['watch_every_step_us']:>12.1f} {a['sampled_step_us']:>14.0f} {a['diagwriter']:>11.3f} "
-                  f"{a['watch_every10']:>9.3f} {a['watch_every80']:>9.3f}")
+                  f"{a['watch_every_step_us']:>12.1f} {a['sampled_step_us']:>14.0f} {a['watch_every10']:>17.3f}"
+                  f" {results[workload]['vs_summarywriter']['watch_every10']['wall']:>9.3f}")
         scalars, events = writer_throughput(logdir)
         results["writer"] = {"loss_scalars_per_s": scalars, "events_per_s": events}
         print(f"writer: {scalars:,.0f} loss scalars/s diagnosed and written; {events:,.0f} events/s written")

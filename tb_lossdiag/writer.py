@@ -1,7 +1,6 @@
 """DiagWriter: a SummaryWriter that also diagnoses the losses it is given."""
 
 import atexit
-import contextlib
 import dataclasses
 import logging
 import os
@@ -156,15 +155,14 @@ class DiagWriter(SummaryWriter):
         self._record(list(events))
         self._maybe_stop()
 
-    @contextlib.contextmanager
-    def _guard(self, where: str, step: int):
+    def _guard(self, where: str, step: int) -> "_Guard":
         """Turn a failure of tb_lossdiag into one diagnostic_failure event; training goes on."""
-        try:
-            yield
-        except Exception as error:
-            if where not in self._failed:
-                self._failed.add(where)
-                self._record([failure_event(where, error, step)])
+        return _Guard(self, where, step)
+
+    def _failure(self, where: str, error: Exception, step: int) -> None:
+        if where not in self._failed:
+            self._failed.add(where)
+            self._record([failure_event(where, error, step)])
 
     # -- internals ------------------------------------------------------------------------
 
@@ -257,6 +255,25 @@ class DiagWriter(SummaryWriter):
         if self._stop_event is not None and self._stop_on_error:
             event, self._stop_on_error = self._stop_event, False
             raise DiagnosticError(event)
+
+
+class _Guard:
+    """DiagWriter._guard's context: a class, as it is entered for every logged loss value (a
+    generator-based contextmanager costs several times more to enter and leave)."""
+
+    __slots__ = ("writer", "where", "step")
+
+    def __init__(self, writer: DiagWriter, where: str, step: int):
+        self.writer, self.where, self.step = writer, where, step
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, Exception):
+            self.writer._failure(self.where, error, self.step)
+            return True
+        return False
 
 
 def _loss_item(tag: str, tensor: torch.Tensor):

@@ -67,9 +67,18 @@ class GraphCheck(ModelDetector):
         """(message, evidence) when `graph` shows the misuse."""
         raise NotImplementedError
 
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._checked = {}  # tag -> the LossGraph last checked
+
     def on_loss(self, point):
         if point.graph is None or point.is_validation:
             return ()
+        # The writer hands on the same LossGraph object for as long as the loss's root op stays
+        # the same, and whether the misuse shows depends on the graph alone: nothing new to see.
+        if self._checked.get(point.tag) is point.graph:
+            return ()
+        self._checked[point.tag] = point.graph
         found = self.check(point.graph, point)
         if not self.onset(point.tag, found is not None, point.step):
             return ()

@@ -16,6 +16,7 @@ class NonfiniteLoss(Detector):
     """Fires at the first step whose loss is NaN or infinite."""
 
     id = "nonfinite_loss"
+    deferrable = True  # the Diagnoser hands a non-finite value on at once, with those before it
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
