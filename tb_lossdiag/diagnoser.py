@@ -75,9 +75,10 @@ class Diagnoser:
 
     def _dispatch(self, method: str, observation, step: int) -> List[Event]:
         new: List[Event] = []
+        call = "on_step" if method == "on_step" else "on_loss"
         for det in self._listeners[method]:
             try:
-                new.extend((det.on_step if method == "on_step" else det.on_loss)(observation))
+                new.extend(getattr(det, call)(observation))
             except Exception as error:  # a detector bug must never reach the training loop
                 self.detectors.remove(det)
                 for listeners in self._listeners.values():

@@ -1,6 +1,7 @@
 """Shared numerics of the curve detectors: bounded per-tag state, robust statistics, loss traces."""
 
 import collections
+import functools
 import math
 import re
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -194,6 +195,7 @@ _SPLIT_WORDS = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=256)  # called per logged value; a run has a handful of tags
 def family(tag: str) -> str:
     """The tag with its split named out: "loss/train", "loss/val", "val_loss" -> "loss"."""
     key = _SPLIT_WORDS.sub("", tag.lower())
