@@ -312,7 +312,7 @@ def main(argv=None):
                   + ("   " + ", ".join(f"{LABELS.get(c, c)} {kib / 1024:+.1f} MiB" for c, kib in memory.items())
                      if memory else ""))
         print("\nvs the bare loop (wall): " + "; ".join(
-            f"{w}: " + ", ".join(f"{LABELS.get(c, c)} {results[w]['vs_bare'][c]['wall']:.3f}" for c in CONFIGS[1:])
+            f"{w}: " + ", ".join(f"{c} {results[w]['vs_bare'][c]['wall']:.3f}" for c in CONFIGS[1:])
             for w in args.workloads))
         print("\nAccounting (µs of wall time a step; the same blocks):")
         print(f"{'workload':<12} {'SW µs':>8} {'+DiagWriter':>12} {'+hooks/step':>12} {'+sampled step':>14}"
