@@ -342,6 +342,7 @@ class Watch:
             slot = record.add(S.activation_stats(part, inp, unit_kind if units else None, out))
         record.activations.append((name, kind, part.numel(), units, slot))
 
+    @_guarded("watch: forward")
     def _after_forward(self, module, args, kwargs, output):
         if not self._observing():
             return
@@ -425,16 +426,15 @@ class Watch:
 
     @_guarded("watch: optimizer")
     def _measure_step(self, optimizer, args, kwargs):
+        """A sampled step's measures before step() changes the weights (its only pre-step hook)."""
         record = self._current()
-        if record.sampled:
-            self._find_measured()
+        self._find_measured()
         self._measure_gradients(record)
-        if record.sampled:
-            record.updated = self._measured
-            with torch.no_grad():
-                # A strided sample of each parameter, copied on sampled steps only: its change over
-                # step() estimates the update at a few KiB, where a clone of all would cost MiBs.
-                record.before = torch._foreach_mul(self._update_samples(record.updated), 1.0)
+        record.updated = self._measured
+        with torch.no_grad():
+            # A strided sample of each parameter: its change over step() estimates the update at a
+            # few KiB, where a clone of all would cost MiBs.
+            record.before = torch._foreach_mul(self._update_samples(record.updated), 1.0)
 
     @_guarded("watch: optimizer")
     def _after_step(self, optimizer, args, kwargs):
