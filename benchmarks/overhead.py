@@ -14,11 +14,14 @@ ratio to the first (A/A) shows how far the machine's noise alone moves a ratio a
 watch() at its defaults, relaxed in a long calm run to 1 step in 80, is an unsampled step plus
 1/80 of a sampled one's extra (the accounting also derives "every 10" that way, a check against
 the measured row).
-Peak memory added is the growth of the peak RSS over the bare loop, each configuration trained in
-a fresh process. Run: `python benchmarks/overhead.py [--workloads mlp] [--threads 1] [--json PATH]`.
+Each ratio comes with a 95% bootstrap interval of its median; a target counts as met only when the
+whole interval is within it. Peak memory added, each configuration in a fresh process against
+the bare loop: tensors (torch's profiler) and Python objects (tracemalloc).
+Run: `python benchmarks/overhead.py [--workloads mlp] [--threads 1] [--json PATH]`.
 """
 
 import argparse
+import collections
 import gc
 import json
 import logging
@@ -87,7 +90,8 @@ WATCH_OPTIONS = {
 # noise floor of the measure on the machine at the time.
 CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
            "everything")
-LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A"}
+LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
+          "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter"}
 RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
 
 
@@ -198,25 +202,77 @@ def accounting(costs):
 
 
 def paired(times, config, measure, reference="summarywriter"):
-    """Median over rounds of `config`'s time / the `reference` loop's in the same round."""
-    return statistics.median(t[measure] / r[measure] for t, r in zip(times[config], times[reference]))
+    """Median over rounds of `config`'s time / the `reference` loop's in the same round, and a
+    95% bootstrap interval of that median: (median, low, high)."""
+    ratios = [t[measure] / r[measure] for t, r in zip(times[config], times[reference])]
+    return (statistics.median(ratios), *median_interval(ratios))
 
 
-def peak_rss_added(workload, config, steps, threads):
-    """Peak RSS (KiB) over `steps` steps of `config` in a fresh process, minus the bare loop's.
+def median_interval(values, resamples=2000, seed=0):
+    """95% percentile-bootstrap interval of the median of `values`: how far the machine's noise
+    could have moved it (an interval inside a target shows the target met, not just its median)."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
-    Linux's peak-RSS mark is reset after two warm-up steps (/proc/self/clear_refs), so import
-    and set-up peaks do not hide what the training steps add.
+
+def with_defaults(times):
+    """`times` plus "watch": per round, watch() at its defaults as an unsampled block plus 1/80
+    of the sampled blocks' extra, so that it is paired with the SummaryWriter block like the rest."""
+    derived = [tuple(u + (e - u) / RELAXED for u, e in zip(unsampled, everything))
+               for unsampled, everything in zip(times["watch_unsampled"], times["everything"])]
+    return {**times, "watch": derived}
+
+
+def _in_fresh_process(workload, config, threads, then):
+    """The number the Python statement `then` prints last, run in a fresh process after its
+    `loop` (`config` on `workload`) trained 2 steps."""
+    code = (f"import benchmarks.overhead as o, tempfile, torch; torch.set_num_threads({threads}); "
+            f"torch.set_flush_denormal(True); loop = o.Loop({workload!r}, {config!r}, tempfile.mkdtemp()); "
+            f"loop.run(2); {then}")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1])
+
+
+def peak_python_added(workload, config, steps, threads):
+    """Peak bytes of Python objects allocated during `steps` steps of `config` (tracemalloc, all
+    threads, fresh process), minus the bare loop's: the writer's queue, protobufs, detector state.
+
+    Not RSS: here a fresh process's peak RSS moves by +-13 MiB between two runs of one
+    configuration (allocator arenas of the writer's thread), hiding what is measured.
     """
-    def peak(which):
-        code = (f"import benchmarks.overhead as o, tempfile, torch; torch.set_num_threads({threads}); "
-                f"torch.set_flush_denormal(True); loop = o.Loop({workload!r}, {which!r}, tempfile.mkdtemp()); "
-                "loop.run(2); open('/proc/self/clear_refs', 'w').write('5'); "
-                f"loop.run({steps}); loop.close(); "
-                "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
-        return int(out.stdout.split()[-1])
-    return peak(config) - peak("bare")
+    then = f"import tracemalloc; tracemalloc.start(); loop.run({steps}); print(tracemalloc.get_traced_memory()[1])"
+    return (_in_fresh_process(workload, config, threads, then)
+            - _in_fresh_process(workload, "bare", threads, then))
+
+
+def tensor_peak(loop, steps=3):
+    """Most bytes of tensors allocated during `steps` steps alive at one moment (torch's profiler).
+
+    Exact, unlike RSS, which moves by MiBs with the allocator's choices. The profiler's event list
+    is private API (`kineto_results`): its public FunctionEvents fold allocations into their ops.
+    """
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, profile_memory=True) as prof:
+        loop.run(steps)
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    allocated = collections.Counter()  # sizes of the blocks allocated in the window, not yet freed
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        size = event.nbytes()
+        if size < 0 and not allocated[-size]:
+            continue  # a block allocated before the window (a gradient zero_grad frees)
+        allocated[abs(size)] += 1 if size > 0 else -1
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+def peak_tensor_added(workload, config, threads):
+    """Peak tensor bytes of `config`'s steps (`tensor_peak`, fresh process) minus the bare loop's."""
+    then = "print(o.tensor_peak(loop))"
+    return (_in_fresh_process(workload, config, threads, then)
+            - _in_fresh_process(workload, "bare", threads, then))
 
 
 def _tensor_bytes_held(root):
@@ -259,18 +315,36 @@ def writer_throughput(logdir, count=20_000):
 
 
 MEASURES = ("wall", "cpu")
+# The overhead issue's targets, vs the same loop with a SummaryWriter (wall time).
+TARGETS = {
+    "diagwriter": {"mlp": 1.02, "cnn": 1.02, "transformer": 1.02},
+    "watch": {"mlp": 1.05, "cnn": 1.03, "transformer": 1.03},
+}
 
 
-def figures(times, held, params, memory):
+def verdict(ratio, target):
+    """'met' when the ratio's whole interval is within target, 'missed' when it is all above."""
+    _, low, high = ratio
+    return "met" if high <= target else "missed" if low > target else "not shown"
+
+
+def _interval(ratio):
+    median, low, high = ratio
+    return f"{median:.3f} ({low:.3f}-{high:.3f})"
+
+
+def figures(times, held, params, tensor_memory, python_memory):
     """The JSON row of one workload: measured ratios, the accounting, and memory."""
     costs = {m: {c: statistics.median(t[i] for t in times[c]) for c in CONFIGS} for i, m in enumerate(MEASURES)}
+    times = with_defaults(times)
+    # Each ratio is [median, low, high] of its 95% interval.
     return {
         "summarywriter_ms": costs["wall"]["summarywriter"] * 1e3,
-        "vs_summarywriter": {c: {m: paired(times, c, i) for i, m in enumerate(MEASURES)} for c in CONFIGS},
-        "vs_bare": {c: {m: paired(times, c, i, "bare") for i, m in enumerate(MEASURES)} for c in CONFIGS},
-        # watch() at its defaults, relaxed: an unsampled step plus 1/80 of a sampled one's extra.
+        "vs_summarywriter": {c: {m: paired(times, c, i) for i, m in enumerate(MEASURES)} for c in times},
+        "vs_bare": {c: {m: paired(times, c, i, "bare") for i, m in enumerate(MEASURES)} for c in times},
         "accounting": {m: accounting(costs[m]) for m in MEASURES},
-        "tensor_bytes_held": held, "param_bytes": params, "peak_rss_added_kib": memory,
+        "tensor_bytes_held": held, "param_bytes": params,
+        "peak_tensor_added_bytes": tensor_memory, "peak_python_added_bytes": python_memory,
     }
 
 
@@ -294,26 +368,43 @@ def main(argv=None):
     results = {}
     shown = ("summarywriter_again", "diagwriter", "watch", "watch_every10", "everything")
     with tempfile.TemporaryDirectory() as logdir:
-        print(f"vs SummaryWriter, wall time / process CPU time ({args.threads} torch thread(s)); median over "
-              f"{args.rounds} rounds of paired blocks on one model; watch (defaults) = an unsampled step "
+        print(f"vs SummaryWriter, wall time ({args.threads} torch thread(s)): median over {args.rounds} rounds of "
+              f"paired blocks on one model (95% bootstrap interval); watch (defaults) = an unsampled step "
               f"+ 1/{RELAXED} of a sampled one")
-        print(f"{'workload':<12} {'SW ms':>6} {'SW/bare':>8} " + " ".join(f"{LABELS.get(c, c):>17}" for c in shown)
-              + "   held/params   peak RSS added")
+        print(f"{'workload':<12} {'SW ms':>6} {'SW/bare':>8} " + " ".join(f"{LABELS.get(c, c):>19}" for c in shown))
         for workload in args.workloads:
             times, held, params = time_workload(workload, args.rounds, args.steps, args.settle, logdir)
-            memory = {c: peak_rss_added(workload, c, args.memory_steps, args.threads)
-                      for c in ("summarywriter", "diagwriter", "watch", "everything")} if args.memory_steps else {}
-            row = results[workload] = figures(times, held, params, memory)
-            vs = {c: [row["vs_summarywriter"][c][m] for m in MEASURES] for c in CONFIGS}
-            vs["watch"] = [row["accounting"][m]["watch_every80"] for m in MEASURES]
-            print(f"{workload:<12} {row['summarywriter_ms']:>6.2f} {row['vs_bare']['summarywriter']['wall']:>8.3f} "
-                  + " ".join(f"{vs[c][0]:>8.3f} / {vs[c][1]:.3f}" for c in shown)
-                  + f"   {held / 1024:.0f} KiB / {params / 1024:.0f} KiB"
-                  + ("   " + ", ".join(f"{LABELS.get(c, c)} {kib / 1024:+.1f} MiB" for c, kib in memory.items())
-                     if memory else ""))
-        print("\nvs the bare loop (wall): " + "; ".join(
-            f"{w}: " + ", ".join(f"{c} {results[w]['vs_bare'][c]['wall']:.3f}" for c in CONFIGS[1:])
+            # Tensor peaks: sampling every step shows the most any step adds.
+            tensor_memory = {c: peak_tensor_added(workload, c, args.threads)
+                             for c in ("diagwriter", "watch_unsampled", "everything")} if args.memory_steps else {}
+            python_memory = {c: peak_python_added(workload, c, args.memory_steps, args.threads)
+                             for c in ("summarywriter", "diagwriter", "watch")} if args.memory_steps else {}
+            row = results[workload] = figures(times, held, params, tensor_memory, python_memory)
+            vs = row["vs_summarywriter"]
+            print(f"{workload:<12} {row['summarywriter_ms']:>6.2f} {row['vs_bare']['summarywriter']['wall'][0]:>8.3f} "
+                  + " ".join(f"{_interval(vs[c]['wall']):>19}" for c in shown))
+        print("\nvs SummaryWriter, process CPU time: " + "; ".join(
+            f"{w}: " + ", ".join(f"{LABELS.get(c, c)} {results[w]['vs_summarywriter'][c]['cpu'][0]:.3f}" for c in shown)
             for w in args.workloads))
+        print("vs the bare loop (wall): " + "; ".join(
+            f"{w}: " + ", ".join(f"{LABELS.get(c, c)} {results[w]['vs_bare'][c]['wall'][0]:.3f}" for c in CONFIGS[1:])
+            for w in args.workloads))
+        print("\nTargets (met: the whole interval inside; missed: the whole interval above; else not shown):")
+        for workload in args.workloads:
+            print(f"{workload:<12} " + "; ".join(
+                f"{LABELS.get(c, c)} <= {TARGETS[c][workload]}: "
+                f"{verdict(results[workload]['vs_summarywriter'][c]['wall'], TARGETS[c][workload])}"
+                for c in TARGETS))
+        print("\nMemory over the bare loop: tensors tb_lossdiag holds between steps; the peak of tensor memory "
+              "during steps (torch's profiler; sampling every step shows the most a step adds); the peak of Python "
+              f"objects over {args.memory_steps} steps (tracemalloc; watch at its defaults)")
+        for workload in args.workloads:
+            row = results[workload]
+            print(f"{workload:<12} params {row['param_bytes'] / 1024:.0f} KiB, held {row['tensor_bytes_held'] / 1024:.0f} KiB"
+                  + "; peak tensors: " + ", ".join(f"{LABELS.get(c, c)} {b / 1024:+.1f} KiB"
+                                                   for c, b in row["peak_tensor_added_bytes"].items())
+                  + "; peak Python: " + ", ".join(f"{LABELS.get(c, c)} {b / 1024:+.1f} KiB"
+                                                  for c, b in row["peak_python_added_bytes"].items()))
         print("\nAccounting (µs of wall time a step; the same blocks):")
         print(f"{'workload':<12} {'SW µs':>8} {'+DiagWriter':>12} {'+hooks/step':>12} {'+sampled step':>14}"
               f" {'watch@10 derived':>17} {'measured':>9}")
@@ -321,7 +412,7 @@ def main(argv=None):
             a = results[workload]["accounting"]["wall"]
             print(f"{workload:<12} {a['summarywriter_us']:>8.0f} {a['diagwriter_added_us']:>12.1f} "
                   f"{a['watch_every_step_us']:>12.1f} {a['sampled_step_us']:>14.0f} {a['watch_every10']:>17.3f}"
-                  f" {results[workload]['vs_summarywriter']['watch_every10']['wall']:>9.3f}")
+                  f" {results[workload]['vs_summarywriter']['watch_every10']['wall'][0]:>9.3f}")
         scalars, events = writer_throughput(logdir)
         results["writer"] = {"loss_scalars_per_s": scalars, "events_per_s": events}
         print(f"writer: {scalars:,.0f} loss scalars/s diagnosed and written; {events:,.0f} events/s written")

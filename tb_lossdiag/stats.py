@@ -75,7 +75,9 @@ def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kin
 
 def input_stats(x: torch.Tensor) -> torch.Tensor:
     """[sum, sum of squares, max |x|] of a floating input batch."""
-    return torch.stack([_sum(x).float(), _sum_sq(x).float(), x.abs().amax().float()])
+    # max(max, -min) rather than abs().amax(): as fast, without a temporary copy of the batch.
+    absmax = torch.maximum(x.amax(), x.amin().neg())
+    return torch.stack([_sum(x).float(), _sum_sq(x).float(), absmax.float()])
 
 
 def finiteness_probe(x: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,11 @@ _OPERAND_NODES = {**_DIVISIONS, **_LOGS}
 _LOSS_SIDE_NODES = 32  # nodes read between a logged loss and the model output, every step
 _MODEL_SIDE_NODES = 128  # nodes read below the model output, on sampled steps
 _MAX_BAD_COLUMNS = 5
-_ACTIVATION_ROWS = 16  # batch rows whose activations are measured on a sampled step
+_ACTIVATION_ROWS = 16  # batch rows whose activations are measured on a sampled step, at most
+# Values of an output measured at most (fewer rows of a large one): the statistics make a temporary
+# of this size, at the forward pass's end where a step's memory peaks.
+_ACTIVATION_VALUES = 1 << 15
+_UNIT_SAMPLES = 8  # values per unit that a dead-unit call needs (dead_activation's min_samples)
 _UPDATE_SAMPLE = 4096  # values per parameter whose change estimates its update ratio
 _PROBE_VALUES = 1 << 16  # gradient values (of the smallest parameters) probed every step on CPU
 _TABLE_EVERY = 10  # sampled steps between two per-layer tables (a text record costs ~0.2 ms)
@@ -337,7 +341,7 @@ class Watch:
         units = out.shape[1] if unit_kind is not None and out.dim() >= 2 else 0
         # The first rows of the batch tell the scale, dead and saturated units; the whole output's
         # sum (one cheap reduction) tells whether any value is NaN/Inf.
-        part = out[:_ACTIVATION_ROWS] if out.dim() >= 2 else out
+        part = out[:_measured_rows(out, units)] if out.dim() >= 2 else out[:_ACTIVATION_VALUES]
         with torch.no_grad():
             slot = record.add(S.activation_stats(part, inp, unit_kind if units else None, out))
         record.activations.append((name, kind, part.numel(), units, slot))
@@ -711,6 +715,16 @@ class _Evaluated:
             self._fresh = False
             return self._result
         return self._closure()
+
+
+def _measured_rows(out: torch.Tensor, units: int) -> int:
+    """Rows of a batch output to measure: up to _ACTIVATION_ROWS within _ACTIVATION_VALUES, yet
+    enough for _UNIT_SAMPLES values per unit (a wide layer's rows are small next to its weights)."""
+    per_row = out.numel() // out.shape[0]
+    rows = min(_ACTIVATION_ROWS, max(1, _ACTIVATION_VALUES // per_row))
+    if units:
+        rows = max(rows, -(-_UNIT_SAMPLES * units // per_row))
+    return rows
 
 
 def _norm(tensors) -> float:

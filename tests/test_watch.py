@@ -152,6 +152,31 @@ def test_statistics_match_an_independent_computation(logdir):
     assert stats.lrs == (0.1,)
 
 
+def test_large_activations_are_measured_on_a_bounded_slice_that_still_finds_dead_units(logdir):
+    """A 64-channel 32x32 conv output is measured on one image (65,536 values), not 16: the
+    temporary the statistics make stays small at the step's memory peak. A wide ReLU layer keeps
+    the 8 rows a dead-unit call needs, and its dead units are still found."""
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+    wide = nn.Sequential(nn.Linear(4, 8192), nn.ReLU(), nn.Linear(8192, 2))
+    with torch.no_grad():
+        wide[0].bias[:6000] = -100.0  # 6000 of 8192 units never fire
+    measured = {}
+    for name, model, x in (("conv", conv, torch.randn(16, 3, 32, 32)), ("wide", wide, torch.randn(16, 4))):
+        model(x)  # materialize the lazy layer
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        writer = DiagWriter(f"{logdir}/{name}")
+        seen = _spy(writer)
+        writer.watch(model, optimizer)
+        _loop(writer, model, optimizer, [(x, torch.zeros(16, dtype=torch.long))])
+        writer.close()
+        measured[name] = {a.name: a for a in seen[0].activations}
+    assert measured["conv"]["0"].numel == 64 * 32 * 32 and measured["conv"]["1"].numel == 64 * 32 * 32
+    relu = measured["wide"]["1"]
+    assert relu.numel == 8 * 8192 and relu.dead_units >= 6000
+    assert measured["wide"]["2"].numel == 16 * 2  # a small output is measured on all 16 rows
+
+
 def test_hooks_work_only_on_sampled_steps(logdir):
     """Only sampled steps measure activations (leaf hooks exist just during their forward) and
     reach the detectors when healthy; no statistic tensor outlives its step."""
