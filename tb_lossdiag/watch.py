@@ -10,7 +10,8 @@ Cost: steps with `step % interval == 0` are sampled, the interval starting at `e
 doubling after every 5 calm sampled steps up to `max_every` (8 x every): a long healthy run pays
 for 1 in 80 steps, while any warning or error, or an unsampled step whose cheap checks flag
 something, sets it back to `every` at once. A sampled step gets hooks on the leaf modules for its
-first training forward (activation statistics) and a pre-step hook on the optimizer (weight norms,
+first training forward (activation statistics of the batch's first rows, at most 32,768 values of
+an output, and one NaN/Inf probe of all of it) and a pre-step hook on the optimizer (weight norms,
 update ratios), and everything is read in ONE host transfer. Every other step runs only the cheap
 checks, from three hooks: the model's forward hook (one sum per floating input on an accelerator;
 on CPU a weak reference, read only if the step is flagged), one hook on the model's output that
