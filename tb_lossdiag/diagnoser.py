@@ -1,6 +1,7 @@
 """Routes observations to the detectors and contains their failures (pure: it never writes)."""
 
 import math
+import time
 import warnings
 from typing import Iterable, List, Mapping, Optional, Sequence
 
@@ -8,9 +9,12 @@ from tb_lossdiag.detectors import Detector, default_detectors
 from tb_lossdiag.events import Event
 
 FAILURE_KIND = "diagnostic_failure"
-# Loss values that deferrable detectors receive together: their events come at most this many
-# values late (the curve conditions they find take tens of values to show anyway).
-DEFER_VALUES = 8
+# Deferrable detectors receive loss values together, at most this many, and none held longer than
+# DEFER_SECONDS: in a batch their statistics stay in the CPU's caches, several times cheaper per
+# value inside a training step (whose own work evicts them) than one call per value. Their events
+# keep the steps of the values; only finding them waits (TensorBoard sees records seconds later anyway).
+DEFER_VALUES = 32
+DEFER_SECONDS = 1.0
 
 
 class Diagnoser:
@@ -50,16 +54,28 @@ class Diagnoser:
             "on_step": overriding["on_step"],
         }
         self._deferred: List = []  # loss points the deferrable detectors have not seen yet
+        self._deferred_since = 0.0  # time.monotonic() of the oldest of them
+        self._graphs = {}  # tag -> the LossGraph of its last value
 
     def loss(self, point) -> List[Event]:
         """New events for one logged loss value (deferrable detectors see values in batches)."""
-        new = self._dispatch("on_loss", point, point.step)
-        self._deferred.append(point)
-        # Run in a batch, the curve statistics stay in the CPU's caches: ~4x cheaper per value
-        # than one call per training step. A non-finite value goes through at once.
-        if len(self._deferred) >= DEFER_VALUES or not math.isfinite(point.value):
+        new = self._dispatch("on_loss", point, point.step) if self._listeners["on_loss"] else []
+        deferred = self._deferred
+        if not deferred:
+            self._deferred_since = time.monotonic()
+        deferred.append(point)
+        if (len(deferred) >= DEFER_VALUES or self._urgent(point)
+                or time.monotonic() - self._deferred_since >= DEFER_SECONDS):
             new.extend(self.flush())
         return new
+
+    def _urgent(self, point) -> bool:
+        """Whether the value may be an error by itself, to be found at its own step (stop_on_error):
+        not finite, negative, or its loss graph is new (the built-in graph checks look once)."""
+        if self._graphs.get(point.tag) is not point.graph:
+            self._graphs[point.tag] = point.graph
+            return True
+        return not 0.0 <= point.value < math.inf
 
     def flush(self) -> List[Event]:
         """Events of the loss values the deferrable detectors have not seen yet."""

@@ -82,7 +82,10 @@ class DiagWriter(SummaryWriter):
 
     @property
     def events(self) -> List[Event]:
-        """Every diagnostic event found so far, in the order found."""
+        """Every diagnostic event found so far, in the order found (loss values still waiting
+        for their batch are diagnosed first)."""
+        if self.all_writers is not None:
+            self._drain()
         return list(self._events)
 
     def add_scalar(self, tag, scalar_value, global_step=None, walltime=None, new_style=False, double_precision=False):
@@ -283,7 +286,7 @@ def _loss_item(tag: str, tensor: torch.Tensor):
             "needs one value: reduce it first (loss.mean(), or reduction='mean' in the loss "
             "function), or log it under a tag without 'loss'"
         )
-    return tensor.detach().item()
+    return tensor.item()  # no detach(): item() reads a tensor that requires grad as it is
 
 
 def rank_log_dir(logdir: str) -> str:

@@ -62,6 +62,7 @@ class GraphCheck(ModelDetector):
 
     severity = "error"
     hint = ""
+    deferrable = True  # a new graph goes through the Diagnoser at once
 
     def check(self, graph, point) -> Optional[Tuple[str, dict]]:
         """(message, evidence) when `graph` shows the misuse."""
@@ -95,6 +96,7 @@ class OperandCheck(ModelDetector):
     op_words = ""  # the op in words, e.g. "a division by a tensor"
     max_onsets = 1  # once weights are NaN every later loss is too: only the first onset is news
     hint = ""
+    deferrable = True  # a non-finite value goes through the Diagnoser at once
 
     def is_bad(self, operand) -> bool:
         """Whether a measured operand breaks the op."""

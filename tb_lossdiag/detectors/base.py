@@ -23,8 +23,9 @@ class Detector:
 
     id: str = ""  # the stable kind id of the events it emits (some emit a few kinds)
     category: str = "curve"
-    # True: on_loss may see values a few steps late, in batches (see diagnoser.DEFER_VALUES).
-    # For statistics of the curve; a check that must act at once (stop_on_error) leaves it False.
+    # True: on_loss sees values in batches, up to diagnoser.DEFER_VALUES values or DEFER_SECONDS
+    # late; a value that is not finite, negative, or has a new loss graph goes through at once.
+    # A check that must act at once on other values (stop_on_error) leaves it False.
     deferrable: bool = False
 
     @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ class NegativeLoss(Detector):
     """Fires when a loss that is non-negative by definition goes below zero."""
 
     id = "negative_loss"
+    deferrable = True  # the Diagnoser hands a negative value on at once, with those before it
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:

@@ -1,0 +1,84 @@
+"""Diagnoser: which detectors see a loss value when, and what a failing detector leaves behind."""
+
+import math
+
+import pytest
+
+from tb_lossdiag import diagnoser as D
+from tb_lossdiag.detectors import Detector, LossPoint
+from tb_lossdiag.graph import LossGraph
+
+
+class Seen(Detector):
+    """Records the steps it is handed and finds an event at every one of them."""
+
+    id = "seen"
+
+    def __init__(self, deferrable):
+        super().__init__()
+        self.deferrable = deferrable
+        self.steps = []
+
+    def on_loss(self, point):
+        self.steps.append(point.step)
+        return [self.event(point.step, "info", point.tag, "m", "h")]
+
+
+def _points(values, graph=None):
+    return [LossPoint("loss", step, value, graph=graph) for step, value in enumerate(values)]
+
+
+def test_deferrable_detectors_see_values_in_batches_that_keep_their_steps():
+    batched, at_once = Seen(deferrable=True), Seen(deferrable=False)
+    diagnoser = D.Diagnoser([batched, at_once])
+    found = [[e.step for e in diagnoser.loss(p) if e.kind == "seen"] for p in _points([1.0] * D.DEFER_VALUES)]
+    assert at_once.steps == list(range(D.DEFER_VALUES))
+    assert batched.steps == list(range(D.DEFER_VALUES))  # all of them, once the batch was full
+    assert found[0] == [0] and found[-1] == [D.DEFER_VALUES - 1] + list(range(D.DEFER_VALUES))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -0.5])
+def test_a_value_that_may_be_an_error_goes_through_at_once(value):
+    """Not finite or negative: the deferrable detectors see it (and the values before it) at its step."""
+    batched = Seen(deferrable=True)
+    diagnoser = D.Diagnoser([batched])
+    for point in _points([1.0, 1.0]):
+        diagnoser.loss(point)
+    assert [e.step for e in diagnoser.loss(LossPoint("loss", 2, value))] == [0, 1, 2]
+
+
+def test_a_new_loss_graph_goes_through_at_once_and_the_same_one_waits():
+    batched = Seen(deferrable=True)
+    diagnoser = D.Diagnoser([batched])
+    graph = LossGraph()
+    assert [e.step for e in diagnoser.loss(LossPoint("loss", 0, 1.0, graph=graph))] == [0]
+    assert diagnoser.loss(LossPoint("loss", 1, 1.0, graph=graph)) == []
+    assert [e.step for e in diagnoser.loss(LossPoint("loss", 2, 1.0, graph=LossGraph()))] == [1, 2]
+
+
+def test_no_value_waits_longer_than_defer_seconds(monkeypatch):
+    """A slow training loop (a step every few seconds) is not diagnosed 32 steps late."""
+    clock = [100.0]
+    monkeypatch.setattr(D.time, "monotonic", lambda: clock[0])
+    batched = Seen(deferrable=True)
+    diagnoser = D.Diagnoser([batched])
+    assert diagnoser.loss(LossPoint("loss", 0, 1.0)) == []
+    clock[0] += D.DEFER_SECONDS / 2
+    assert diagnoser.loss(LossPoint("loss", 1, 1.0)) == []
+    clock[0] += D.DEFER_SECONDS / 2
+    assert [e.step for e in diagnoser.loss(LossPoint("loss", 2, 1.0))] == [0, 1, 2]
+
+
+def test_a_failing_detector_is_switched_off_with_one_failure_event():
+    class Broken(Detector):
+        id = "broken"
+        deferrable = True
+
+        def on_loss(self, point):
+            raise ZeroDivisionError("bug")
+
+    diagnoser = D.Diagnoser([Broken()])
+    with pytest.warns(RuntimeWarning, match="detector broken failed"):
+        events = diagnoser.loss(LossPoint("loss", 0, math.nan))
+    assert [(e.kind, e.step) for e in events] == [(D.FAILURE_KIND, 0)]
+    assert diagnoser.loss(LossPoint("loss", 1, math.nan)) == [] and diagnoser.detectors == []
