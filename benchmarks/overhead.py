@@ -368,7 +368,8 @@ def main(argv=None):
     # The loops train on one batch for thousands of steps; once its loss nears 0, gradients turn
     # denormal and make steps 10x slower at random: flush them to zero, as real training rarely meets them.
     torch.set_flush_denormal(True)
-    logging.getLogger("tb_lossdiag").setLevel(logging.ERROR)  # one batch forever: a plateau, by design
+    # One batch for thousands of steps: a plateau by design, and Adam blow-ups near a loss of 0.
+    logging.getLogger("tb_lossdiag").setLevel(logging.CRITICAL)
     results = {}
     shown = ("summarywriter_again", "diagwriter", "watch", "watch_every10", "everything")
     with tempfile.TemporaryDirectory() as logdir:
@@ -399,16 +400,17 @@ def main(argv=None):
                 f"{LABELS.get(c, c)} <= {TARGETS[c][workload]}: "
                 f"{verdict(results[workload]['vs_summarywriter'][c]['wall'], TARGETS[c][workload])}"
                 for c in TARGETS))
-        print("\nMemory over the bare loop: tensors tb_lossdiag holds between steps; the peak of tensor memory "
+        print("\nMemory over the bare loop: tensors tb_lossdiag holds between steps" + ("" if not args.memory_steps else
+              "; the peak of tensor memory "
               "during steps (torch's profiler; sampling every step shows the most a step adds); the peak of Python "
-              f"objects over {args.memory_steps} steps (tracemalloc; watch at its defaults)")
+              f"objects over {args.memory_steps} steps (tracemalloc; watch at its defaults)"))
         for workload in args.workloads:
             row = results[workload]
+            peaks = "".join(f"; peak {what}: " + ", ".join(f"{LABELS.get(c, c)} {b / 1024:+.1f} KiB" for c, b in row[key].items())
+                            for what, key in (("tensors", "peak_tensor_added_bytes"), ("Python", "peak_python_added_bytes"))
+                            if row[key])
             print(f"{workload:<12} params {row['param_bytes'] / 1024:.0f} KiB, held {row['tensor_bytes_held'] / 1024:.0f} KiB"
-                  + "; peak tensors: " + ", ".join(f"{LABELS.get(c, c)} {b / 1024:+.1f} KiB"
-                                                   for c, b in row["peak_tensor_added_bytes"].items())
-                  + "; peak Python: " + ", ".join(f"{LABELS.get(c, c)} {b / 1024:+.1f} KiB"
-                                                  for c, b in row["peak_python_added_bytes"].items()))
+                  + peaks)
         print("\nAccounting (µs of wall time a step; the same blocks):")
         print(f"{'workload':<12} {'SW µs':>8} {'+DiagWriter':>12} {'+hooks/step':>12} {'+sampled step':>14}"
               f" {'watch@10 derived':>17} {'measured':>9}")
