@@ -64,7 +64,7 @@ class Diagnoser:
         if not deferred:
             self._deferred_since = time.monotonic()
         deferred.append(point)
-        if (len(deferred) >= DEFER_VALUES or self._urgent(point)
+        if (self._urgent(point) or len(deferred) >= DEFER_VALUES
                 or time.monotonic() - self._deferred_since >= DEFER_SECONDS):
             new.extend(self.flush())
         return new
