@@ -227,14 +227,16 @@ def with_defaults(times):
     return {**times, "watch": derived}
 
 
-def _in_fresh_process(workload, config, threads, then):
-    """The number the Python statement `then` prints last, run in a fresh process after its
-    `loop` (`config` on `workload`) trained 2 steps."""
-    code = (f"import benchmarks.overhead as o, tempfile, torch; torch.set_num_threads({threads}); "
-            f"torch.set_flush_denormal(True); loop = o.Loop({workload!r}, {config!r}, tempfile.mkdtemp()); "
-            f"loop.run(2); {then}")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
-    return int(out.stdout.split()[-1])
+def _over_bare(workload, config, threads, then):
+    """The number the Python statement `then` prints last for `config` minus that for the bare
+    loop, each run in a fresh process after its `loop` trained 2 steps."""
+    def run(which):
+        code = (f"import benchmarks.overhead as o, tempfile, torch; torch.set_num_threads({threads}); "
+                f"torch.set_flush_denormal(True); loop = o.Loop({workload!r}, {which!r}, tempfile.mkdtemp()); "
+                f"loop.run(2); {then}")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True)
+        return int(out.stdout.split()[-1])
+    return run(config) - run("bare")
 
 
 def peak_python_added(workload, config, steps, threads):
@@ -245,8 +247,7 @@ def peak_python_added(workload, config, steps, threads):
     configuration (allocator arenas of the writer's thread), hiding what is measured.
     """
     then = f"import tracemalloc; tracemalloc.start(); loop.run({steps}); print(tracemalloc.get_traced_memory()[1])"
-    return (_in_fresh_process(workload, config, threads, then)
-            - _in_fresh_process(workload, "bare", threads, then))
+    return _over_bare(workload, config, threads, then)
 
 
 def tensor_peak(loop, steps=3):
@@ -273,9 +274,7 @@ def tensor_peak(loop, steps=3):
 
 def peak_tensor_added(workload, config, threads):
     """Peak tensor bytes of `config`'s steps (`tensor_peak`, fresh process) minus the bare loop's."""
-    then = "print(o.tensor_peak(loop))"
-    return (_in_fresh_process(workload, config, threads, then)
-            - _in_fresh_process(workload, "bare", threads, then))
+    return _over_bare(workload, config, threads, "print(o.tensor_peak(loop))")
 
 
 def _tensor_bytes_held(root):
