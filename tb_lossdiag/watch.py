@@ -511,18 +511,19 @@ class Watch:
     def _measure_gradients(self, record):
         record.measured = True
         named = self._named
-        probe = [] if record.sampled else [
-            g for i in self._probe if (g := named[i][1].grad) is not None and not g.is_sparse]
-        if not record.sampled and all(g.is_cpu for g in probe):
-            # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead,
-            # cold memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so a
-            # NaN/Inf anywhere upstream reaches them, and they grow when the others explode: their
-            # norm alone decides whether an unsampled step is measured in full (no gradient yet: not).
-            probe_norm = _norm(probe)
-            record.flagged = not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
-            if not record.flagged:
-                return
-            self._read_inputs(record)
+        if not record.sampled:
+            probe = [g for i in self._probe if (g := named[i][1].grad) is not None and not g.is_sparse]
+            if all(g.is_cpu for g in probe):
+                # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead,
+                # cold memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so
+                # a NaN/Inf anywhere upstream reaches them, and they grow when the others explode:
+                # their norm alone decides whether an unsampled step is measured in full (no gradient
+                # yet: not).
+                probe_norm = _norm(probe)
+                record.flagged = not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
+                if not record.flagged:
+                    return
+                self._read_inputs(record)
         present = [i for i in self._measured if (g := named[i][1].grad) is not None and not g.is_sparse]
         record.grad_names = [named[i][0] for i in present]
         record.grad_slot = record.add(S.norms([named[i][1].grad.detach() for i in present]))
