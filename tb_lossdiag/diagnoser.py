@@ -71,7 +71,8 @@ class Diagnoser:
 
     def _urgent(self, point) -> bool:
         """Whether the value may be an error by itself, to be found at its own step (stop_on_error):
-        not finite, negative, or its loss graph is new (the built-in graph checks look once)."""
+        not finite, negative, or its loss graph is new (the built-in graph checks look once).
+        Remembers the tag's graph, so call it once per value."""
         if self._graphs.get(point.tag) is not point.graph:
             self._graphs[point.tag] = point.graph
             return True
