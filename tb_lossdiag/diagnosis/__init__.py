@@ -1,0 +1,128 @@
+"""One diagnosis per independent problem of a run: its root cause, the events it explains, the fix.
+
+`diagnose(events)` walks a run's events in the order a training loop meets them (step, then
+stage within the step: data, batch, code, forward, loss, backward). Each warning or error joins
+the first diagnosis holding an event that explains it (`rules.RULES`), else it starts a new one:
+the root is the earliest cause nothing else explains. Info events never take part; a warning
+whose condition ended (a later info event of its kind and tag, evidence "ended", covering its step)
+can be a consequence but never a root. Ranks are diagnosed one by one (a NaN on rank 1 is rank 1's
+root); the same root kind and tag found on several ranks is one diagnosis, the other ranks' roots
+among its consequences.
+"""
+
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+from tb_lossdiag.diagnosis.phrases import phrase
+from tb_lossdiag.diagnosis.rules import explains, inferred_op, position
+from tb_lossdiag.events import Event, severity_rank
+
+FAILURE_KIND = "diagnostic_failure"  # tb_lossdiag's own failure: about the tool, not the training
+CHAIN_LINKS = 4  # consequences named in a summary; the rest are counted
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """A root cause, the events it explains, how sure the diagnosis is, and the one fix."""
+
+    root: Event
+    consequences: Tuple[Event, ...]
+    confidence: str  # "certain": direct evidence (the loss graph, measured tensors); "likely": the curve
+    fix: str
+    summary: str
+
+    def to_dict(self) -> dict:
+        """The JSON form shared by the CLI and the plugin."""
+        return {
+            "root": self.root.to_dict(),
+            "consequences": [e.to_dict() for e in self.consequences],
+            "confidence": self.confidence,
+            "fix": self.fix,
+            "summary": self.summary,
+        }
+
+
+def diagnose(events: Sequence[Event]) -> List[Diagnosis]:
+    """The diagnoses of one run's events, most serious first; [] when none is a warning or error."""
+    found: List[Tuple[Event, List[Event]]] = []
+    for rank in sorted({e.rank for e in events}):
+        found.extend(_chains([e for e in events if e.rank == rank]))
+    merged = _merge_ranks(found)
+    merged.sort(key=lambda chain: (-_severity(chain), chain[0].step, chain[0].rank))
+    several_ranks = len({e.rank for e in events}) > 1
+    return [_diagnosis(root, consequences, several_ranks) for root, consequences in merged]
+
+
+def explain(events: Sequence[Event]) -> str:
+    """What stop_on_error=True raises with: the first diagnosis, then one line per other; "" when none."""
+    found = diagnose(events)
+    if not found:
+        return ""
+    first, others = found[0], found[1:]
+    lines = [f"Root cause ({first.confidence}): {first.summary}"]
+    lines += [f"Also ({d.confidence}): {d.summary}" for d in others]
+    return "\n".join(lines)
+
+
+def _chains(events: Sequence[Event]) -> List[Tuple[Event, List[Event]]]:
+    """(root, consequences) for one rank's events, in order of their roots."""
+    ended = _ended(events)
+    flagged = [e for e in events if e.severity != "info" and e.kind != FAILURE_KIND]
+    order = sorted(range(len(flagged)), key=lambda i: (position(flagged[i]), i))
+    chains: List[Tuple[Event, List[Event]]] = []
+    for event in (flagged[i] for i in order):
+        owner = next((c for c in chains if any(explains(cause, event) for cause in (c[0], *c[1]))), None)
+        if owner is not None:
+            owner[1].append(event)
+        elif id(event) not in ended:
+            chains.append((event, []))
+    return chains
+
+
+def _ended(events: Sequence[Event]) -> set:
+    """ids of the warnings an "ended" info event of their kind and tag covers (the contract of
+    issue 21: evidence ended=1, start_step, end_step)."""
+    spans: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
+    for e in events:
+        if e.severity == "info" and e.evidence.get("ended") == 1.0:
+            spans.setdefault((e.kind, e.tag), []).append(
+                (e.evidence.get("start_step", e.step), e.evidence.get("end_step", e.step)))
+    return {
+        id(e) for e in events
+        if e.severity != "info" and any(a <= e.step <= b for a, b in spans.get((e.kind, e.tag), ()))
+    }
+
+
+def _merge_ranks(chains: List[Tuple[Event, List[Event]]]) -> List[Tuple[Event, List[Event]]]:
+    """One chain per root kind and tag: the earliest root stays, other ranks' roots join its consequences."""
+    by_root: Dict[Tuple[str, str], Tuple[Event, List[Event]]] = {}
+    for root, consequences in sorted(chains, key=lambda c: (c[0].step, c[0].rank)):
+        key = (root.kind, root.tag)
+        if key in by_root:
+            by_root[key][1].append(root)
+        else:
+            by_root[key] = (root, list(consequences))
+    return list(by_root.values())
+
+
+def _severity(chain: Tuple[Event, List[Event]]) -> int:
+    return max(severity_rank(e.severity) for e in (chain[0], *chain[1]))
+
+
+def _confidence(root: Event) -> str:
+    """certain when the root was measured or read off the loss graph; likely when inferred from a curve."""
+    return "likely" if root.category == "curve" or inferred_op(root) else "certain"
+
+
+def _diagnosis(root: Event, consequences: List[Event], several_ranks: bool) -> Diagnosis:
+    links, seen = [], {(root.kind, root.tag, root.rank)}
+    for event in consequences:
+        if (event.kind, event.tag, event.rank) not in seen:  # reminders repeat a link already named
+            seen.add((event.kind, event.tag, event.rank))
+            links.append(phrase(event) + (f" (rank {event.rank})" if event.rank != root.rank else ""))
+    chain = [phrase(root)] + links[:CHAIN_LINKS]
+    if len(links) > CHAIN_LINKS:
+        chain.append(f"{len(links) - CHAIN_LINKS} more")
+    fix = root.hint
+    summary = (f"rank {root.rank}: " if several_ranks else "") + " -> ".join(chain) + f". Fix: {fix}"
+    return Diagnosis(root, tuple(consequences), _confidence(root), fix, summary)

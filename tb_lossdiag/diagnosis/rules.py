@@ -1,0 +1,178 @@
+"""The causal rules: which event explains which, one small function per rule.
+
+A rule answers "does `cause` explain `effect`?" for two events of one rank; `diagnose` calls it only
+with `effect` at or after `cause` in execution order (`position`). A reader checks a rule by its
+docstring (the causal claim) and its few lines (the kinds and conditions it links).
+"""
+
+from typing import Callable, Tuple
+
+from tb_lossdiag.events import Event
+
+# Where in a training step each kind is found, for events of one step: the data before training
+# (check_data writes step -1), the batch entering the model, the code's structure (the loss graph,
+# the optimizer), the forward pass, the loss, the backward pass. A cause comes first.
+STAGES = {
+    "nonfinite_input": 1, "unnormalized_input": 1,
+    "missing_zero_grad": 2, "frozen_parameters": 2, "nll_on_probabilities": 2,
+    "softmax_before_cross_entropy": 2, "target_shape_mismatch": 2, "division_by_zero": 2,
+    "log_of_nonpositive": 2,
+    "nonfinite_activation": 3, "saturated_activation": 3, "dead_activation": 3,
+    "nonfinite_gradient": 5, "exploding_gradient": 5, "vanishing_gradient": 5,
+    "grad_scale_collapse": 5,
+}
+_CATEGORY_STAGES = {"data": 0, "model": 3, "curve": 4}  # kinds not named above: loss curves at 4
+
+
+def position(event: Event) -> Tuple[int, int]:
+    """(step, stage): the order in which a training loop meets the event."""
+    stage = 0 if event.category == "data" else STAGES.get(event.kind, _CATEGORY_STAGES.get(event.category, 4))
+    return event.step, stage
+
+
+def inferred_op(event: Event) -> bool:
+    """A division_by_zero / log_of_nonpositive read off a non-finite loss whose graph holds the op
+    (evidence `value`), not off measured operands: itself an echo of whatever made the loss NaN."""
+    return event.kind in ("division_by_zero", "log_of_nonpositive") and "value" in event.evidence
+
+
+# What a non-finite value anywhere brings along: the kinds that report NaN/Inf downstream.
+NONFINITE = ("nonfinite_loss", "nonfinite_gradient", "nonfinite_activation")
+# What a too-large update brings along (a learning rate too high, gradients never zeroed).
+INSTABILITY = ("loss_divergence", "loss_oscillation", "exploding_gradient", "loss_spike")
+# A loss that stops improving.
+STALL = ("loss_plateau",)
+
+
+def _echo(effect: Event) -> bool:
+    """Whether `effect` reports NaN/Inf that arrived from upstream."""
+    return effect.kind in NONFINITE or inferred_op(effect) or effect.kind == "grad_scale_collapse"
+
+
+def nonfinite_input_poisons(cause: Event, effect: Event) -> bool:
+    """A NaN/Inf batch makes its step's activations, loss and gradients non-finite, and the weights
+    it updates keep them so for every later step; the same argument broken later is the same fault."""
+    if cause.kind != "nonfinite_input":
+        return False
+    return _echo(effect) or effect.kind == "nonfinite_input" and effect.tag == cause.tag
+
+
+def data_nonfinite_reaches_batches(cause: Event, effect: Event) -> bool:
+    """NaN/None/Inf found in the data before training (check_data) arrive in batches: they explain a
+    non-finite batch and what it poisons."""
+    if cause.kind not in ("missing_values", "nonfinite_values") or cause.category != "data":
+        return False
+    return effect.kind == "nonfinite_input" or _echo(effect)
+
+
+def op_at_zero_makes_nonfinite(cause: Event, effect: Event) -> bool:
+    """A division by ~0 or a log of <= 0 yields Inf/NaN in forward: the loss, its gradients (and
+    with float16 the GradScaler's skipped steps) follow."""
+    return cause.kind in ("division_by_zero", "log_of_nonpositive") and _echo(effect)
+
+
+def nonfinite_activation_flows_on(cause: Event, effect: Event) -> bool:
+    """The first module to output NaN/Inf hands it to the loss and, in backward, to the gradients."""
+    return cause.kind == "nonfinite_activation" and _echo(effect)
+
+
+def nonfinite_loss_flows_back(cause: Event, effect: Event) -> bool:
+    """A NaN/Inf loss makes every gradient of its backward non-finite, and the weights they update
+    make every later loss (train and validation) and activation non-finite."""
+    return cause.kind == "nonfinite_loss" and _echo(effect)
+
+
+def nonfinite_gradient_breaks_weights(cause: Event, effect: Event) -> bool:
+    """NaN/Inf gradients, once applied, make the weights non-finite: every later activation and
+    loss is too (the loss of their own step comes before them: it is not offered)."""
+    return cause.kind == "nonfinite_gradient" and _echo(effect)
+
+
+def instability_escalates(cause: Event, effect: Event) -> bool:
+    """Updates too large for the loss surface (the learning rate too high) show as a diverging or
+    oscillating loss and exploding gradients, each bringing the others, and end in Inf/NaN."""
+    if cause.kind not in ("loss_divergence", "loss_oscillation", "exploding_gradient"):
+        return False
+    return effect.kind in INSTABILITY or _echo(effect)
+
+
+def stale_gradients_accumulate(cause: Event, effect: Event) -> bool:
+    """Gradients never zeroed add up step after step: every update repeats all earlier ones, so
+    gradients grow, the loss oscillates or diverges, and may end in Inf/NaN."""
+    return cause.kind == "missing_zero_grad" and (effect.kind in INSTABILITY or _echo(effect))
+
+
+def unscaled_inputs_saturate_and_explode(cause: Event, effect: Event) -> bool:
+    """Inputs far from unit scale drive sigmoid/tanh units into their flat region, ReLUs dead, and
+    pre-activations, gradients and the loss to explode (Inf in float16)."""
+    if cause.kind not in ("unnormalized_input", "outlier_values"):
+        return False
+    return effect.kind in ("saturated_activation", "dead_activation", "exploding_gradient",
+                           "loss_divergence") or _echo(effect)
+
+
+def flat_units_stall(cause: Event, effect: Event) -> bool:
+    """Saturated or dead units pass (almost) no gradient back: the gradient vanishes and the loss
+    stalls."""
+    if cause.kind not in ("saturated_activation", "dead_activation"):
+        return False
+    return effect.kind == "vanishing_gradient" or effect.kind in STALL
+
+
+def vanishing_gradient_stalls(cause: Event, effect: Event) -> bool:
+    """Layers that get ~0 gradient do not learn: the loss stalls."""
+    return cause.kind == "vanishing_gradient" and effect.kind in STALL
+
+
+def nll_on_probabilities_goes_negative(cause: Event, effect: Event) -> bool:
+    """nll_loss on probabilities computes -p[target], in [-1, 0]: the loss is negative and its
+    gradient does not train a classifier, so it stalls."""
+    return cause.kind == "nll_on_probabilities" and effect.kind in ("negative_loss",) + STALL
+
+
+def softmax_before_cross_entropy_slows(cause: Event, effect: Event) -> bool:
+    """CrossEntropyLoss on softmax output squashes the logits' scale twice: the gradients shrink
+    and the loss crawls or stalls."""
+    return cause.kind == "softmax_before_cross_entropy" and effect.kind in ("vanishing_gradient",) + STALL
+
+
+def shape_mismatch_stalls(cause: Event, effect: Event) -> bool:
+    """A loss broadcasting [N,1] against [N] compares every prediction with every target: the best
+    the model can do is predict the mean, so the loss stalls."""
+    return cause.kind == "target_shape_mismatch" and effect.kind in STALL
+
+
+def frozen_parameters_stall(cause: Event, effect: Event) -> bool:
+    """Parameters that never change (frozen by mistake, left out of the optimizer, lr 0) cannot
+    lower the loss: it stalls."""
+    return cause.kind == "frozen_parameters" and effect.kind in STALL
+
+
+def skipped_steps_stall(cause: Event, effect: Event) -> bool:
+    """A collapsed GradScaler skips every optimizer step: nothing changes, the loss stalls."""
+    return cause.kind == "grad_scale_collapse" and effect.kind in STALL
+
+
+RULES: Tuple[Callable[[Event, Event], bool], ...] = (
+    nonfinite_input_poisons,
+    data_nonfinite_reaches_batches,
+    op_at_zero_makes_nonfinite,
+    nonfinite_activation_flows_on,
+    nonfinite_loss_flows_back,
+    nonfinite_gradient_breaks_weights,
+    instability_escalates,
+    stale_gradients_accumulate,
+    unscaled_inputs_saturate_and_explode,
+    flat_units_stall,
+    vanishing_gradient_stalls,
+    nll_on_probabilities_goes_negative,
+    softmax_before_cross_entropy_slows,
+    shape_mismatch_stalls,
+    frozen_parameters_stall,
+    skipped_steps_stall,
+)
+
+
+def explains(cause: Event, effect: Event) -> bool:
+    """Whether some rule links `cause` to `effect` (an event of the same rank, met no earlier)."""
+    return any(rule(cause, effect) for rule in RULES)
