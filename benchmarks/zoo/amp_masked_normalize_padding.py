@@ -1,4 +1,5 @@
 """float16 autocast + GradScaler: embeddings L2-normalized by hand include all-zero padding rows (0/0), masked out with torch.where; the loss is finite but every gradient is NaN, so every step is skipped."""
+# root: division_by_zero
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """float16 autocast + GradScaler on a hand-written pairwise distance: sqrt'(0) on the diagonal makes every gradient NaN, so the scaler skips every step."""
+# root: grad_scale_collapse
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A hand-written attention with an nn.Softmax module over scores masked with -inf: fully masked rows give NaN."""
+# root: nonfinite_activation
 
 import math
 

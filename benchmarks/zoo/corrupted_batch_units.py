@@ -1,4 +1,5 @@
 """One shard of the training data stored its targets in centimetres instead of metres: a one-batch loss spike."""
+# root: loss_spike
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A 10-layer ReLU MLP initialized with nn.init.normal_(w, std=1.0): activations and gradients blow up layer by layer."""
+# root: exploding_gradient
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A 10-layer MLP with sigmoid activations everywhere (as in old tutorials): the first layers barely get a gradient."""
+# root: vanishing_gradient
 
 import torch
 from torch import nn

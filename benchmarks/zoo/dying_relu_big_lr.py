@@ -1,4 +1,5 @@
 """Adam with lr=0.3 on a ReLU MLP: the first updates knock the hidden units into the dead zone for good."""
+# root: dead_activation
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Full-batch gradient descent with lr=0.3, past the edge of stability: the loss keeps surging and recovering."""
+# root: loss_oscillation
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """model.half() to save memory, fed raw incomes in dollars: the first layer overflows float16 (max 65504)."""
+# root: unnormalized_input nonfinite_activation
 
 import torch
 from torch import nn

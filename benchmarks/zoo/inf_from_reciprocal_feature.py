@@ -1,4 +1,5 @@
 """A derived feature 1/x (e.g. price per unit) is inf for the one row whose x is 0."""
+# root: nonfinite_input
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A GRU forecaster returns [N] (squeezed) while targets stay [N, 1]: F.l1_loss broadcasts to [N, N]."""
+# root: target_shape_mismatch
 
 import torch
 from torch import nn

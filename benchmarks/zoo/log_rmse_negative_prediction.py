@@ -1,4 +1,5 @@
 """A log-space error, (log(pred) - log(y))**2, on an unconstrained linear output that starts out negative."""
+# root: log_of_nonpositive
 
 import torch
 from torch import nn

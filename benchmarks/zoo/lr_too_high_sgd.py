@@ -1,4 +1,5 @@
 """Plain SGD with lr=0.5 on a regression MLP: the loss climbs instead of falling."""
+# root: loss_divergence
 
 import torch
 from torch import nn

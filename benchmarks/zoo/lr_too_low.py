@@ -1,4 +1,5 @@
 """SGD with lr=1e-6 (a typo for 1e-2): the loss never moves."""
+# root: loss_plateau
 
 import torch
 from torch import nn

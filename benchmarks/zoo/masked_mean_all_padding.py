@@ -1,4 +1,5 @@
 """A masked mean over padded sequences, sum(err * mask) / mask.sum(), meets a batch that is all padding."""
+# root: division_by_zero
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """One batch comes from a shard whose class ids were shifted by one (a re-indexed label file): a loss spike."""
+# root: loss_spike
 
 import torch
 from torch import nn

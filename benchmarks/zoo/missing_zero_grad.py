@@ -1,4 +1,5 @@
 """optimizer.zero_grad() forgotten in a hand-written loop: gradients pile up across steps."""
+# root: missing_zero_grad
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """nn.MSELoss on predictions [N, 1] against targets [N]: silently broadcast to [N, N]."""
+# root: target_shape_mismatch
 
 import torch
 from torch import nn

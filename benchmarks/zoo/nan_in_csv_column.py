@@ -1,4 +1,5 @@
 """A missing value survived the CSV round trip as NaN in one feature of one row."""
+# root: nonfinite_input
 
 import torch
 from torch import nn

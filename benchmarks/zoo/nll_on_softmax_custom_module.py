@@ -1,4 +1,5 @@
 """A custom model returning self.softmax(x) (nn.Softmax), with F.nll_loss(output, target.squeeze())."""
+# root: nll_on_probabilities
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """nn.Softmax as the last layer of a Sequential, trained with nn.NLLLoss: the loss goes negative."""
+# root: nll_on_probabilities
 
 import torch
 from torch import nn

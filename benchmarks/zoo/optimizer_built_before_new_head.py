@@ -1,4 +1,5 @@
 """The optimizer is created, then the classifier head is replaced: the new head is never updated."""
+# root: frozen_parameters
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """An encoder-decoder whose optimizer only got model.encoder.parameters(): the decoder stays at its init."""
+# root: frozen_parameters
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """An LSTM with 64 hidden units trained long on 48 short sequences: train loss to zero, val loss up."""
+# root: overfitting
 
 import torch
 from torch import nn

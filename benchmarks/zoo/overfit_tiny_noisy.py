@@ -1,4 +1,5 @@
 """A 256-wide MLP trained for 400 steps on 72 noisy samples: it memorizes them."""
+# root: overfitting
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A small CNN fed raw 0-255 pixel values: the /255 (or ToTensor) step was forgotten."""
+# root: unnormalized_input
 
 import torch
 from torch import nn

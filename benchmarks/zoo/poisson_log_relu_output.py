@@ -1,4 +1,5 @@
 """A Poisson log-likelihood, pred - y * log(pred), on a ReLU output head that outputs exact zeros."""
+# root: log_of_nonpositive
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Hidden biases initialized to -3 ("sparse activations"): almost every ReLU is off for every input."""
+# root: dead_activation
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A ReLU RNN over 60-step sequences with recurrent weights scaled up and no gradient clipping: gradients explode."""
+# root: exploding_gradient
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A sigmoid network fed raw sensor readings (hundreds of units): every sigmoid is pinned at 0 or 1."""
+# root: unnormalized_input saturated_activation
 
 import torch
 from torch import nn

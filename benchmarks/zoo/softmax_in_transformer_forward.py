@@ -1,4 +1,5 @@
 """A transformer classifier whose forward returns F.softmax(logits), trained with F.cross_entropy."""
+# root: softmax_before_cross_entropy
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """nn.CrossEntropyLoss on a Sequential that already ends in nn.Softmax: softmax applied twice, learning crawls."""
+# root: softmax_before_cross_entropy
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """Data sorted by class and a DataLoader with shuffle=False: every batch is one class, the loss swings each epoch."""
+# root: loss_oscillation
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A hand-written Euclidean distance, sqrt(sum((a - b)**2)), on pairs that include identical ones: NaN gradients."""
+# root: nonfinite_gradient
 
 import torch
 from torch import nn

@@ -1,4 +1,5 @@
 """A wide tanh MLP initialized with nn.init.normal_(w, std=1.0): the hidden units sit at +-1."""
+# root: saturated_activation
 
 import torch
 from torch import nn

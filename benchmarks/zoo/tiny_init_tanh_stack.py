@@ -1,4 +1,5 @@
 """A deep tanh MLP initialized with normal(0, 0.01) "small random weights": the signal and its gradient die out."""
+# root: vanishing_gradient
 
 import torch
 from torch import nn

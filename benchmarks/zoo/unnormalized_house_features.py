@@ -1,4 +1,5 @@
 """House prices from raw features (square feet, year built, lot size): never standardized."""
+# root: unnormalized_input
 
 import torch
 from torch import nn

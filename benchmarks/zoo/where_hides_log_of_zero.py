@@ -1,4 +1,5 @@
 """A KL-style term guarded with torch.where(target > 0, target * log(target / pred), 0): finite loss, NaN gradients."""
+# root: nonfinite_gradient
 
 import torch
 from torch import nn

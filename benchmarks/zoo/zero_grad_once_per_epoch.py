@@ -1,4 +1,5 @@
 """optimizer.zero_grad() placed in the epoch loop instead of the batch loop: gradients accumulate within each epoch."""
+# root: missing_zero_grad
 
 import torch
 from torch import nn
