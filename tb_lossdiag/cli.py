@@ -2,69 +2,156 @@
 
 import argparse
 import json
+import os
 import sys
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional
 
 from tb_lossdiag import reader
-from tb_lossdiag.events import SEVERITIES, severity_rank
+from tb_lossdiag.events import SEVERITIES, Event, severity_rank
+
+# A terminal that has waited this long for the first line gets a progress line on stderr.
+PROGRESS_AFTER_S = 1.0
 
 
 def _report(args) -> int:
-    return _read_and_print(args, reader.read_logdir)
+    return _read_and_print(args, lambda logdir, progress: reader.read_logdir(logdir, progress=progress))
 
 
 def _scan(args) -> int:
     from tb_lossdiag.scan import scan_logdir
 
-    return _read_and_print(args, lambda logdir: scan_logdir(logdir, write=args.write, force=args.force))
+    return _read_and_print(
+        args, lambda logdir, progress: scan_logdir(logdir, write=args.write, force=args.force, progress=progress))
 
 
 def _read_and_print(args, read) -> int:
-    """Print the runs `read(logdir)` finds as a table or JSON; the exit status says what was found."""
+    """Print the runs `read(logdir, progress)` finds as a table or JSON; the exit status says what was found."""
+    progress = _Progress(sys.stderr) if args.format == "text" and _is_terminal(sys.stderr) else None
     try:
-        runs = read(args.logdir)
+        runs = read(args.logdir, progress)
     except (FileNotFoundError, PermissionError) as error:
         print(f"tb-lossdiag: {error}", file=sys.stderr)
         return 2
+    finally:
+        if progress is not None:
+            progress.clear()
     if not runs:
         print(f"tb-lossdiag: no event files below {args.logdir!r}; point it at the log_dir your "
               "DiagWriter (or SummaryWriter) wrote", file=sys.stderr)
         return 2
-    if args.format == "json":
+    status = 0
+    if args.fail_on:
+        threshold = severity_rank(args.fail_on)
+        if any(severity_rank(e.severity) >= threshold for run in runs for e in run.events):
+            status = 1
+    if not _print_quietly(lambda: _print(args.format, runs)):
+        return status
+    for run in runs:
+        for notice in run.notices:
+            print(f"tb-lossdiag: {run.run}: {notice}", file=sys.stderr)
+    return status
+
+
+def _print(format: str, runs) -> None:
+    if format == "json":
         payload = {
             "runs": [
-                {"run": run.run, "events": [e.to_dict() for e in run.events], "notices": run.notices}
+                {"run": run.run, "events": [e.to_dict() for e in run.events], "notices": run.notices,
+                 "diagnosis": [d.to_dict() for d in run.diagnosis]}
                 for run in runs
             ]
         }
         print(json.dumps(payload, indent=2))
     else:
         print(format_table(runs))
-    for run in runs:
-        for notice in run.notices:
-            print(f"tb-lossdiag: {run.run}: {notice}", file=sys.stderr)
-    if args.fail_on:
-        threshold = severity_rank(args.fail_on)
-        if any(severity_rank(e.severity) >= threshold for run in runs for e in run.events):
-            return 1
-    return 0
+
+
+def _print_quietly(write) -> bool:
+    """Run `write`; False when whoever reads stdout has closed it (`... | head -1`): not an error."""
+    try:
+        write()
+        sys.stdout.flush()
+        return True
+    except BrokenPipeError:
+        # Python would report the failed flush of the closed pipe again at exit: point stdout at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
 
 
 def format_table(runs) -> str:
-    """The human-readable report: one block per run, one line per event plus its fix."""
+    """The human-readable report: per run, its diagnoses, then one line per event plus its fix."""
     lines = []
     for run in runs:
-        counts = {s: sum(e.severity == s for e in run.events) for s in SEVERITIES}
+        endings = ended(run.events)
+        enders = {id(e) for e in endings.values()}
+        shown = [e for e in run.events if id(e) not in enders]
+        counts = {s: sum(e.severity == s and id(e) not in endings for e in shown) for s in SEVERITIES}
+        counts["ended"] = len(endings)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "healthy: no findings"
         lines.append(f"{run.run}  ({summary})")
-        for e in run.events:
-            when = "before training" if e.step < 0 else f"step {e.step:>7}"
+        for number, d in enumerate(run.diagnosis, 1):
+            root = d.root
+            where = "before training" if root.step < 0 else f"at step {root.step}"
+            explained = f"; explains {len(d.consequences)} other events" if d.consequences else ""
+            lines.append(f"  DIAGNOSIS {number} ({d.confidence}): root {root.kind} on {root.tag} {where}{explained}")
+            lines.append(f"      {d.summary}")
+        for e in shown:
+            ender = endings.get(id(e))
+            if ender is not None:
+                span = f"steps {int(ender.evidence['start_step'])}-{int(ender.evidence['end_step'])}"
+                when, label = span, "ENDED"
+            else:
+                when = "before training" if e.step < 0 else f"step {e.step:>7}"
+                label = e.severity.upper()
             finding = f"{e.kind} [data]" if e.category == "data" else e.kind
-            lines.append(f"  {when:<15}  {e.severity.upper():<7}  {finding:<28} {e.tag}")
-            lines.append(f"      {e.message}")
+            lines.append(f"  {when:<15}  {label:<7}  {finding:<28} {e.tag}")
+            lines.append(f"      {e.message}" + (f" (ended at step {int(ender.evidence['end_step'])})" if ender else ""))
             lines.append(f"      fix: {e.hint}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def ended(events: List[Event]) -> Dict[int, Event]:
+    """id of each warning or error whose condition ended -> the info event of its kind and tag that
+    says so (evidence ended=1 with a start_step-end_step span covering the warning's step)."""
+    spans = [e for e in events if e.severity == "info" and e.evidence.get("ended") == 1.0
+             and "start_step" in e.evidence and "end_step" in e.evidence]
+    found = {}
+    for e in events:
+        if e.severity != "info":
+            for ender in spans:
+                if (ender.kind, ender.tag, ender.rank) == (e.kind, e.tag, e.rank) and \
+                        ender.evidence["start_step"] <= e.step <= ender.evidence["end_step"]:
+                    found[id(e)] = ender
+                    break
+    return found
+
+
+class _Progress:
+    """A one-line progress report on a terminal's stderr, shown only once a read has taken a while."""
+
+    def __init__(self, stream):
+        self.stream, self.start, self.last, self.shown = stream, time.monotonic(), 0.0, False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.start < PROGRESS_AFTER_S or now - self.last < 0.1:
+            return
+        self.last, self.shown = now, True
+        percent = 100 * done // max(total, 1)
+        self.stream.write(f"\rtb-lossdiag: reading {percent:3d}% ({done / 1e6:,.0f} of {total / 1e6:,.0f} MB)")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Take the progress line away before the report is printed."""
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _is_terminal(stream) -> bool:
+    return stream.isatty() and not os.environ.get("CI")
 
 
 def _demo(args) -> int:
@@ -82,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tb-lossdiag", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    report = commands.add_parser("report", help="print the diagnostic events found in a log directory")
+    report = commands.add_parser("report", help="print the diagnoses and events found in a log directory")
     scan = commands.add_parser(
         "scan", help="run the loss-curve detectors over runs written by any writer (SummaryWriter, "
         "Lightning, Keras, HF) and print what they find")

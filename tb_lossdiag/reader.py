@@ -2,16 +2,18 @@
 
 import dataclasses
 import os
-import struct
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2 as tf_event_pb2
-from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
-from tensorboard.util import tensor_util
 
-from tb_lossdiag import metadata, summary
+from tb_lossdiag import eventfile, metadata
 from tb_lossdiag.events import Event
+from tb_lossdiag.tags import Exactly, Substring, TagRule, matcher
+
+# Told (bytes read so far, bytes in all) as a log directory is read.
+Progress = Callable[[int, int], None]
+_RECORD_MARK = metadata.PLUGIN_NAME.encode()  # in every lossdiag record: its plugin name, its tag prefix
 
 
 @dataclasses.dataclass
@@ -24,6 +26,8 @@ class RunEvents:
     record_tags: Set[str] = dataclasses.field(default_factory=set)  # tags of its lossdiag records
     # loss tag -> [(step, value, wall_time)] in file order; filled only when asked for
     curves: Dict[str, List[Tuple[int, float, float]]] = dataclasses.field(default_factory=dict)
+    loss_tags: List[str] = dataclasses.field(default_factory=list)  # the tags its DiagWriter diagnosed as losses
+    diagnosis: list = dataclasses.field(default_factory=list)  # tb_lossdiag.diagnosis.Diagnosis, most serious first
 
 
 def find_runs(logdir: str) -> List[str]:
@@ -37,32 +41,76 @@ def find_runs(logdir: str) -> List[str]:
     return sorted(runs)
 
 
-def read_logdir(logdir: str, loss_tags: Optional[Callable[[str], bool]] = None) -> List[RunEvents]:
+def read_logdir(logdir: str, loss_tags: Optional[TagRule] = None, progress: Optional[Progress] = None) -> List[RunEvents]:
     """The lossdiag events of every run below `logdir` (and the curves of tags `loss_tags` accepts)."""
-    return [read_run(path, os.path.relpath(path, logdir), loss_tags) for path in find_runs(logdir)]
+    runs = find_runs(logdir)
+    tell = _Tally(progress, sum(os.path.getsize(p) for run in runs for p in _event_files(run)))
+    return [read_run(path, os.path.relpath(path, logdir), loss_tags, tell) for path in runs]
 
 
-def read_run(path: str, name: str = ".", loss_tags: Optional[Callable[[str], bool]] = None) -> RunEvents:
-    """The lossdiag events of the event files directly in `path`, sorted by step."""
+def read_run(path: str, name: str = ".", loss_tags: Optional[TagRule] = None,
+             progress: Optional[Callable[[int], None]] = None) -> RunEvents:
+    """The lossdiag events of the event files directly in `path`, sorted by step, with their diagnosis."""
+    from tb_lossdiag.diagnosis import diagnose
+
     result = RunEvents(run=name)
-    plugin_of = {}  # tag -> plugin name: TF2 writers put the metadata on a tag's first value only
-    files = sorted(f for f in os.listdir(path) if "tfevents" in f)
-    for file_name in files:
-        for data in _records(os.path.join(path, file_name), result.notices):
+    is_loss = None if loss_tags is None else matcher(loss_tags, "loss_tags")
+    finder = _finder(is_loss)
+    plugin_of: Dict[str, str] = {}  # tag -> plugin name: TF2 writers put the metadata on a tag's first value only
+    per_record: List[Tuple[str, ...]] = []
+    loss_tags_seen: Dict[str, None] = {}
+    for file_path in _event_files(path):
+        file_name = os.path.basename(file_path)
+        for data in eventfile.records(file_path, result.notices, finder, progress):
             try:
                 event = tf_event_pb2.Event.FromString(data)
             except DecodeError:
                 result.notices.append(f"{file_name}: a record is not an event; skipped")
                 continue
             for value in event.summary.value:
-                plugin = value.metadata.plugin_data.plugin_name or plugin_of.get(value.tag, "")
-                plugin_of.setdefault(value.tag, plugin)
+                plugin = value.metadata.plugin_data.plugin_name
                 if plugin == metadata.PLUGIN_NAME or value.tag.startswith(metadata.TAG_PREFIX):
-                    _read_batch(value, file_name, result)
-                elif loss_tags is not None and loss_tags(value.tag):
+                    result.record_tags.add(value.tag)
+                    record = metadata.parse_record(value.tensor.string_val)
+                    result.events.extend(record.events)
+                    loss_tags_seen.update(dict.fromkeys(record.loss_tags))
+                    per_record.append(record.notices)
+                elif is_loss is not None and is_loss(value.tag):
+                    plugin = plugin or plugin_of.get(value.tag, "")
+                    plugin_of.setdefault(value.tag, plugin)
                     _read_scalar(value, plugin, event, result)
+    result.notices.extend(metadata.count_notices(per_record))
     result.events.sort(key=lambda e: (e.step, e.wall_time))
+    result.loss_tags = list(loss_tags_seen)
+    result.diagnosis = diagnose(result.events)
     return result
+
+
+def _event_files(path: str) -> List[str]:
+    return [os.path.join(path, f) for f in sorted(os.listdir(path)) if "tfevents" in f]
+
+
+def _finder(is_loss: Optional[Callable[[str], bool]]) -> eventfile.Finder:
+    """What marks a record worth decoding: lossdiag records, and the scalars of the loss tags."""
+    if is_loss is None:
+        return eventfile.Finder([_RECORD_MARK])
+    if isinstance(is_loss, Exactly):
+        return eventfile.Finder([_RECORD_MARK, *(tag.encode() for tag in is_loss.tags)])
+    if isinstance(is_loss, Substring) and is_loss.text.isascii():
+        return eventfile.Finder([_RECORD_MARK], folded=[is_loss.text.encode()])
+    return eventfile.Finder(every=True)  # any other predicate needs every tag decoded
+
+
+class _Tally:
+    """Bytes read across a log directory, told to `progress` as (done, total)."""
+
+    def __init__(self, progress: Optional[Progress], total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 def _read_scalar(value, plugin: str, event, result: RunEvents) -> None:
@@ -70,6 +118,8 @@ def _read_scalar(value, plugin: str, event, result: RunEvents) -> None:
     if value.HasField("simple_value"):
         number = value.simple_value
     elif plugin == "scalars" and value.HasField("tensor"):
+        from tensorboard.util import tensor_util  # imported only here: it brings in ~0.3 s of TensorFlow's stub
+
         array = tensor_util.make_ndarray(value.tensor)
         if array.size != 1:
             return
@@ -77,50 +127,3 @@ def _read_scalar(value, plugin: str, event, result: RunEvents) -> None:
     else:
         return
     result.curves.setdefault(value.tag, []).append((event.step, number, event.wall_time))
-
-
-def _read_batch(value, file_name: str, result: RunEvents) -> None:
-    result.record_tags.add(value.tag)
-    if not value.tensor.string_val:
-        return
-    try:
-        events, version = summary.parse_batch(value.tensor.string_val[0])
-    except DecodeError:
-        result.notices.append(f"{file_name}: an unreadable lossdiag record was skipped")
-        return
-    if version > metadata.SCHEMA_VERSION:
-        notice = (
-            f"written by a newer tb_lossdiag (schema {version} > {metadata.SCHEMA_VERSION}); "
-            "fields it added are not shown: upgrade tb_lossdiag"
-        )
-        if notice not in result.notices:
-            result.notices.append(notice)
-    result.events.extend(events)
-
-
-_HEADER = struct.Struct("<QI")
-
-
-def _records(path: str, notices: List[str]) -> Iterator[bytes]:
-    """The records of one TFRecord file; a truncated or corrupt tail ends it with a notice."""
-    name = os.path.basename(path)
-    with open(path, "rb") as f:
-        offset = 0
-        while True:
-            header = f.read(_HEADER.size)
-            if not header:
-                return
-            if len(header) < _HEADER.size:
-                notices.append(f"{name}: truncated at byte {offset} (the writer crashed or is still writing)")
-                return
-            length, length_crc = _HEADER.unpack(header)
-            if masked_crc32c(header[:8]) != length_crc:
-                notices.append(f"{name}: corrupt record at byte {offset}; the rest of the file was skipped")
-                return
-            data = f.read(length)
-            footer = f.read(4)
-            if len(data) < length or len(footer) < 4:
-                notices.append(f"{name}: truncated at byte {offset} (the writer crashed or is still writing)")
-                return
-            offset += _HEADER.size + length + 4
-            yield data

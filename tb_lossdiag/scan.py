@@ -3,7 +3,7 @@
 import dataclasses
 import os
 import uuid
-from typing import List
+from typing import Dict, List, Optional, Tuple
 
 from tensorboard.compat.proto import event_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -12,7 +12,7 @@ from tb_lossdiag import metadata, reader, summary
 from tb_lossdiag.detectors import LossPoint
 from tb_lossdiag.diagnoser import Diagnoser
 from tb_lossdiag.events import Event
-from tb_lossdiag.tags import DEFAULT_LOSS_RULE, DEFAULT_VALIDATION_RULE, TagRule, matcher
+from tb_lossdiag.tags import DEFAULT_LOSS_RULE, DEFAULT_VALIDATION_RULE, Exactly, TagRule, matcher
 
 # Scan results go into a new event file of this suffix beside the run's own files (which are never
 # modified); TensorBoard reads it as part of the run, and a later scan replaces it.
@@ -20,13 +20,14 @@ SCAN_SUFFIX = ".lossdiag-scan"
 SCAN_TAG_PREFIX = metadata.TAG_PREFIX + "scan-"
 
 
-def scan_run(run: reader.RunEvents, validation_tags: TagRule = DEFAULT_VALIDATION_RULE) -> List[Event]:
-    """The curve detectors' events over a run's loss curves, replayed in step order."""
+def scan_run(curves: Dict[str, List[Tuple[int, float, float]]],
+             validation_tags: TagRule = DEFAULT_VALIDATION_RULE) -> List[Event]:
+    """The curve detectors' events over a run's loss curves (`RunEvents.curves`), replayed in step order."""
     is_validation = matcher(validation_tags, "validation_tags")
     detectors = Diagnoser()
     points = sorted(
         (step, wall_time, tag, value)
-        for tag, curve in run.curves.items()
+        for tag, curve in curves.items()
         for step, value, wall_time in curve
     )
     found = []
@@ -45,20 +46,27 @@ def scan_logdir(
     validation_tags: TagRule = DEFAULT_VALIDATION_RULE,
     write: bool = False,
     force: bool = False,
+    progress: Optional[reader.Progress] = None,
 ) -> List[reader.RunEvents]:
-    """Each run's findings; runs a DiagWriter diagnosed while training are left as they are unless `force`."""
+    """Each run's findings; runs a DiagWriter diagnosed while training are left as they are unless `force`.
+    The curves scanned are the loss tags a DiagWriter recorded, else those `loss_tags` accepts."""
+    from tb_lossdiag.diagnosis import diagnose
+
     results = []
-    for run in reader.read_logdir(logdir, matcher(loss_tags, "loss_tags")):
-        result = reader.RunEvents(run=run.run, notices=list(run.notices))
+    for run in reader.read_logdir(logdir, progress=progress):
+        result = reader.RunEvents(run=run.run, notices=list(run.notices), loss_tags=run.loss_tags)
         results.append(result)
         if any(not tag.startswith(SCAN_TAG_PREFIX) for tag in run.record_tags) and not force:
-            result.events = list(run.events)
+            result.events, result.diagnosis = run.events, run.diagnosis
             result.notices.append("diagnosed while training by DiagWriter: shown as written (--force rescans)")
             continue
-        if not run.curves:
+        rule = Exactly(frozenset(run.loss_tags)) if run.loss_tags else loss_tags
+        curves = reader.read_run(os.path.join(logdir, run.run), run.run, rule).curves
+        if not curves:
             result.notices.append("no loss scalars to scan")
             continue
-        result.events = scan_run(run, validation_tags)
+        result.events = scan_run(curves, validation_tags)
+        result.diagnosis = diagnose(result.events)
         if write:
             _write_beside(os.path.join(logdir, run.run), result.events)
     return results

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0b\x65vent.proto\x12\x0btb_lossdiag\"\x90\x02\n\x05\x45vent\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x08severity\x18\x03 \x01(\x0e\x32\x15.tb_lossdiag.Severity\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x0c\n\x04hint\x18\x06 \x01(\t\x12\x32\n\x08\x65vidence\x18\x07 \x03(\x0b\x32 .tb_lossdiag.Event.EvidenceEntry\x12\x11\n\twall_time\x18\x08 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12\x0c\n\x04rank\x18\n \x01(\x05\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"H\n\nEventBatch\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\"\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x12.tb_lossdiag.Event\"\'\n\rPluginContent\x12\x16\n\x0eschema_version\x18\x01 \x01(\r*F\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x08\n\x04INFO\x10\x01\x12\x0b\n\x07WARNING\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0b\x65vent.proto\x12\x0btb_lossdiag\"\x90\x02\n\x05\x45vent\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\'\n\x08severity\x18\x03 \x01(\x0e\x32\x15.tb_lossdiag.Severity\x12\x0b\n\x03tag\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x0c\n\x04hint\x18\x06 \x01(\t\x12\x32\n\x08\x65vidence\x18\x07 \x03(\x0b\x32 .tb_lossdiag.Event.EvidenceEntry\x12\x11\n\twall_time\x18\x08 \x01(\x01\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12\x0c\n\x04rank\x18\n \x01(\x05\x1a/\n\rEvidenceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"[\n\nEventBatch\x12\x16\n\x0eschema_version\x18\x01 \x01(\r\x12\"\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x12.tb_lossdiag.Event\x12\x11\n\tloss_tags\x18\x03 \x03(\t\"\'\n\rPluginContent\x12\x16\n\x0eschema_version\x18\x01 \x01(\r*F\n\x08Severity\x12\x18\n\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x08\n\x04INFO\x10\x01\x12\x0b\n\x07WARNING\x10\x02\x12\t\n\x05\x45RROR\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -23,14 +23,14 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _globals['_EVENT_EVIDENCEENTRY']._options = None
   _globals['_EVENT_EVIDENCEENTRY']._serialized_options = b'8\001'
-  _globals['_SEVERITY']._serialized_start=418
-  _globals['_SEVERITY']._serialized_end=488
+  _globals['_SEVERITY']._serialized_start=437
+  _globals['_SEVERITY']._serialized_end=507
   _globals['_EVENT']._serialized_start=29
   _globals['_EVENT']._serialized_end=301
   _globals['_EVENT_EVIDENCEENTRY']._serialized_start=254
   _globals['_EVENT_EVIDENCEENTRY']._serialized_end=301
   _globals['_EVENTBATCH']._serialized_start=303
-  _globals['_EVENTBATCH']._serialized_end=375
-  _globals['_PLUGINCONTENT']._serialized_start=377
-  _globals['_PLUGINCONTENT']._serialized_end=416
+  _globals['_EVENTBATCH']._serialized_end=394
+  _globals['_PLUGINCONTENT']._serialized_start=396
+  _globals['_PLUGINCONTENT']._serialized_end=435
 # @@protoc_insertion_point(module_scope)
