@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LOGDIR ?= runs/demo
 PORT ?= 6006
 
-.PHONY: setup demo test zoo browser frontend frontend-check proto clean
+.PHONY: setup demo test zoo realworld sweep browser frontend frontend-check proto clean
 
 # --system-site-packages keeps a torch that is already installed; otherwise take the CPU build
 # (an unpinned torch would pull gigabytes of CUDA packages).
@@ -29,10 +29,19 @@ test: setup browser frontend-check
 	@$(BIN)/python -m pytest -q tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests"; fi; exit $$rc
 	$(MAKE) zoo
+	$(BIN)/python benchmarks/healthy_sweep.py --quick
 
 # The whole fault zoo: fails when an expected finding is missed or a healthy run is flagged.
 zoo: setup
-	$(BIN)/python benchmarks/detection.py
+	$(BIN)/python benchmarks/detection.py --set zoo
+
+# The held-out real-world set (public programs with their bugs): reports recall, false alarms, root causes.
+realworld: setup
+	$(BIN)/python benchmarks/detection.py --set realworld
+
+# All 60 healthy configurations (300 to 20,000 steps): fails when one is flagged.
+sweep: setup
+	$(BIN)/python benchmarks/healthy_sweep.py
 
 frontend:
 	cd frontend && npm ci --no-audit --no-fund && npm run build
