@@ -1,13 +1,18 @@
 """reader: events come back from any log directory; damaged files give notices, not tracebacks."""
 
 import os
+import struct
 
+import numpy as np
 import pytest
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.compat.proto import event_pb2 as tf_event_pb2
+from tensorboard.compat.proto import summary_pb2 as tf_summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from tb_lossdiag import DiagWriter, metadata, read_logdir
+from tb_lossdiag import DiagWriter, eventfile, metadata, read_logdir
 from tb_lossdiag.events import Event
+from tb_lossdiag.plugin import records
+from tb_lossdiag.proto import event_pb2
 from tb_lossdiag.reader import find_runs
 from tb_lossdiag.summary import events_summary
 
@@ -98,3 +103,109 @@ def test_record_tags_use_the_metadata_prefix(tmp_path):
         if v.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME
     }
     assert len(tags) == 1 and tags.pop().startswith(metadata.TAG_PREFIX)
+
+
+def _write_records(run_dir, batches, scalars=()):
+    """A run whose lossdiag records hold `batches` (EventBatch bytes, one record each), then `scalars`
+    ((tag, step, value)) as SummaryWriter writes them."""
+    writer = EventFileWriter(run_dir)
+    for step, blob in enumerate(batches):
+        record = events_summary(metadata.TAG_PREFIX + "w", [])
+        record.value[0].tensor.string_val[0] = blob
+        writer.add_event(tf_event_pb2.Event(step=step, wall_time=1.7e9, summary=record))
+    for tag, step, value in scalars:
+        summary = tf_summary_pb2.Summary(value=[tf_summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+        writer.add_event(tf_event_pb2.Event(step=step, wall_time=1.7e9 + step, summary=summary))
+    writer.close()
+    return _event_file(run_dir)
+
+
+def _batch(events, loss_tags=()):
+    return events_summary("t", events, loss_tags).value[0].tensor.string_val[0]
+
+
+def _not_utf8_batch():
+    """A record whose event text holds an invalid UTF-8 byte: protobuf rejects it as a string."""
+    proto = Event(4, "loss_spike", "warning", "loss", "spike MARK here", "h").to_proto().SerializeToString()
+    batch = event_pb2.EventBatch(schema_version=metadata.SCHEMA_VERSION).SerializeToString()
+    return batch + b"\x12" + bytes([len(proto)]) + proto.replace(b"MARK", b"\xff\xfe\xff\xfe")
+
+
+def test_a_record_the_tab_shows_is_reported_by_the_cli_too(tmp_path):
+    """One parser: a record with invalid UTF-8 (shown by the tab) is read by read_logdir with the same notice."""
+    _write_records(str(tmp_path / "run"), [_not_utf8_batch()])
+    (run,) = read_logdir(str(tmp_path))
+    tab = records.read_record(np.array([_not_utf8_batch()], dtype=object))
+    assert [(e.step, e.kind, e.message) for e in run.events] == [(4, "loss_spike", "spike " + "\ufffd" * 4 + " here")]
+    assert run.events == tab.events
+    assert run.notices == [metadata.NOT_UTF8] and tab.notices == (metadata.NOT_UTF8,)
+
+
+def test_loss_tags_recorded_by_the_writer_are_read(tmp_path):
+    """The loss tags of every record are unioned, in the order first written, for the CLI and the tab."""
+    blobs = [_batch([], ["objective"]), _batch([], ["objective", "val/objective"])]
+    _write_records(str(tmp_path / "run"), blobs)
+    (run,) = read_logdir(str(tmp_path))
+    assert run.loss_tags == ["objective", "val/objective"]
+    assert records.read_record(np.array(blobs[1:], dtype=object)).loss_tags == ("objective", "val/objective")
+    assert metadata.parse_record([_batch([])]).loss_tags == ()  # records of older writers: none
+
+
+def test_unreadable_records_are_one_counted_notice(tmp_path):
+    """300 records of garbage under the lossdiag tag: one notice saying how many, the good record kept."""
+    _write_records(str(tmp_path / "run"), [b"\xff\xff\xff\xff"] * 300 + [_batch([Event(7, "k", "error", "loss", "m", "h")])])
+    (run,) = read_logdir(str(tmp_path))
+    assert [e.step for e in run.events] == [7]
+    assert run.notices == [f"{metadata.UNREADABLE} (300 records)"]
+
+
+def _nan_events_and_curve(tmp_path, name):
+    (run,) = read_logdir(str(tmp_path / name), loss_tags="loss")
+    return [(e.step, e.kind) for e in run.events], repr(run.curves), run.notices  # repr: NaN == NaN
+
+
+def test_chunked_reading_and_the_fallback_checksum_give_the_same_results(tmp_path, monkeypatch):
+    """Records cut across read chunks, and checksums without the C library, change nothing read."""
+    run = str(tmp_path / "run" / "r")
+    _write_nan_run(run, steps=(3, 4, 7))
+    expected = _nan_events_and_curve(tmp_path, "run")
+    assert expected[0] == [(3, "nonfinite_loss"), (7, "nonfinite_loss")] and expected[1].count("nan") == 3
+    monkeypatch.setattr(eventfile, "CHUNK", 7)  # smaller than a record header
+    assert _nan_events_and_curve(tmp_path, "run") == expected
+    monkeypatch.setattr(eventfile, "_c_crc32c", None)
+    assert _nan_events_and_curve(tmp_path, "run") == expected
+
+
+def test_a_damaged_record_is_skipped_and_the_rest_read(tmp_path):
+    """A lossdiag record whose data fails its checksum is skipped with a notice; later ones are read."""
+    path = _write_records(str(tmp_path / "run"), [_batch([Event(s, "k", "error", "loss", "m", "h")]) for s in (1, 2)])
+    data = bytearray(open(path, "rb").read())
+    first = data.index(metadata.TAG_PREFIX.encode())
+    data[first + 40] ^= 0x01  # inside the first record's data
+    open(path, "wb").write(bytes(data))
+    (run,) = read_logdir(str(tmp_path))
+    assert [e.step for e in run.events] == [2]
+    assert len(run.notices) == 1 and "checksum mismatch" in run.notices[0]
+
+
+def test_a_damaged_length_names_its_record_and_keeps_what_came_before(tmp_path):
+    """A flipped bit in a record's length: the records before it are read, the notice names its offset."""
+    path = _write_records(str(tmp_path / "run"), [_batch([Event(s, "k", "error", "loss", "m", "h")]) for s in (1, 2)])
+    data = bytearray(open(path, "rb").read())
+    second = data.rindex(metadata.TAG_PREFIX.encode())
+    start = next(s for s in range(second - 40, second) if struct.unpack_from("<Q", data, s)[0] + s + 16 == len(data))
+    data[start + 1] ^= 0x40
+    open(path, "wb").write(bytes(data))
+    (run,) = read_logdir(str(tmp_path))
+    assert [e.step for e in run.events] == [1]
+    assert run.notices == [f"{os.path.basename(path)}: corrupt record at byte {start}; the rest of the file was skipped"]
+
+
+def test_progress_is_told_every_byte(tmp_path):
+    """read_logdir tells its progress callback (bytes read, bytes in all), ending at the total."""
+    _write_nan_run(str(tmp_path / "a"))
+    _write_nan_run(str(tmp_path / "b"))
+    seen = []
+    read_logdir(str(tmp_path), progress=lambda done, total: seen.append((done, total)))
+    total = sum(os.path.getsize(_event_file(str(tmp_path / r))) for r in "ab")
+    assert seen[-1] == (total, total)
