@@ -31,13 +31,15 @@ SCENARIOS = {name: detection.load(name) for name in detection.names()}
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_script_keeps_the_contract(name):
-    """Each script has a one-line docstring, EXPECT, ONSET (None exactly when healthy), ALLOW and run()."""
+    """Each script has a one-line docstring, EXPECT, ONSET (None exactly when healthy), ALLOW, its root and run()."""
     module = SCENARIOS[name]
     assert module.__doc__ and len(module.__doc__.strip().splitlines()) == 1
     assert isinstance(module.EXPECT, tuple) and set(module.EXPECT) <= set(CURVE_KINDS + MODEL_KINDS)
     assert (module.ONSET is None) == (module.EXPECT == ())
     assert module.ONSET is None or isinstance(module.ONSET, int) and module.ONSET >= 0
     assert not set(getattr(module, "ALLOW", ())) & set(module.EXPECT)
+    assert set(detection.roots(module)) <= set(CURVE_KINDS + MODEL_KINDS)
+    assert bool(detection.roots(module)) == bool(module.EXPECT), "a faulty script names its root cause (# root:)"
     assert callable(module.run)
     defined = [a.name for a in ast.parse(pathlib.Path(module.__file__).read_text()).body
                 if isinstance(a, ast.FunctionDef) and a.name == "run"]
