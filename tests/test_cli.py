@@ -1,11 +1,12 @@
 """The tb-lossdiag report command, as a terminal or CI user runs it."""
 
+import io
 import json
 import os
 import subprocess
 import sys
 
-from tb_lossdiag import DiagWriter
+from tb_lossdiag import DiagWriter, cli
 from tb_lossdiag.cli import main
 
 NAN = float("nan")
@@ -88,3 +89,90 @@ def test_data_findings_are_marked_before_training(logdir, capsys):
     assert main(["report", logdir]) == 0
     out = capsys.readouterr().out
     assert "before training" in out and "missing_values [data]" in out and "data/age" in out
+
+
+def _records_run(logdir, name, events):
+    """A run holding one lossdiag record of `events`, as a DiagWriter writes it."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from tb_lossdiag import metadata
+    from tb_lossdiag.summary import events_summary
+
+    writer = EventFileWriter(os.path.join(logdir, name))
+    writer.add_event(event_pb2.Event(step=0, wall_time=1.7e9, summary=events_summary(metadata.TAG_PREFIX + "w", events)))
+    writer.close()
+
+
+def test_the_diagnosis_comes_first_in_the_table_and_in_json(logdir, capsys):
+    """Each run's diagnosis (root, chain, confidence, fix) is printed before its events; JSON has it per
+    run, an empty list for a healthy run."""
+    _nan_run(logdir)
+    with DiagWriter(os.path.join(logdir, "healthy")) as writer:
+        writer.add_scalar("loss", 1.0, 0)
+    assert main(["report", logdir]) == 0
+    out = capsys.readouterr().out
+    block = out[out.index("nan  (1 error)"):]
+    assert block.index("DIAGNOSIS 1 (likely): root nonfinite_loss on loss/train at step 2") < block.index("ERROR    nonfinite_loss")
+    assert "Fix: Check the data" in block.splitlines()[2]
+    assert main(["report", logdir, "--format", "json"]) == 0
+    runs = {run["run"]: run for run in json.loads(capsys.readouterr().out)["runs"]}
+    (diagnosis,) = runs["nan"]["diagnosis"]
+    assert (diagnosis["root"]["kind"], diagnosis["confidence"]) == ("nonfinite_loss", "likely")
+    assert diagnosis["fix"].startswith("Check the data") and diagnosis["consequences"] == []
+    assert runs["healthy"]["diagnosis"] == [] and set(runs["healthy"]) == {"run", "events", "notices", "diagnosis"}
+
+
+def test_a_warning_whose_condition_ended_is_shown_as_ended_with_its_span(logdir, capsys):
+    """A plateau that ended at step 250 reads "steps 100-250 ENDED", not as a standing warning."""
+    from tb_lossdiag.events import Event
+
+    plateau = Event(100, "loss_plateau", "warning", "loss", "loss has not improved", "raise the learning rate")
+    ended = Event(250, "loss_plateau", "info", "loss", "loss_plateau on loss ended at step 250 (steps 100-250)",
+                  "nothing to do", {"ended": 1.0, "start_step": 100.0, "end_step": 250.0})
+    _records_run(logdir, "run", [plateau, ended])
+    assert main(["report", logdir]) == 0
+    out = capsys.readouterr().out
+    assert "run  (1 ended)" in out
+    assert "steps 100-250    ENDED    loss_plateau" in out and "(ended at step 250)" in out
+    assert "WARNING" not in out and "INFO" not in out
+
+
+def _long_report(logdir):
+    """A run whose report is far longer than a pipe holds (64 KiB), so the writer outlives `head`."""
+    from tb_lossdiag.events import Event
+
+    _records_run(logdir, "long", [Event(s, "loss_spike", "warning", "loss", "m" * 400, "h") for s in range(500)])
+
+
+def test_a_closed_pipe_ends_report_and_scan_quietly(logdir):
+    """`tb-lossdiag report LOGDIR | head -1` (and scan) prints one line and no traceback."""
+    _long_report(logdir)
+    for command in ("report", "scan"):
+        proc = subprocess.run(f'"{sys.executable}" -m tb_lossdiag {command} "{logdir}" | head -1',
+                              shell=True, capture_output=True, text=True, timeout=120)
+        assert proc.stdout == "long  (500 warning)\n"
+        assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_waiting_terminal_gets_a_progress_line_and_json_none(logdir, capsys, monkeypatch):
+    """On a terminal, a read that takes a while shows "reading N%" on stderr, cleared before the report;
+    JSON output and a stderr that is not a terminal get none."""
+    _nan_run(logdir)
+    monkeypatch.setattr(cli, "PROGRESS_AFTER_S", 0.0)
+    monkeypatch.delenv("CI", raising=False)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["report", logdir]) == 0
+    assert "\rtb-lossdiag: reading 100% (0 of 0 MB)\r\033[K" in terminal.getvalue()
+    terminal.truncate(0)
+    assert main(["report", logdir, "--format", "json"]) == 0
+    assert "reading" not in terminal.getvalue()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert main(["report", logdir]) == 0
+    assert "reading" not in sys.stderr.getvalue()

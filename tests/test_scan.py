@@ -93,3 +93,25 @@ def test_scan_finds_overfitting_in_a_plain_run(logdir):
                 writer.add_scalar("loss/val", val, step)
     (run,) = scan_logdir(logdir)
     assert [(e.kind, e.tag) for e in run.events if e.severity != "info"][:1] == [("overfitting", "loss/val")]
+
+
+def test_scan_reads_the_loss_tags_a_diagwriter_recorded(logdir):
+    """--force on a run whose records name "objective" as its loss scans that curve, not the tags
+    containing "loss" (which it did not diagnose)."""
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_lossdiag import metadata
+    from tb_lossdiag.summary import events_summary
+
+    run_dir = os.path.join(logdir, "custom")
+    writer = EventFileWriter(run_dir)
+    writer.add_event(event_pb2.Event(step=0, summary=events_summary(metadata.TAG_PREFIX + "w", [], ["objective"])))
+    writer.close()
+    with SummaryWriter(run_dir) as plain:
+        for step, value in enumerate([1.0, 0.9, NAN]):
+            plain.add_scalar("objective", value, step)
+            plain.add_scalar("loss_scale", NAN, step)  # contains "loss", but not a loss of this run
+    (run,) = scan_logdir(logdir, force=True)
+    assert run.loss_tags == ["objective"]
+    assert [(e.step, e.kind, e.tag) for e in run.events] == [(2, "nonfinite_loss", "objective")]
