@@ -14,6 +14,7 @@ except ImportError:  # the pure fallback below: numpy over many equal-length rec
 
 CHUNK = 4 << 20  # bytes read at a time; a longer record is read whole
 _LENGTH = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
 _HEADER, _FOOTER = 12, 4  # u64 length + masked CRC of the length; masked CRC of the data
 _NUMPY_GROUP = 16  # the pure fallback checksums this many records of one length at once with numpy
 
@@ -48,14 +49,14 @@ def records(path: str, notices: List[str], finder: Finder,
     with open(path, "rb") as f:
         frames = _Frames(f, finder, progress)
         for buf, base, starts in frames:
-            for start, head_ok, data_ok in zip(starts, _heads_ok(buf, starts), _data_ok(buf, starts)):
-                if not head_ok:  # a damaged length: the framing after it cannot be trusted
+            for start, ok in zip(starts, _data_ok(buf, starts)):
+                if ok:
+                    yield buf[start + _HEADER: start + _HEADER + _LENGTH.unpack_from(buf, start)[0]]
+                elif _heads_ok(buf, [start])[0]:
+                    notices.append(f"{name}: damaged record at byte {base + start} (checksum mismatch); skipped")
+                else:  # a damaged length (its data checksum failed over the wrong bytes): the framing is lost
                     notices.append(_first_damage(path))
                     return
-                if data_ok:
-                    yield buf[start + _HEADER: start + _HEADER + _LENGTH.unpack_from(buf, start)[0]]
-                else:
-                    notices.append(f"{name}: damaged record at byte {base + start} (checksum mismatch); skipped")
         if frames.tail is not None:
             notices.append(_tail_notice(path, frames))
 
@@ -124,22 +125,25 @@ def _walk(buf: bytes, marks: Optional[List[int]]):
     return pos, starts
 
 
-def _masked(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+def _matches(crcs: List[int], stored: List[int]) -> List[bool]:
+    """Whether each CRC, masked as TFRecord stores it, equals the stored one."""
+    crc = np.array(crcs, dtype=np.uint32)
+    return ((((crc >> 15) | (crc << 17)) + np.uint32(0xA282EAD8)) == np.array(stored, dtype=np.uint32)).tolist()
 
 
 def _heads_ok(buf: bytes, starts: List[int]) -> List[bool]:
     """Whether the length of each record at `starts` in `buf` matches its checksum."""
-    stored = [struct.unpack_from("<I", buf, s + 8)[0] for s in starts]
-    return [_masked(c) == s for c, s in zip(_crcs(buf, starts, [8] * len(starts)), stored)]
+    stored = [_CRC.unpack_from(buf, s + 8)[0] for s in starts]
+    return _matches(_crcs(buf, starts, [8] * len(starts)), stored)
 
 
 def _data_ok(buf: bytes, starts: List[int]) -> List[bool]:
-    """Whether the data of each record at `starts` (wholly in `buf`) matches its checksum."""
-    lengths = [_LENGTH.unpack_from(buf, s)[0] for s in starts]
-    stored = [struct.unpack_from("<I", buf, s + _HEADER + n)[0] for s, n in zip(starts, lengths)]
-    crcs = _crcs(buf, [s + _HEADER for s in starts], lengths)
-    return [_masked(c) == s for c, s in zip(crcs, stored)]
+    """Whether the data of each record at `starts` (wholly in `buf`) matches its checksum; a data
+    checksum also fails, but for a few in 2**32, when the length before it is damaged."""
+    unpack = _LENGTH.unpack_from
+    lengths = [unpack(buf, s)[0] for s in starts]
+    stored = [_CRC.unpack_from(buf, s + _HEADER + n)[0] for s, n in zip(starts, lengths)]
+    return _matches(_crcs(buf, [s + _HEADER for s in starts], lengths), stored)
 
 
 def _crcs(buf: bytes, offsets: List[int], lengths: List[int]) -> List[int]:
