@@ -50,7 +50,11 @@ LINKS = {
     "nonfinite input -> loss of its step": (ev("nonfinite_input", 8, count=1), ev("nonfinite_loss", 8, value=NAN)),
     "nonfinite input -> later val loss": (ev("nonfinite_input", 8), ev("nonfinite_loss", 9, tag="loss/val", value=NAN)),
     "nonfinite input -> gradients": (ev("nonfinite_input", 8), ev("nonfinite_gradient", 8, parameters=4)),
-    "nonfinite input -> same argument later": (ev("nonfinite_input", 8), ev("nonfinite_input", 20)),
+    "same argument broken again": (ev("nonfinite_input", 8), ev("nonfinite_input", 20)),
+    "another argument at the same step": (ev("nonfinite_input", 8), ev("nonfinite_input", 8, tag="input target")),
+    "another layer saturated at the same check": (ev("saturated_activation", 10, "warning"), ev("saturated_activation", 10, "warning", tag="module 3")),
+    "zero_grad forgotten again": (ev("missing_zero_grad", 1), ev("missing_zero_grad", 61)),
+    "plateau on the validation curve too": (ev("loss_plateau", 119, "warning"), ev("loss_plateau", 129, "warning", tag="loss/val")),
     "nonfinite input -> inferred log": (ev("nonfinite_input", 8), ev("log_of_nonpositive", 8, tag="loss/train", value=NAN)),
     "data check -> nonfinite input": (ev("missing_values", -1, count=3), ev("nonfinite_input", 5)),
     "division -> nonfinite loss": (ev("division_by_zero", 3, minimum=0.0, bad_values=1, values=8), ev("nonfinite_loss", 3, value=NAN)),
@@ -78,7 +82,8 @@ LINKS = {
 # ... and must not link these.
 NOT_LINKS = {
     "NaN loss 500 steps before the input": (ev("nonfinite_input", 600), ev("nonfinite_loss", 100, value=NAN)),
-    "input does not explain another argument": (ev("nonfinite_input", 8), ev("nonfinite_input", 9, tag="input target")),
+    "input does not explain another argument later": (ev("nonfinite_input", 8), ev("nonfinite_input", 9, tag="input target")),
+    "a layer saturated later is another finding": (ev("saturated_activation", 10, "warning"), ev("saturated_activation", 40, "warning", tag="module 3")),
     "input does not explain a plateau": (ev("nonfinite_input", 8), ev("loss_plateau", 200, "warning")),
     "division does not explain a divergence": (ev("division_by_zero", 3), ev("loss_divergence", 50, "warning")),
     "later division does not explain an earlier NaN": (ev("division_by_zero", 30), ev("nonfinite_loss", 3, value=NAN)),
@@ -216,6 +221,17 @@ def test_unknown_kind_is_its_own_root_with_a_readable_summary():
     assert diagnosis.summary.startswith("label range in `data/y` before training")
 
 
+def test_summary_names_a_loss_once():
+    """An operand check read off a NaN loss is that loss: the chain does not name it twice."""
+    events = [ev("log_of_nonpositive", 0, tag="loss/train", value=NAN), ev("nonfinite_loss", 0, value=NAN),
+              ev("nonfinite_gradient", 0, parameters=1), ev("nonfinite_loss", 100, value=NAN)]
+    assert diagnose(events)[0].summary == (
+        "a log of <= 0 in the graph of `loss/train` makes it NaN at step 0 -> gradients of 1 parameter "
+        "NaN/Inf at step 0. Fix: fix log_of_nonpositive")
+    echo = [ev("nonfinite_gradient", 0, parameters=4), ev("division_by_zero", 1, tag="loss/train", value=NAN)]
+    assert "-> `loss/train` NaN at step 1." in diagnose(echo)[0].summary
+
+
 def test_long_chain_counts_the_rest():
     events = [ev("nonfinite_input", 1)] + [ev("nonfinite_loss", 1, tag=f"loss/{i}", value=NAN) for i in range(6)]
     assert "-> 2 more. Fix:" in diagnose(events)[0].summary
@@ -235,4 +251,4 @@ def test_explain_names_the_root_then_the_others():
     text = explain(events)
     first, second = text.splitlines()
     assert first.startswith("Root cause (certain): NaN/Inf in the input data")
-    assert second.startswith("Also (certain): parameters that never change")
+    assert second.startswith("Also (certain): 0 parameters never change (step 0)")

@@ -115,11 +115,13 @@ def _confidence(root: Event) -> str:
 
 
 def _diagnosis(root: Event, consequences: List[Event], several_ranks: bool) -> Diagnosis:
-    links, seen = [], {(root.kind, root.tag, root.rank)}
+    # Reminders repeat a link already named; an operand check read off a NaN loss names that loss.
+    links, seen = [], {(root.kind, root.tag, root.rank), (root.tag, root.step, root.rank)}
     for event in consequences:
-        if (event.kind, event.tag, event.rank) not in seen:  # reminders repeat a link already named
-            seen.add((event.kind, event.tag, event.rank))
-            links.append(phrase(event) + (f" (rank {event.rank})" if event.rank != root.rank else ""))
+        keys = {(event.kind, event.tag, event.rank), (event.tag, event.step, event.rank)}
+        if not seen & keys:
+            links.append(phrase(event, root=False) + (f" (rank {event.rank})" if event.rank != root.rank else ""))
+        seen |= keys
     chain = [phrase(root)] + links[:CHAIN_LINKS]
     if len(links) > CHAIN_LINKS:
         chain.append(f"{len(links) - CHAIN_LINKS} more")

@@ -2,12 +2,19 @@
 
 from typing import Callable, Dict
 
+from tb_lossdiag.diagnosis.rules import inferred_op
 from tb_lossdiag.events import Event
 
 
 def _num(value: float) -> str:
     """3 significant digits; NaN and Inf as a user reads them."""
     return {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}.get(str(value), f"{value:.3g}")
+
+
+def _count(value: float, noun: str) -> str:
+    """'1 parameter', '4 parameters'."""
+    n = int(value)
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _name(event: Event) -> str:
@@ -22,7 +29,7 @@ def _nonfinite_input(e: Event) -> str:
         where.append(f"column {int(ev['column'])}")
     if "rows" in ev:
         where.append(f"{int(ev['rows'])} rows")
-    where.append(f"{int(ev.get('count', 0))} of {int(ev.get('numel', 0))} values")
+    where.append(f"{int(ev.get('count', 0))} of {_count(ev.get('numel', 0), 'value')}")
     return f"NaN/Inf in the input data ({', '.join(where)} of the batch at step {e.step})"
 
 
@@ -33,7 +40,7 @@ def _nonfinite_loss(e: Event) -> str:
 def _op(e: Event) -> str:
     op = "a division by ~0" if e.kind == "division_by_zero" else "a log of <= 0"
     if "value" in e.evidence:
-        return f"`{e.tag}` {_num(e.evidence['value'])} at step {e.step} with {op} in its graph"
+        return f"{op} in the graph of `{e.tag}` makes it {_num(e.evidence['value'])} at step {e.step}"
     return (f"{op} in the {e.tag} ({int(e.evidence.get('bad_values', 0))} of "
             f"{int(e.evidence.get('values', 0))} operands) at step {e.step}")
 
@@ -44,10 +51,16 @@ def _divergence(e: Event) -> str:
             f"steps {int(ev.get('best_step', e.step))}-{e.step})")
 
 
+def _frozen(e: Event) -> str:
+    if "group" in e.evidence:
+        return f"param group {int(e.evidence['group'])} has learning rate 0 (step {e.step})"
+    return f"{_count(e.evidence.get('parameters', 0), 'parameter')} never change (step {e.step})"
+
+
 PHRASES: Dict[str, Callable[[Event], str]] = {
     "nonfinite_input": _nonfinite_input,
     "nonfinite_loss": _nonfinite_loss,
-    "nonfinite_gradient": lambda e: f"gradients of {int(e.evidence.get('parameters', 0))} parameters NaN/Inf at step {e.step}",
+    "nonfinite_gradient": lambda e: f"gradients of {_count(e.evidence.get('parameters', 0), 'parameter')} NaN/Inf at step {e.step}",
     "nonfinite_activation": lambda e: f"module `{_name(e)}` outputs NaN/Inf at step {e.step}",
     "division_by_zero": _op,
     "log_of_nonpositive": _op,
@@ -61,8 +74,8 @@ PHRASES: Dict[str, Callable[[Event], str]] = {
     "vanishing_gradient": lambda e: f"gradient vanishes at layer `{_name(e)}` (step {e.step})",
     "dead_activation": lambda e: f"{int(e.evidence.get('dead_units', 0))} of {int(e.evidence.get('units', 0))} units of `{_name(e)}` dead at step {e.step}",
     "saturated_activation": lambda e: f"{e.evidence.get('saturated_fraction', 0):.0%} of `{_name(e)}` saturated at step {e.step}",
-    "missing_zero_grad": lambda e: f"gradients of {int(e.evidence.get('parameters', 0))} parameters never zeroed (step {e.step})",
-    "frozen_parameters": lambda e: f"parameters that never change ({e.tag}, step {e.step})",
+    "missing_zero_grad": lambda e: f"gradients of {_count(e.evidence.get('parameters', 0), 'parameter')} never zeroed (step {e.step}): every update repeats all earlier ones",
+    "frozen_parameters": _frozen,
     "grad_scale_collapse": lambda e: f"GradScaler scale collapsed to {_num(e.evidence.get('scale', 0))} at step {e.step}",
     "nll_on_probabilities": lambda e: f"nll_loss fed probabilities (`{e.tag}`)",
     "softmax_before_cross_entropy": lambda e: f"CrossEntropyLoss fed softmax output (`{e.tag}`)",
@@ -72,8 +85,11 @@ PHRASES: Dict[str, Callable[[Event], str]] = {
 }
 
 
-def phrase(event: Event) -> str:
-    """The event in a few words, with its numbers (its kind, tag and step when no phrase is known)."""
+def phrase(event: Event, root: bool = True) -> str:
+    """The event in a few words, with its numbers (its kind, tag and step when no phrase is known);
+    an operand check read off a NaN loss says only that the loss is NaN when it is a consequence."""
+    if not root and inferred_op(event):
+        return _nonfinite_loss(event)
     known = PHRASES.get(event.kind)
     if known is not None:
         return known(event)

@@ -49,12 +49,20 @@ def _echo(effect: Event) -> bool:
     return effect.kind in NONFINITE or inferred_op(effect) or effect.kind == "grad_scale_collapse"
 
 
+def same_fault_again(cause: Event, effect: Event) -> bool:
+    """A kind found again is the same fault: on the same tag (a reminder, a re-onset, the same
+    argument broken again), in another place at the same step (one check of the model found it
+    in several layers), or on another loss curve (train and validation)."""
+    if cause.kind != effect.kind:
+        return False
+    both_curves = cause.category == effect.category == "curve"
+    return cause.tag == effect.tag or cause.step == effect.step or both_curves
+
+
 def nonfinite_input_poisons(cause: Event, effect: Event) -> bool:
     """A NaN/Inf batch makes its step's activations, loss and gradients non-finite, and the weights
-    it updates keep them so for every later step; the same argument broken later is the same fault."""
-    if cause.kind != "nonfinite_input":
-        return False
-    return _echo(effect) or effect.kind == "nonfinite_input" and effect.tag == cause.tag
+    it updates keep them so for every later step."""
+    return cause.kind == "nonfinite_input" and _echo(effect)
 
 
 def data_nonfinite_reaches_batches(cause: Event, effect: Event) -> bool:
@@ -154,6 +162,7 @@ def skipped_steps_stall(cause: Event, effect: Event) -> bool:
 
 
 RULES: Tuple[Callable[[Event, Event], bool], ...] = (
+    same_fault_again,
     nonfinite_input_poisons,
     data_nonfinite_reaches_batches,
     op_at_zero_makes_nonfinite,
