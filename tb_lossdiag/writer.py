@@ -149,7 +149,7 @@ class DiagWriter(SummaryWriter):
 
     def observe_step(self, stats) -> None:
         """Run the model detectors on one sampled step's statistics and record what they find."""
-        with self._guard("model detectors", stats.step):
+        with self.guard("model detectors", stats.step):
             self._record(self._diagnoser.step(stats))
         self._maybe_stop()
 
@@ -158,9 +158,26 @@ class DiagWriter(SummaryWriter):
         self._record(list(events))
         self._maybe_stop()
 
-    def _guard(self, where: str, step: int) -> "_Guard":
-        """Turn a failure of tb_lossdiag into one diagnostic_failure event; training goes on."""
+    def guard(self, where: str, step: int) -> "_Guard":
+        """A context that turns a failure of tb_lossdiag code inside it into a diagnostic_failure
+        event (the first one per `where`) instead of an exception; training goes on."""
         return _Guard(self, where, step)
+
+    _guard = guard  # check_data's name for it (owned by the data helper; see requests-core.md)
+
+    @property
+    def event_count(self) -> int:
+        """How many events are recorded so far (loss values the deferrable detectors still hold
+        are not diagnosed yet): a mark to pass to alarmed_since()."""
+        return len(self._events)
+
+    def alarmed_since(self, mark: int) -> bool:
+        """Whether a warning or error was recorded after event_count was `mark`."""
+        return any(e.severity != "info" for e in self._events[mark:])
+
+    def write_summary(self, summary, step: int) -> None:
+        """Write a tensorboard Summary proto (e.g. watch()'s diag/ scalars) at `step` to this run."""
+        self._get_file_writer().add_summary(summary, step)
 
     def _failure(self, where: str, error: Exception, step: int) -> None:
         if where not in self._failed:
@@ -172,7 +189,7 @@ class DiagWriter(SummaryWriter):
     def _drain(self):
         """Record the events of loss values the deferrable detectors have not seen yet."""
         last_step = max(self._auto_steps.values(), default=0)
-        with self._guard("loss detectors", last_step):
+        with self.guard("loss detectors", last_step):
             self._record(self._diagnoser.flush())
 
     def _roles(self, tag):
@@ -204,7 +221,7 @@ class DiagWriter(SummaryWriter):
 
     def _observe_loss(self, tag, value, global_step, graph):
         step = self._step_of(tag, global_step)
-        with self._guard("loss detectors", step):
+        with self.guard("loss detectors", step):
             point = LossPoint(
                 tag=tag,
                 step=step,
@@ -261,7 +278,7 @@ class DiagWriter(SummaryWriter):
 
 
 class _Guard:
-    """DiagWriter._guard's context: a class, as it is entered for every logged loss value (a
+    """DiagWriter.guard's context: a class, as it is entered for every logged loss value (a
     generator-based contextmanager costs several times more to enter and leave)."""
 
     __slots__ = ("writer", "where", "step")

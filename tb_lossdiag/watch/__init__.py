@@ -1,0 +1,34 @@
+"""writer.watch(model, optimizer): hooks that gather each training step's model statistics.
+
+Step numbers: a step is one optimizer.step(); the first one watched is `first_step` (default 0),
+so `for step, batch in enumerate(loader)` with `add_scalar("loss/train", loss, step)` and one
+optimizer.step() per batch gets events at the same steps as the loss. With gradient accumulation
+every micro-batch of an optimizer step shares its number. Without an optimizer a step ends with
+each backward pass.
+
+Cost: steps with `step % interval == 0` are sampled, the interval starting at `every` (10) and
+doubling after every 5 calm sampled steps up to `max_every` (8 x every): a long healthy run pays
+for 1 in 80 steps, while any warning or error, or an unsampled step whose cheap checks flag
+something, sets it back to `every` at once. A sampled step gets hooks on the leaf modules for its
+first training forward (activation statistics of the batch's first rows, at most 32,768 values of
+an output, and one NaN/Inf probe of all of it) and a pre-step hook on the optimizer (weight norms,
+update ratios), and everything is read in ONE host transfer. Every other step runs only the cheap
+checks, from three hooks: the model's forward hook (one sum per floating input on an accelerator;
+on CPU a weak reference, read only if the step is flagged), one hook on the model's output that
+sees, as backward starts, whether the last step's gradients were cleared, and the optimizer's
+post-step hook (the norm of each of the smallest gradients it applies). On CPU they are
+read at once (a read costs no sync there); on an accelerator they stay on the device and ride
+along with the next sampled step's transfer, so no step adds a sync. An unsampled step reaches
+the detectors only when a cheap check flags it (a non-finite value, uncleared gradients). Hooks
+never keep activations: they keep only the small statistic tensors they compute. Evaluation
+passes (model.eval() or no grad) are not observed.
+
+Mixed precision: with `scaler=` (a torch.amp.GradScaler), an iteration whose optimizer step the
+scaler skips (inf/NaN gradients, normal while it finds its scale) still ends a step at
+`scaler.update()`, so step numbers stay those of the loop; its gradients are not measured (they
+are the scaled, overflowing ones by design). Sampled steps read the scale with the other statistics.
+"""
+
+from tb_lossdiag.watch.core import Watch
+
+__all__ = ["Watch"]
