@@ -11,10 +11,11 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from tb_lossdiag import DiagWriter, check_dataframe, read_logdir
 from tb_lossdiag.data import prepare_check
+from tb_lossdiag.diagnoser import Diagnoser
 
 
 def _check(data, **options):
-    return prepare_check(data, **options)()
+    return prepare_check(data, **options)(Diagnoser())
 
 
 def _only(events, kind):

@@ -24,6 +24,15 @@ from tb_lossdiag.detectors.loss_oscillation import LossOscillation
 from tb_lossdiag.detectors.loss_plateau import LossPlateau
 from tb_lossdiag.detectors.loss_spike import LossSpike
 from tb_lossdiag.detectors.overfitting import Overfitting
+from tb_lossdiag.detectors.stray_index_column import StrayIndexColumn
+from tb_lossdiag.detectors.missing_values import MissingValues
+from tb_lossdiag.detectors.empty_strings import EmptyStrings
+from tb_lossdiag.detectors.dtype_inconsistency import DtypeInconsistency
+from tb_lossdiag.detectors.nonfinite_values import NonfiniteValues
+from tb_lossdiag.detectors.label_dtype import LabelDtype
+from tb_lossdiag.detectors.label_range import LabelRange
+from tb_lossdiag.detectors.outlier_values import OutlierValues
+from tb_lossdiag.detectors.shape_inconsistency import ShapeInconsistency
 
 # Order is the order in which they see each observation.
 BUILTIN = (
@@ -50,6 +59,16 @@ BUILTIN = (
     LossPlateau,
     LossSpike,
     Overfitting,
+    # Data detectors: they see the observations of check_data().
+    StrayIndexColumn,
+    MissingValues,
+    EmptyStrings,
+    DtypeInconsistency,
+    NonfiniteValues,
+    LabelDtype,
+    LabelRange,
+    OutlierValues,
+    ShapeInconsistency,
 )
 
 
