@@ -14,7 +14,7 @@ CATEGORY = {
     "nll_on_probabilities": "model", "softmax_before_cross_entropy": "model",
     "target_shape_mismatch": "model", "division_by_zero": "model", "log_of_nonpositive": "model",
     "frozen_parameters": "model", "grad_scale_collapse": "model",
-    "missing_values": "data", "nonfinite_values": "data",
+    "missing_values": "data", "nonfinite_values": "data", "empty_strings": "data",
 }
 TAGS = {
     "nonfinite_input": "input input", "nonfinite_gradient": "gradients", "nonfinite_activation": "module 2",
@@ -57,6 +57,7 @@ LINKS = {
     "plateau on the validation curve too": (ev("loss_plateau", 119, "warning"), ev("loss_plateau", 129, "warning", tag="loss/val")),
     "nonfinite input -> inferred log": (ev("nonfinite_input", 8), ev("log_of_nonpositive", 8, tag="loss/train", value=NAN)),
     "data check -> nonfinite input": (ev("missing_values", -1, count=3), ev("nonfinite_input", 5)),
+    "blank strings -> nonfinite loss": (ev("empty_strings", -1, "warning", tag="data/age"), ev("nonfinite_loss", 5, value=NAN)),
     "division -> nonfinite loss": (ev("division_by_zero", 3, minimum=0.0, bad_values=1, values=8), ev("nonfinite_loss", 3, value=NAN)),
     "log -> nonfinite gradient": (ev("log_of_nonpositive", 3, minimum=0.0, bad_values=1, values=8), ev("nonfinite_gradient", 3)),
     "division -> scaler collapse": (ev("division_by_zero", 3), ev("grad_scale_collapse", 30, severity="warning")),
@@ -95,6 +96,7 @@ NOT_LINKS = {
     "softmax before CE does not explain divergence": (ev("softmax_before_cross_entropy", 0, "warning"), ev("loss_divergence", 50, "warning")),
     "frozen does not explain exploding": (ev("frozen_parameters", 0, "warning"), ev("exploding_gradient", 50, "warning")),
     "shape mismatch does not explain a negative loss": (ev("target_shape_mismatch", 0), ev("negative_loss", 3)),
+    "missing values do not explain a plateau": (ev("missing_values", -1), ev("loss_plateau", 130, "warning")),
     "plateau explains nothing": (ev("loss_plateau", 130, "warning"), ev("frozen_parameters", 140, "warning")),
 }
 

@@ -66,9 +66,9 @@ def nonfinite_input_poisons(cause: Event, effect: Event) -> bool:
 
 
 def data_nonfinite_reaches_batches(cause: Event, effect: Event) -> bool:
-    """NaN/None/Inf found in the data before training (check_data) arrive in batches: they explain a
-    non-finite batch and what it poisons."""
-    if cause.kind not in ("missing_values", "nonfinite_values") or cause.category != "data":
+    """NaN/None/Inf found in the data by a data check (blank strings too: they become NaN when
+    converted to numbers) arrive in batches: they explain a non-finite batch and what it poisons."""
+    if cause.kind not in ("missing_values", "nonfinite_values", "empty_strings") or cause.category != "data":
         return False
     return effect.kind == "nonfinite_input" or _echo(effect)
 
