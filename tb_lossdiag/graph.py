@@ -1,11 +1,14 @@
 """Facts read from a loss tensor's autograd graph: which loss function made it, and what fed it.
 
 Reading `grad_fn` names and non-tensor saved values touches no tensor data, so it costs no host
-sync; it also works after `backward()` has freed the saved tensors.
+sync; it also works after `backward()` has freed the saved tensors. Between the loss function and
+what feeds it, and between the logged value and the loss function, real code reshapes, selects,
+casts and scales: those ops are looked through (see `passes_through`).
 """
 
 import dataclasses
-from typing import Optional, Tuple
+import re
+from typing import List, Optional, Tuple
 
 # autograd node name -> (loss function, cannot be negative)
 _LOSS_NODES = {
@@ -25,8 +28,21 @@ _LOSS_NODES = {
 }
 # Nodes that reduce or sum losses without changing their sign.
 _SIGN_KEEPING = {"MeanBackward0", "MeanBackward1", "SumBackward0", "SumBackward1", "AddBackward0"}
-# Scaling by a constant (`loss / accumulation_steps`): the loss function is still known, its sign not.
-_SCALING = {"MulBackward0", "DivBackward0"}
+# Ops that reshape, copy, select or cast values and change none of them, named without their
+# overload number (SqueezeBackward0/1/2): `.view`, `.reshape`, `.flatten`, `.transpose`, `.permute`,
+# `.contiguous`, `.squeeze`, `.unsqueeze`, `.expand`, `.float()` / `.to(dtype)`, `x[mask]`,
+# `x[:, -1]`, `x[1:]`, `gather`, `index_select`, `masked_select`, `split`, `unbind`.
+_SHAPE_DTYPE_INDEX = {
+    "ViewBackward", "UnsafeViewBackward", "ReshapeAliasBackward", "AliasBackward", "TransposeBackward",
+    "TBackward", "PermuteBackward", "CloneBackward", "SqueezeBackward", "UnsqueezeBackward",
+    "ExpandBackward", "ToCopyBackward", "IndexBackward", "MaskedSelectBackward", "SelectBackward",
+    "SliceBackward", "GatherBackward", "IndexSelectBackward", "SplitBackward",
+    "SplitWithSizesBackward", "UnbindBackward",
+}
+# Multiplication or division by a constant, i.e. by an operand without a gradient (`loss / 4`,
+# `0.5 * bce`, `probs * mask`); the overloads numbered 1 take a Python number.
+_SCALING = {"MulBackward", "DivBackward"}
+_MAX_THROUGH = 32  # ops looked through in a row: a bound on the walk, far above real code's few
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,12 +50,14 @@ class LossGraph:
     """What the graph says about a loss tensor."""
 
     loss_fn: Optional[str] = None  # e.g. "nll_loss", "cross_entropy", "mse_loss"
-    nonnegative: bool = False  # every loss term is of a function that cannot be negative
+    nonnegative: bool = False  # every loss term is of a function that cannot be negative, unscaled
     input_op: Optional[str] = None  # node feeding the loss function (for cross_entropy: its log_softmax)
+    # ops between input_op and the loss function that only reshape, select, cast or scale
+    input_through: Tuple[str, ...] = ()
     # (input shape, broadcast shape) when the loss's input was expanded to a target's shape
     broadcast: Optional[Tuple[Tuple[int, ...], Tuple[int, ...]]] = None
-    # a division by a tensor (MAPE's / y), or a loss that ends in a division (a masked mean's
-    # sum / mask.sum()); `loss / accumulation_steps` looks alike once backward() freed the operand
+    # a division by a tensor (MAPE's / y), or a sum divided into a mean (a masked mean's
+    # sum / mask.sum()); not a reduced loss scaled by a constant (`loss / accumulation_steps`)
     divides: bool = False
     logs: bool = False  # a torch.log / log2 / log10 near the root
 
@@ -48,26 +66,53 @@ def _name(node) -> str:
     return node.name() if node is not None else ""
 
 
+def _kind(node) -> str:
+    """The node's name without its overload number: "SqueezeBackward1" -> "SqueezeBackward"."""
+    return re.sub(r"\d+$", "", _name(node))
+
+
 def _inputs(node):
     return [n for n, _ in node.next_functions if n is not None]
 
 
+def passes_through(node) -> bool:
+    """Whether `node` hands its one differentiable input on unchanged in meaning: a shape, dtype
+    or indexing op, or a multiplication or division by a constant."""
+    kind = _kind(node)
+    if kind not in _SHAPE_DTYPE_INDEX and kind not in _SCALING:
+        return False
+    return len(_inputs(node)) == 1
+
+
+def _feeder(node) -> Tuple[Optional[object], Tuple[str, ...]]:
+    """(the node whose output feeds `node`'s first input, looked through, the ops looked through)."""
+    inputs = _inputs(node)
+    current, through = (inputs[0] if inputs else None), []
+    while current is not None and len(through) < _MAX_THROUGH and passes_through(current):
+        through.append(_name(current))
+        current = _inputs(current)[0]
+    return current, tuple(through)
+
+
 def _loss_nodes(root, limit=8):
-    """The loss-function nodes under `root`, looking only through sign-keeping reductions."""
-    found, others, stack = [], 0, [root]
-    while stack and limit > 0:
-        limit -= 1
+    """(the loss-function nodes under `root`, the other ops met, whether a scaling was met),
+    looking through sign-keeping reductions and through shape, dtype, indexing and scaling ops."""
+    found, others, scaled, stack, walked = [], 0, False, [root], 0
+    while stack and limit > 0 and walked < 4 * _MAX_THROUGH:
+        walked += 1
         node = stack.pop()
         if _name(node) in _LOSS_NODES:
             found.append(node)
         elif _name(node) in _SIGN_KEEPING:
+            limit -= 1
             stack.extend(_inputs(node))
-        elif _name(node) in _SCALING and len(_inputs(node)) == 1:
-            others += 1
+        elif passes_through(node):
+            scaled = scaled or _kind(node) in _SCALING
             stack.extend(_inputs(node))
         else:
+            limit -= 1
             others += 1
-    return found, others
+    return found, others, scaled
 
 
 def describe_loss(tensor) -> LossGraph:
@@ -76,26 +121,27 @@ def describe_loss(tensor) -> LossGraph:
     if root is None:
         return LossGraph()
     divides, logs, manual_broadcast = _scan(root)
-    nodes, others = _loss_nodes(root)
+    nodes, others, scaled = _loss_nodes(root)
     if not nodes or len(nodes) > 1 and others:
         return LossGraph(broadcast=manual_broadcast, divides=divides, logs=logs)
     node = nodes[0]
     loss_fn = _LOSS_NODES[_name(node)][0]
-    feeders = _inputs(node)
-    input_node = feeders[0] if feeders else None
+    inputs = _inputs(node)
+    direct = inputs[0] if inputs else None  # the loss's own broadcast is its first node
+    input_node, through = _feeder(node)
     if loss_fn == "nll_loss" and _name(input_node) == "LogSoftmaxBackward0":
         # nn.CrossEntropyLoss is log_softmax followed by nll_loss.
         loss_fn = "cross_entropy"
-        inner = _inputs(input_node)
-        input_node = inner[0] if inner else None
+        input_node, through = _feeder(input_node)
     broadcast = manual_broadcast
-    if _name(input_node) == "ExpandBackward0":
-        original = tuple(int(d) for d in input_node._saved_self_sym_sizes)
-        broadcast = (original, _output_shape(input_node, original))
+    if _name(direct) == "ExpandBackward0":
+        original = tuple(int(d) for d in direct._saved_self_sym_sizes)
+        broadcast = (original, _output_shape(direct, original))
     return LossGraph(
         loss_fn=loss_fn,
-        nonnegative=others == 0 and all(_LOSS_NODES[_name(n)][1] for n in nodes),
+        nonnegative=others == 0 and not scaled and all(_LOSS_NODES[_name(n)][1] for n in nodes),
         input_op=_name(input_node) or None,
+        input_through=through,
         broadcast=broadcast,
         divides=divides,
         logs=logs,
@@ -107,24 +153,37 @@ _ELEMENTWISE_PAIRS = {"SubBackward0", "AddBackward0", "RsubBackward0"}
 
 
 def _scan(root, limit=16):
-    """(divides, logs, broadcast) from the nodes nearest the root of a hand-written loss."""
+    """(divides, logs, broadcast) from the `limit` nodes nearest the root of a hand-written loss,
+    the ops looked through (passes_through) not counted."""
     divides = logs = False
     broadcast = None
-    seen, queue = set(), [root]
-    while queue and len(seen) < limit:
+    seen, counted, queue = set(), 0, [root]
+    while queue and counted < limit and len(seen) < 4 * _MAX_THROUGH:
         node = queue.pop(0)
         if id(node) in seen:
             continue
         seen.add(id(node))
         name = _name(node)
-        # At the root the denominator can be a constant (`/ 4`) or data (`/ mask.sum()`): with
-        # backward() run, the graph no longer tells them apart, and only a non-finite loss asks.
-        divides = divides or name == "DivBackward0"
+        counted += not passes_through(node)
+        divides = divides or name == "DivBackward0" and not _scales_a_loss(node)
         logs = logs or name in _LOGS
         if broadcast is None and name in _ELEMENTWISE_PAIRS:
             broadcast = _pair_broadcast(node)
         queue.extend(_inputs(node))
     return divides, logs, broadcast
+
+
+def _scales_a_loss(node) -> bool:
+    """Whether a DivBackward0 divides an already reduced loss by a constant (`loss / 4`).
+
+    With backward() run, the graph no longer tells `/ 4` from `/ mask.sum()`, so the numerator
+    decides: a sum is made into a mean by its count (which can be 0); a mean or a loss function's
+    output is already one, and a division of it is a scaling.
+    """
+    inputs = _inputs(node)
+    if len(inputs) != 1 or _output_shape(node, None) != ():
+        return False
+    return _kind(inputs[0]) != "SumBackward"
 
 
 def _pair_broadcast(node):

@@ -23,6 +23,11 @@ def broken(stats) -> bool:
     )
 
 
+def through(graph) -> str:
+    """' (through ViewBackward0, TransposeBackward0)': the ops a graph check looked through, for a message."""
+    return f" (through {', '.join(graph.input_through)})" if graph.input_through else ""
+
+
 class Streak:
     """How many observations in a row a condition has held, per key."""
 

@@ -1,10 +1,11 @@
 """softmax_before_cross_entropy: CrossEntropyLoss fed softmax output instead of raw logits."""
 
-from tb_lossdiag.detectors._model import GraphCheck
+from tb_lossdiag.detectors._model import GraphCheck, through
 
 
 class SoftmaxBeforeCrossEntropy(GraphCheck):
-    """Fires at the first logged step whose cross_entropy input comes straight from a softmax."""
+    """Fires at the first logged step whose cross_entropy input is a softmax's output, reshaped,
+    selected, cast or scaled on the way."""
 
     id = "softmax_before_cross_entropy"
     severity = "warning"
@@ -17,7 +18,7 @@ class SoftmaxBeforeCrossEntropy(GraphCheck):
         if graph.loss_fn != "cross_entropy" or graph.input_op != "SoftmaxBackward0":
             return None
         return (
-            f"cross_entropy is fed softmax output ({point.value:.4g}): it applies softmax a second "
-            "time, so the loss cannot go below ~log(classes) and its gradients shrink",
+            f"cross_entropy is fed softmax output{through(graph)} ({point.value:.4g}): it applies softmax "
+            "a second time, so the loss cannot go below ~log(classes) and its gradients shrink",
             {"value": point.value},
         )
