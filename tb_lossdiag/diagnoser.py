@@ -93,7 +93,8 @@ class Diagnoser:
     def _dispatch(self, method: str, observation, step: int) -> List[Event]:
         new: List[Event] = []
         call = "on_step" if method == "on_step" else "on_loss"
-        for det in self._listeners[method]:
+        # A copy: switching a detector off edits the lists, and the next one must still see this.
+        for det in list(self._listeners[method]):
             try:
                 new.extend(getattr(det, call)(observation))
             except Exception as error:  # a detector bug must never reach the training loop
@@ -101,18 +102,19 @@ class Diagnoser:
                 for listeners in self._listeners.values():
                     if det in listeners:
                         listeners.remove(det)
-                new.append(failure_event(f"detector {det.id}", error, step))
+                new.append(failure_event(f"detector {det.id}", error, step, "was switched off"))
         return new
 
 
-def failure_event(where: str, error: BaseException, step: int) -> Event:
-    """A diagnostic_failure event, also issued as a Python warning."""
+def failure_event(where: str, error: BaseException, step: int, outcome: str) -> Event:
+    """A diagnostic_failure event, also issued as a Python warning; `outcome` says what became of
+    the failing part (e.g. "was switched off")."""
     event = Event(
         step=step,
         kind=FAILURE_KIND,
         severity="warning",
         tag=where,
-        message=f"tb_lossdiag's {where} failed and was switched off: "
+        message=f"tb_lossdiag's {where} failed and {outcome}: "
         f"{type(error).__name__}: {error}",
         hint="Training is unaffected. Please report this with the message above.",
         category="model",

@@ -122,10 +122,10 @@ class DiagWriter(SummaryWriter):
     def check_data(self, data, step: int = -1, name: str = "train", **options) -> List[Event]:
         """Record and return what in `data` (DataFrame, Dataset, DataLoader, batch, tensor) will poison the loss."""
         check = prepare_check(data, step=step, name=name, **options)  # wrong arguments raise here, unguarded
-        before = len(self._events)
+        before = self.event_count
         found: List[Event] = []
-        with self._guard(f"data check of {name!r}", step):
-            found = check()
+        with self.guard(f"data check of {name!r}", step):
+            found = check(self._diagnoser)  # the data detectors, as tuned and disabled for this writer
         self.record(found)
         return self._events[before:]
 
@@ -182,7 +182,8 @@ class DiagWriter(SummaryWriter):
     def _failure(self, where: str, error: Exception, step: int) -> None:
         if where not in self._failed:
             self._failed.add(where)
-            self._record([failure_event(where, error, step)])
+            # The failing code (a watch() hook, a data check) stays in place and runs again.
+            self._record([failure_event(where, error, step, "keeps running (later failures there are not reported)")])
 
     # -- internals ------------------------------------------------------------------------
 

@@ -82,3 +82,19 @@ def test_a_failing_detector_is_switched_off_with_one_failure_event():
         events = diagnoser.loss(LossPoint("loss", 0, math.nan))
     assert [(e.kind, e.step) for e in events] == [(D.FAILURE_KIND, 0)]
     assert diagnoser.loss(LossPoint("loss", 1, math.nan)) == [] and diagnoser.detectors == []
+
+
+def test_the_detector_after_a_failing_one_still_sees_every_value():
+    """Switching a failing detector off must not make the next one miss the value it failed on."""
+    class Broken(Detector):
+        id = "broken"
+
+        def on_loss(self, point):
+            raise ZeroDivisionError("bug")
+
+    after = Seen(deferrable=False)
+    diagnoser = D.Diagnoser([Broken(), after])
+    with pytest.warns(RuntimeWarning, match="switched off"):
+        for point in _points([1.0, 2.0, 3.0]):
+            diagnoser.loss(point)
+    assert after.steps == [0, 1, 2]

@@ -224,6 +224,8 @@ def test_a_failing_hook_never_reaches_the_training_loop(logdir, monkeypatch):
         events = train(logdir, mlp(8, 16, 4), batches(12, (8, 8), classes=4), F.cross_entropy)
     failures = [e for e in events if e.kind == "diagnostic_failure"]
     assert len(failures) == 1 and failures[0].step == 0
+    # The hook stays installed (and fails again, unreported): the message must not say otherwise.
+    assert "switched off" not in failures[0].message and "keeps running" in failures[0].message
 
 
 def test_without_an_optimizer_each_backward_is_a_step(logdir):
