@@ -4,6 +4,7 @@ from tb_lossdiag.data import check_dataframe
 from tb_lossdiag.detectors import Detector, LossPoint, default_detectors
 from tb_lossdiag.events import Event
 from tb_lossdiag.reader import RunEvents, read_logdir
+from tb_lossdiag.stats import StepStats
 from tb_lossdiag.writer import DiagnosticError, DiagWriter, rank_log_dir
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ __all__ = [
     "Event",
     "LossPoint",
     "RunEvents",
+    "StepStats",
     "check_dataframe",
     "default_detectors",
     "rank_log_dir",
