@@ -3,7 +3,8 @@
 Design: at fit start the TensorBoardLogger's SummaryWriter is replaced by a DiagWriter on the same
 run directory, so everything Lightning logs (`self.log("train_loss", ...)`, `"val_loss"`, ...) is
 written once, as before, and diagnosed on the way. With automatic optimization the loss
-training_step returns is also written, every step, under `step_loss_tag`. The model and its
+training_step returns is also written, every step, under `step_loss_tag`, with its autograd graph,
+so the loss-graph checks (softmax into nll_loss or cross_entropy, broadcast targets...) run too. The model and its
 optimizer are watched (`DiagWriter.watch`); the model is the module training_step feeds the batch
 to, whose forward hooks see the inputs and activations: `module="net"` names it, else it is the
 LightningModule when it defines forward() (training_step calls self(x)), else its one submodule
@@ -61,10 +62,10 @@ class LossDiagCallback(pl.Callback):
         """Write the loss training_step returned (automatic optimization: one per micro-batch)."""
         if self.writer is None or self.step_loss_tag is None or not pl_module.automatic_optimization:
             return
-        # Lightning hands over that loss divided by accumulate_grad_batches: the division at the
-        # graph's root would read as the user's own (division_by_zero at any NaN), so the value
-        # goes without its graph, scaled back.
-        value = loss.detach() * trainer.accumulate_grad_batches
+        # Lightning hands over that loss divided by accumulate_grad_batches, scaled back here: the
+        # graph checks look through both scalings by a constant to the user's loss function.
+        accumulate = trainer.accumulate_grad_batches
+        value = loss * accumulate if accumulate != 1 else loss
         self.writer.add_scalar(self.step_loss_tag, value, trainer.global_step)
 
     def teardown(self, trainer, pl_module, stage):

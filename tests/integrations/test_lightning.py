@@ -51,6 +51,22 @@ class EncoderDecoder(Regression):
         return F.mse_loss(self.decoder(self.encoder(x)), y)
 
 
+class SoftmaxClassifier(Regression):
+    """Ends in nn.Softmax and trains with nll_loss: the loss is -p[target], negative, and does not train."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3),
+                                       torch.nn.Softmax(dim=1))
+        self.loss = F.nll_loss
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = self.loss(self.net(x), (y.squeeze(1) > 0).long())
+        self.log("train_loss", loss)
+        return loss
+
+
 def _loader(nan_step=None):
     """STEPS batches of a learnable target; with `nan_step`, that batch holds one NaN."""
     g = torch.Generator().manual_seed(0)
@@ -61,10 +77,11 @@ def _loader(nan_step=None):
     return DataLoader(TensorDataset(x, y), batch_size=BATCH)
 
 
-def _fit(save_dir, train, callback=None, logger=None, val=None, model=None):
+def _fit(save_dir, train, callback=None, logger=None, val=None, model=None, accumulate=1):
     """Fit `model` (a Regression) for STEPS steps; the runs below save_dir, by name, with their loss curves."""
     trainer = pl.Trainer(
         accelerator="cpu", max_steps=STEPS, log_every_n_steps=1, val_check_interval=4,
+        accumulate_grad_batches=accumulate,
         logger=logger or TensorBoardLogger(save_dir), callbacks=[callback or LossDiagCallback()],
         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
     )
@@ -85,6 +102,19 @@ def test_nan_batch_is_diagnosed_in_the_loggers_run(tmp_path):
     # Lightning's own `loss / accumulate_grad_batches` is not taken for a division by zero.
     assert "division_by_zero" not in {event.kind for event in events}
     assert [step for step, _, _ in runs[RUN].curves["train_loss"]] == list(range(STEPS))
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_loss_graph_checks_run_under_lightning(tmp_path, accumulate):
+    """nn.Softmax into nll_loss, returned from training_step (which Lightning divides by
+    accumulate_grad_batches): nll_on_probabilities at the first step; log_softmax: silent."""
+    runs = _fit(tmp_path / "softmax", _loader(), model=SoftmaxClassifier(), accumulate=accumulate)
+    found = [(e.kind, e.tag, e.step) for e in runs[RUN].events if e.kind == "nll_on_probabilities"]
+    assert found == [("nll_on_probabilities", "training_step/loss", 0)]
+    healthy = SoftmaxClassifier()
+    healthy.net[-1] = torch.nn.LogSoftmax(dim=1)
+    runs = _fit(tmp_path / "log_softmax", _loader(), model=healthy, accumulate=accumulate)
+    assert [e.kind for e in runs[RUN].events if e.severity != "info"] == []
 
 
 def test_healthy_module_raises_no_warning_or_error(tmp_path, recwarn):
