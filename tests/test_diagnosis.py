@@ -76,6 +76,7 @@ LINKS = {
     "saturation -> vanishing gradient": (ev("saturated_activation", 10, "warning"), ev("vanishing_gradient", 20, "warning")),
     "nll on probabilities -> negative loss": (ev("nll_on_probabilities", 0, value=-0.3), ev("negative_loss", 0, value=-0.3)),
     "nll on probabilities -> negative val loss": (ev("nll_on_probabilities", 0), ev("negative_loss", 9, tag="loss/val")),
+    "negative loss -> plateau": (ev("negative_loss", 2, "warning", value=-0.2), ev("loss_plateau", 139, "warning")),
     "softmax before CE -> plateau": (ev("softmax_before_cross_entropy", 0, "warning"), ev("loss_plateau", 130, "warning")),
     "shape mismatch -> plateau": (ev("target_shape_mismatch", 0), ev("loss_plateau", 130, "warning")),
     "frozen -> plateau": (ev("frozen_parameters", 0, "warning", parameters=2), ev("loss_plateau", 130, "warning")),
@@ -97,6 +98,7 @@ NOT_LINKS = {
     "frozen does not explain exploding": (ev("frozen_parameters", 0, "warning"), ev("exploding_gradient", 50, "warning")),
     "shape mismatch does not explain a negative loss": (ev("target_shape_mismatch", 0), ev("negative_loss", 3)),
     "missing values do not explain a plateau": (ev("missing_values", -1), ev("loss_plateau", 130, "warning")),
+    "negative loss does not explain a divergence": (ev("negative_loss", 2), ev("loss_divergence", 50, "warning")),
     "plateau explains nothing": (ev("loss_plateau", 130, "warning"), ev("frozen_parameters", 140, "warning")),
 }
 

@@ -138,6 +138,12 @@ def nll_on_probabilities_goes_negative(cause: Event, effect: Event) -> bool:
     return cause.kind == "nll_on_probabilities" and effect.kind in ("negative_loss",) + STALL
 
 
+def broken_loss_does_not_train(cause: Event, effect: Event) -> bool:
+    """A loss below its floor (probabilities fed to nll_loss, targets outside the loss's range, a
+    sign error) does not measure the fit: minimizing it leaves the model where it is."""
+    return cause.kind == "negative_loss" and effect.kind in STALL
+
+
 def softmax_before_cross_entropy_slows(cause: Event, effect: Event) -> bool:
     """CrossEntropyLoss on softmax output squashes the logits' scale twice: the gradients shrink
     and the loss crawls or stalls."""
@@ -175,6 +181,7 @@ RULES: Tuple[Callable[[Event, Event], bool], ...] = (
     flat_units_stall,
     vanishing_gradient_stalls,
     nll_on_probabilities_goes_negative,
+    broken_loss_does_not_train,
     softmax_before_cross_entropy_slows,
     shape_mismatch_stalls,
     frozen_parameters_stall,
