@@ -51,17 +51,37 @@ export interface DiagEvent {
   rank: number;
 }
 
+/** One diagnosis of GET /events (tb_lossdiag.diagnosis.Diagnosis.to_dict() plus indices into `events`). */
+export interface Diagnosis {
+  root: DiagEvent;
+  consequences: DiagEvent[];
+  /** "certain" (measured, or read off the loss graph) or "likely" (inferred from a curve). */
+  confidence: string;
+  fix: string;
+  /** "root phrase -> consequence -> ... . Fix: <fix>", as `tb-lossdiag report` prints it. */
+  summary: string;
+  root_index: number;
+  consequence_indices: number[];
+}
+
 export interface EventsResponse {
   run: string;
   events: DiagEvent[];
+  /** One per independent problem, most serious first; empty when no warning or error. */
+  diagnosis: Diagnosis[];
+  /** [index of a warning or error, index of the "ended" info event whose span covers it]. */
+  ended: [number, number][];
   notices: string[];
 }
 
-/** One downsampled curve of GET /curves; a null value is a non-finite point. */
+/** How GET /curves and evidence spell a non-finite value (JSON has no NaN). */
+export type NonFinite = "nan" | "inf" | "-inf";
+
+/** One downsampled curve of GET /curves. */
 export interface Curve {
   tag: string;
   steps: number[];
-  values: (number | null)[];
+  values: (number | NonFinite)[];
 }
 
 export interface CurvesResponse {

@@ -2,9 +2,10 @@
 import uplotCss from "uplot/dist/uPlot.min.css";
 import { fetchCurves, fetchEvents, fetchRuns, type Curve, type RunSummary } from "./api";
 import { followTheme, listenForReloads } from "./host";
-import { allClearMessage, detectorList, keepSelection, overviewLine, plural, runHealth, sortRuns, toRows, type EventRow } from "./model";
+import { allClearMessage, detectorList, keepSelection, lacksModelChecks, overviewLine, plural, readEvents, runHealth, sortRuns, type DiagnosisView, type EventRow } from "./model";
 import css from "./styles.css";
 import { StepChart } from "./views/chart";
+import { diagnosisCard } from "./views/diagnosis";
 import { h, setChildren } from "./views/dom";
 import { EventList } from "./views/events";
 import { RunList } from "./views/runs";
@@ -16,6 +17,7 @@ const STAT_HEIGHT = 150;
 
 interface RunData {
   events: EventRow[];
+  diagnoses: DiagnosisView[];
   notices: string[];
   curves: Curve[];
   stats: Curve[] | null;
@@ -23,6 +25,8 @@ interface RunData {
 
 interface RunCard {
   root: HTMLElement;
+  /** Where the run's diagnoses are drawn, redrawn at each reload. */
+  diagnosis: HTMLElement;
   loss: StepChart;
   stats: StepChart[];
 }
@@ -107,7 +111,8 @@ class App {
       fetchCurves(run),
       wantStats ? fetchCurves(run, summary.stat_tags) : Promise.resolve(null),
     ]);
-    return { events: toRows(run, events.events), notices: events.notices, curves: curves.curves, stats: stats?.curves ?? null };
+    const { rows, diagnoses } = readEvents(run, events);
+    return { events: rows, diagnoses, notices: events.notices, curves: curves.curves, stats: stats?.curves ?? null };
   }
 
   private drawBanner(): void {
@@ -138,6 +143,7 @@ class App {
       const card = this.charts.get(run);
       const statsWanted = data.stats !== null;
       if (card && card.stats.length === (statsWanted ? data.stats!.length : 0)) {
+        this.drawDiagnoses(card.diagnosis, data.diagnoses);
         card.loss.update(data.curves, data.events);
         card.stats.forEach((chart, i) => chart.update([data.stats![i]], data.events));
       } else {
@@ -186,6 +192,8 @@ class App {
         )
       : null;
     const reset = h("button", { class: "ld-button", on: { click: () => [loss, ...stats].forEach((c) => c.setRange(null)) } }, "Reset zoom");
+    const diagnosis = h("div", { class: "ld-diagnoses" });
+    this.drawDiagnoses(diagnosis, data.diagnoses);
     const root = h(
       "section",
       { class: `ld-card ld-run-card ld-health-${health}`, data: { run } },
@@ -205,11 +213,19 @@ class App {
           )
         : null,
       ...data.notices.map((n) => h("div", { class: "ld-note ld-note-warn" }, n)),
+      diagnosis,
       loss.root,
       ...stats.map((chart, i) => h("div", { class: "ld-stat" }, h("div", { class: "ld-stat-title" }, data.stats![i].tag), chart.root)),
       h("div", { class: "ld-chart-help" }, "Scroll to zoom · drag to pan · double-click to reset · click a marker for its event"),
+      lacksModelChecks(summary)
+        ? h("div", { class: "ld-quiet" }, "Activation and input checks are off for this run: ", h("code", {}, "writer.watch(model, optimizer)"), " adds them.")
+        : null,
     );
-    return { root, loss, stats };
+    return { root, diagnosis, loss, stats };
+  }
+
+  private drawDiagnoses(slot: HTMLElement, diagnoses: DiagnosisView[]): void {
+    setChildren(slot, ...diagnoses.map((d, i) => diagnosisCard(d, i, (row) => this.pick(row))));
   }
 
   private dropCard(run: string): void {

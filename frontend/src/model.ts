@@ -1,15 +1,60 @@
-// Pure logic of the tab (no DOM): run health, persistent conditions, filters, chart ranges.
-import { type Curve, type DiagEvent, type EventBrief, type RunSummary, type Severity } from "./api";
+// Pure logic of the tab (no DOM): run health, diagnoses, persistent conditions, filters, chart ranges.
+import { type DiagEvent, type EventBrief, type EventsResponse, type RunSummary, type Severity } from "./api";
 
-/** An event with the run it belongs to and an id unique within the page. */
+/** An event with the run it belongs to, an id unique within the page, and its place in a diagnosis. */
 export interface EventRow extends DiagEvent {
   id: string;
   run: string;
+  /** The root cause of the diagnosis explaining this event (the row itself for a root); null when none. */
+  root: EventRow | null;
+  /** The "ended" info event whose span covers this warning or error; null while it stands. */
+  endedBy: EventRow | null;
 }
 
-/** Rows of one run's events; ids are stable across reloads as long as earlier events stay. */
-export function toRows(run: string, events: DiagEvent[]): EventRow[] {
-  return events.map((e, i) => ({ ...e, run, id: `${run}\u0000${i}` }));
+/** One diagnosis, its events as rows of the run. */
+export interface DiagnosisView {
+  root: EventRow;
+  consequences: EventRow[];
+  confidence: string;
+  fix: string;
+  /** The consequences in words, in the order the diagnosis names them ("`loss/train` NaN at step 37"). */
+  chain: string[];
+}
+
+export interface RunEvents {
+  rows: EventRow[];
+  /** Most serious first. */
+  diagnoses: DiagnosisView[];
+}
+
+const CHAIN_SEPARATOR = " -> ";
+
+/** The links of a diagnosis summary after its root's: "root -> a -> b. Fix: f" gives ["a", "b"]. */
+export function chainLinks(summary: string, fix: string): string[] {
+  const suffix = `. Fix: ${fix}`;
+  const chain = summary.endsWith(suffix) ? summary.slice(0, -suffix.length) : summary;
+  return chain.split(CHAIN_SEPARATOR).slice(1);
+}
+
+/** One run's events as rows, linked to their diagnoses and to the events that ended them; ids are
+ * stable across reloads as long as earlier events stay. */
+export function readEvents(run: string, body: EventsResponse): RunEvents {
+  const rows: EventRow[] = body.events.map((e, i) => ({ ...e, run, id: `${run}\u0000${i}`, root: null, endedBy: null }));
+  for (const [i, j] of body.ended) if (rows[i] && rows[j]) rows[i].endedBy = rows[j];
+  const diagnoses: DiagnosisView[] = [];
+  for (const d of body.diagnosis) {
+    const root = rows[d.root_index];
+    if (!root) continue;
+    const consequences = d.consequence_indices.map((i) => rows[i]).filter((r): r is EventRow => r !== undefined);
+    for (const row of [root, ...consequences]) row.root = root;
+    diagnoses.push({ root, consequences, confidence: d.confidence, fix: d.fix, chain: chainLinks(d.summary, d.fix) });
+  }
+  return { rows, diagnoses };
+}
+
+/** Whether a diagnosed run lacks watch()'s model checks: no activation or input statistic logged. */
+export function lacksModelChecks(run: RunSummary): boolean {
+  return run.diagnosed && !run.stat_tags.some((t) => t.startsWith("diag/act_") || t.startsWith("diag/input_"));
 }
 
 export type Health = "error" | "warning" | "healthy" | "undiagnosed";
@@ -94,7 +139,8 @@ export function detectorList(detectors: string[], shown = 4): string {
   return `${detectors.length} detectors (${detectors.slice(0, shown).join(", ")} and ${detectors.length - shown} more)`;
 }
 
-/** A persistent condition: the events of one run, kind and tag (its onset and reminders). */
+/** A persistent condition: the events of one run, kind and tag (its onset and reminders) within one
+ * diagnosis (or outside any). */
 export interface Condition {
   key: string;
   run: string;
@@ -104,25 +150,80 @@ export interface Condition {
   first: EventRow;
   last: EventRow;
   events: EventRow[];
+  /** The root cause of its diagnosis; null outside any diagnosis. */
+  root: EventRow | null;
+  /** The steps its condition lasted, when every warning and error of it has ended; else null. */
+  ended: Range | null;
 }
 
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 };
 
-/** Events grouped into conditions (same run, kind and tag), ordered by their first step. */
+/** Events grouped into conditions (same run, diagnosis, kind and tag), ordered by their first step. */
 export function groupConditions(rows: EventRow[]): Condition[] {
   const groups = new Map<string, Condition>();
   for (const row of sortByStep(rows)) {
-    const key = JSON.stringify([row.run, row.kind, row.tag]);
+    const key = JSON.stringify([row.run, row.root?.id ?? null, row.kind, row.tag]);
     const group = groups.get(key);
     if (!group) {
-      groups.set(key, { key, run: row.run, kind: row.kind, tag: row.tag, severity: row.severity, first: row, last: row, events: [row] });
+      groups.set(key, { key, run: row.run, kind: row.kind, tag: row.tag, severity: row.severity, first: row, last: row, events: [row], root: row.root, ended: null });
       continue;
     }
     group.events.push(row);
     group.last = row;
     if (SEVERITY_RANK[row.severity] > SEVERITY_RANK[group.severity]) group.severity = row.severity;
   }
-  return [...groups.values()];
+  const conditions = [...groups.values()];
+  for (const c of conditions) c.ended = endedSpan(c.events);
+  return conditions;
+}
+
+/** The span an "ended" event gives (evidence start_step, end_step), or null when it gives none. */
+export function spanOf(ender: EventRow): Range | null {
+  const { start_step: start, end_step: end } = ender.evidence;
+  return typeof start === "number" && typeof end === "number" ? [start, end] : null;
+}
+
+/** The steps covered by the events that ended every warning and error of `events`; null when one still stands. */
+function endedSpan(events: EventRow[]): Range | null {
+  const flagged = events.filter((e) => e.severity !== "info");
+  const spans = flagged.map((e) => (e.endedBy ? spanOf(e.endedBy) : null));
+  if (!flagged.length || spans.some((s) => s === null)) return null;
+  const known = spans as Range[];
+  return [Math.min(...known.map((s) => s[0])), Math.max(...known.map((s) => s[1]))];
+}
+
+/** A condition of the grouped list, with the conditions its root cause explains nested under it. */
+export interface ConditionItem {
+  condition: Condition;
+  consequences: Condition[];
+  /** For a consequence shown on its own (its root's condition filtered out): that root; else null. */
+  cause: EventRow | null;
+}
+
+/** The grouped list: each root cause's condition with its consequences under it, the rest on their own,
+ * ordered by first step. */
+export function arrangeConditions(conditions: Condition[]): ConditionItem[] {
+  const items: ConditionItem[] = [];
+  const rootItems = new Map<EventRow, ConditionItem>();
+  for (const c of conditions) {
+    if (c.root && c.events.includes(c.root)) {
+      const item = { condition: c, consequences: [], cause: null };
+      rootItems.set(c.root, item);
+      items.push(item);
+    }
+  }
+  for (const c of conditions) {
+    if (c.root && c.events.includes(c.root)) continue;
+    const owner = c.root ? rootItems.get(c.root) : undefined;
+    if (owner) owner.consequences.push(c);
+    else items.push({ condition: c, consequences: [], cause: c.root });
+  }
+  return items.sort((a, b) => a.condition.first.step - b.condition.first.step || a.condition.first.wall_time - b.condition.first.wall_time);
+}
+
+/** "ended · steps 40–90" for a condition that ended; the span its ending event gave. */
+export function endedLabel(span: Range): string {
+  return `ended · steps ${formatStep(span[0])}–${formatStep(span[1])}`;
 }
 
 /** "rank 1" for an event from a non-zero torch.distributed rank; null for rank 0 (and single-process runs). */
@@ -192,124 +293,7 @@ export function kindsOf(rows: EventRow[]): string[] {
 }
 
 
-/** Curves on one shared, sorted step axis, as uPlot wants them. */
-export interface AlignedCurves {
-  steps: number[];
-  /** One array per curve: null is a non-finite value (a gap), undefined a step the curve lacks. */
-  series: (number | null | undefined)[][];
-}
-
-/** Puts curves logged at different steps on one step axis. */
-export function alignCurves(curves: Curve[]): AlignedCurves {
-  const steps = [...new Set(curves.flatMap((c) => c.steps))].sort((a, b) => a - b);
-  const index = new Map(steps.map((s, i) => [s, i]));
-  const series = curves.map((c) => {
-    const values: (number | null | undefined)[] = new Array(steps.length).fill(undefined);
-    c.steps.forEach((s, i) => {
-      values[index.get(s) as number] = c.values[i];
-    });
-    return values;
-  });
-  return { steps, series };
-}
-
 export type Range = [number, number];
-
-/** The width of a focused view: the current width when zoomed in, else a fifth of the data. */
-function focusWidth(current: Range, extent: Range): number {
-  const full = Math.max(extent[1] - extent[0], 1);
-  const width = current[1] - current[0];
-  return width < full * 0.9 ? width : Math.max(full / 5, 10);
-}
-
-/** The x-range centred on `step`: the current width when zoomed in, else a fifth of the data. */
-export function focusRange(step: number, current: Range, extent: Range): Range {
-  const half = focusWidth(current, extent) / 2;
-  return [step - half, step + half];
-}
-
-/** The x-range that starts at the start of the axis, where the findings before training are. */
-export function focusStart(current: Range, extent: Range): Range {
-  return [extent[0], extent[0] + focusWidth(current, extent)];
-}
-
-/** The events of one step, drawn as one marker in the colour of the worst; `x` is where it is drawn. */
-export interface Marker {
-  x: number;
-  step: number;
-  /** The findings before training: one marker left of the first step, labelled `label`. */
-  before: boolean;
-  label: string;
-  severity: Severity;
-  rows: EventRow[];
-}
-
-export interface MarkerLayout {
-  /** Sorted by x. */
-  markers: Marker[];
-  /** The x-range holding every curve point and every marker, with a little room at both ends. */
-  extent: Range;
-}
-
-/** Markers for `rows` over curves logged at `steps` (sorted): findings before training are never
- * dropped, they get a marker of their own just left of the first step. */
-export function placeMarkers(rows: EventRow[], steps: number[]): MarkerLayout {
-  const byKey = new Map<string, Marker>();
-  for (const row of rows) {
-    const before = isBeforeTraining(row.step);
-    const key = before ? "before" : String(row.step);
-    const m = byKey.get(key);
-    if (!m) byKey.set(key, { x: row.step, step: row.step, before, label: "", severity: row.severity, rows: [row] });
-    else {
-      m.rows.push(row);
-      if (SEVERITY_RANK[row.severity] > SEVERITY_RANK[m.severity]) m.severity = row.severity;
-    }
-  }
-  const markers = [...byKey.values()];
-  let first = steps.length ? steps[0] : Infinity;
-  let last = steps.length ? steps[steps.length - 1] : -Infinity;
-  for (const m of markers) {
-    if (m.before) continue;
-    first = Math.min(first, m.x);
-    last = Math.max(last, m.x);
-  }
-  const empty = !Number.isFinite(first);
-  if (empty) [first, last] = [0, 0];
-  const before = byKey.get("before");
-  if (before) {
-    // Far enough left of the first step to be told apart from a marker there (~3% of the axis).
-    before.x = first - Math.max((last - first) * 0.03, 1);
-    before.label = before.rows.every((r) => r.category === "data") ? "data" : "before training";
-  }
-  markers.sort((a, b) => a.x - b.x);
-  const min = before ? before.x : first;
-  if (empty && !before) return { markers, extent: [0, 1] };
-  // A little room at both ends, so that a marker at the first or last step is drawn whole.
-  const pad = Math.max((last - min) * 0.015, 0.5);
-  return { markers, extent: [min - pad, last + pad] };
-}
-
-/** `range` scaled by `factor` around `anchor` (factor < 1 zooms in), never narrower than one step. */
-export function zoomRange(range: Range, anchor: number, factor: number): Range {
-  const width = Math.max((range[1] - range[0]) * factor, 1);
-  const ratio = (anchor - range[0]) / (range[1] - range[0] || 1);
-  const min = anchor - width * ratio;
-  return [min, min + width];
-}
-
-/** Index of the sorted step nearest to `step`, or -1 for an empty list. */
-export function nearestIndex(sortedSteps: ArrayLike<number>, step: number): number {
-  let lo = 0;
-  let hi = sortedSteps.length - 1;
-  if (hi < 0) return -1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sortedSteps[mid] < step) lo = mid + 1;
-    else hi = mid;
-  }
-  if (lo > 0 && step - sortedSteps[lo - 1] <= sortedSteps[lo] - step) return lo - 1;
-  return lo;
-}
 
 /** Evidence values as people read them: 4 significant digits, non-finite spelled out. */
 export function formatValue(value: number | string): string {

@@ -1,59 +1,33 @@
 // Unit tests of the tab's pure logic (src/model.ts), run by scripts/test.mjs with node's test runner.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { DiagEvent, RunSummary, Severity } from "../src/api";
+import type { Diagnosis, EventsResponse, Severity } from "../src/api";
 import {
-  alignCurves,
   allClearMessage,
+  arrangeConditions,
   briefLine,
   categoryBadge,
+  chainLinks,
   countBySeverity,
   defaultSelection,
   detectorList,
   filterRows,
   filterRuns,
-  focusRange,
-  focusStart,
   formatValue,
   groupConditions,
   keepSelection,
   kindsOf,
-  nearestIndex,
+  lacksModelChecks,
   overviewLine,
-  placeMarkers,
   rankLabel,
+  readEvents,
   runHealth,
   sortByStep,
   sortRuns,
   spanLabel,
-  toRows,
   whenLabel,
-  zoomRange,
 } from "../src/model";
-
-function ev(step: number, kind = "nonfinite_loss", severity: Severity = "error", tag = "loss/train", wall_time = step, category = "curve"): DiagEvent {
-  return { step, kind, severity, tag, message: `${kind} at ${step}`, hint: "fix it", evidence: {}, category, wall_time, rank: 0 };
-}
-
-/** A data check's finding: before training unless a step is given. */
-function dataEv(step = -1, kind = "missing_values", severity: Severity = "error"): DiagEvent {
-  return ev(step, kind, severity, "data/age", 0, "data");
-}
-
-function run(name: string, counts: Partial<Record<Severity, number>> = {}, diagnosed = true, firstErrorStep: number | null = null): RunSummary {
-  return {
-    run: name,
-    diagnosed,
-    counts: { error: 0, warning: 0, info: 0, ...counts },
-    first_error: firstErrorStep === null ? null : { step: firstErrorStep, kind: "nonfinite_loss", severity: "error", tag: "loss", category: "curve" },
-    first_event: null,
-    kinds: [],
-    loss_tags: ["loss/train", "loss/val"],
-    stat_tags: [],
-    last_step: 100,
-    notices: [],
-  };
-}
+import { dataEv, ev, run, toRows } from "./helpers";
 
 test("run health: errors, warnings, info-only is healthy, no record is undiagnosed", () => {
   assert.equal(runHealth(run("a", { error: 1, warning: 2 })), "error");
@@ -130,39 +104,6 @@ test("filters by severity and kind; counts and kinds", () => {
   assert.deepEqual(kindsOf(rows), ["nan", "plateau", "spike"]);
 });
 
-test("curves logged at different steps share one axis; NaN is a gap (null), a missing step undefined", () => {
-  const aligned = alignCurves([
-    { tag: "train", steps: [0, 1, 2], values: [3, null, 1] },
-    { tag: "val", steps: [0, 2, 4], values: [4, 2, 1] },
-  ]);
-  assert.deepEqual(aligned.steps, [0, 1, 2, 4]);
-  assert.deepEqual(aligned.series[0], [3, null, 1, undefined]);
-  assert.deepEqual(aligned.series[1], [4, undefined, 2, 1]);
-});
-
-test("focusing an event centres the chart on its step", () => {
-  const [a, b] = focusRange(37, [0, 1000], [0, 1000]);
-  assert.ok(a < 37 && 37 < b);
-  assert.equal((a + b) / 2, 37);
-  assert.equal(b - a, 200); // a fifth of the data when not zoomed in
-  assert.deepEqual(focusRange(500, [0, 100], [0, 1000]), [450, 550]); // keeps the zoom width
-});
-
-test("wheel zoom keeps the step under the mouse in place", () => {
-  const [a, b] = zoomRange([0, 100], 25, 0.5);
-  assert.deepEqual([a, b], [12.5, 62.5]);
-  assert.equal(zoomRange([0, 1], 0.5, 0.1)[1] - zoomRange([0, 1], 0.5, 0.1)[0], 1);
-});
-
-test("the nearest marker is found by binary search", () => {
-  const steps = Float64Array.from([0, 10, 20, 1000]);
-  assert.equal(nearestIndex(steps, 14), 1);
-  assert.equal(nearestIndex(steps, 16), 2);
-  assert.equal(nearestIndex(steps, 5000), 3);
-  assert.equal(nearestIndex(steps, -4), 0);
-  assert.equal(nearestIndex([], 3), -1);
-});
-
 test("evidence values read well", () => {
   assert.equal(formatValue("nan"), "NaN");
   assert.equal(formatValue("-inf"), "-∞");
@@ -199,33 +140,76 @@ test("data and model findings get a badge; curve and unknown categories none", (
   assert.equal(categoryBadge(undefined), null);
 });
 
-test("findings before training get their own marker left of the first step, never dropped", () => {
-  const rows = toRows("r", [dataEv(), dataEv(-1, "label_range", "warning"), ev(0, "spike", "warning"), ev(50)]);
-  const { markers, extent } = placeMarkers(rows, [0, 10, 100]);
-  assert.deepEqual(markers.map((m) => [m.before, m.step, m.rows.length]), [[true, -1, 2], [false, 0, 1], [false, 50, 1]]);
-  const start = markers[0];
-  assert.equal(start.label, "data");
-  assert.equal(start.severity, "error");
-  assert.ok(start.x < 0 && start.x >= -5, `left of step 0, apart from its marker: ${start.x}`);
-  assert.ok(extent[0] < start.x && extent[1] > 100);
-  assert.deepEqual(markers.slice(1).map((m) => m.x), [0, 50]);
-});
-
-test("a finding before training without curves or other events is still placed; mixed ones are labelled", () => {
-  const only = placeMarkers(toRows("r", [dataEv()]), []);
-  assert.equal(only.markers.length, 1);
-  assert.ok(only.extent[0] < only.markers[0].x && only.markers[0].x < only.extent[1]);
-  const mixed = placeMarkers(toRows("r", [dataEv(), ev(-1, "diagnostic_failure", "warning")]), [0, 10]);
-  assert.equal(mixed.markers[0].label, "before training");
-  assert.deepEqual(placeMarkers([], []).extent, [0, 1]);
-});
-
-test("focusing a finding before training shows the start of the axis", () => {
-  assert.deepEqual(focusStart([-10, 1000], [-10, 1000]), [-10, 192]);
-  assert.deepEqual(focusStart([300, 400], [-10, 1000]), [-10, 90]);
-});
-
 test("rankLabel names a non-zero torch.distributed rank and stays silent for rank 0", () => {
   assert.equal(rankLabel(0), null);
   assert.equal(rankLabel(1), "rank 1");
+});
+
+/** The NaN-in-data run: the input at 37 explains the loss NaN at 37 and its reminder at 137, and
+ * the val loss NaN at 40; a plateau on loss/val (steps 5-20) ended at step 20. */
+function nanRun(): EventsResponse {
+  const input = { ...ev(37, "nonfinite_input", "error", "input", 1, "model"), message: "the batch at step 37 holds 1 NaN in column 2" };
+  const plateau = ev(5, "loss_plateau", "warning", "loss/val");
+  const ended = { ...ev(20, "loss_plateau", "info", "loss/val"), evidence: { ended: 1, start_step: 5, end_step: 20 } };
+  const events = [plateau, ended, input, ev(37, "nonfinite_loss", "error", "loss/train", 2), ev(40, "nonfinite_loss", "error", "loss/val"), ev(137)];
+  const diagnosis: Diagnosis = {
+    root: input,
+    consequences: [events[3], events[4], events[5]],
+    confidence: "certain",
+    fix: "Clean the data.",
+    summary: "NaN/Inf in the input data (argument `input`, column 2) -> `loss/train` NaN at step 37 -> `loss/val` NaN at step 40. Fix: Clean the data.",
+    root_index: 2,
+    consequence_indices: [3, 4, 5],
+  };
+  return { run: "nan", events, diagnosis: [diagnosis], ended: [[0, 1]], notices: [] };
+}
+
+test("a diagnosis links its root and consequences to the run's rows, by index", () => {
+  const { rows, diagnoses } = readEvents("nan", nanRun());
+  const [d] = diagnoses;
+  assert.equal(d.root, rows[2]);
+  assert.deepEqual(d.consequences, [rows[3], rows[4], rows[5]]);
+  assert.deepEqual(rows.map((r) => r.root?.kind ?? null), [null, null, "nonfinite_input", "nonfinite_input", "nonfinite_input", "nonfinite_input"]);
+  assert.deepEqual(d.chain, ["`loss/train` NaN at step 37", "`loss/val` NaN at step 40"]);
+  assert.equal(d.confidence, "certain");
+  assert.equal(rows[0].endedBy, rows[1]);
+  assert.equal(rows[2].endedBy, null);
+});
+
+test("the chain is the summary's links after the root's, without the fix", () => {
+  assert.deepEqual(chainLinks("a -> b -> c. Fix: do x. Then y.", "do x. Then y."), ["b", "c"]);
+  assert.deepEqual(chainLinks("only the root. Fix: f", "f"), []);
+});
+
+test("consequences are grouped under their root, not listed as findings of their own", () => {
+  const items = arrangeConditions(groupConditions(readEvents("nan", nanRun()).rows));
+  assert.deepEqual(items.map((i) => i.condition.kind), ["loss_plateau", "nonfinite_input"]);
+  const root = items[1];
+  assert.deepEqual(root.consequences.map((c) => [c.tag, spanLabel(c)]), [["loss/train", "steps 37–137 · 2 reports"], ["loss/val", "step 40"]]);
+});
+
+test("a consequence whose root is filtered out stands alone and names its cause", () => {
+  const rows = readEvents("nan", nanRun()).rows.filter((r) => r.kind !== "nonfinite_input");
+  const items = arrangeConditions(groupConditions(rows));
+  const train = items.find((i) => i.condition.tag === "loss/train" && i.condition.kind === "nonfinite_loss");
+  assert.equal(train?.cause?.kind, "nonfinite_input");
+  assert.equal(items.find((i) => i.condition.kind === "loss_plateau")?.cause, null);
+});
+
+test("a condition whose warnings all ended shows as ended with its span; one still standing does not", () => {
+  const conditions = groupConditions(readEvents("nan", nanRun()).rows);
+  const plateau = conditions.find((c) => c.kind === "loss_plateau");
+  assert.deepEqual(plateau?.ended, [5, 20]);
+  assert.equal(conditions.find((c) => c.kind === "nonfinite_input")?.ended, null);
+  const standing = nanRun();
+  standing.events.push(ev(60, "loss_plateau", "warning", "loss/val")); // it came back after it ended
+  assert.equal(groupConditions(readEvents("nan", standing).rows).find((c) => c.kind === "loss_plateau")?.ended, null);
+});
+
+test("a diagnosed run without activation or input statistics lacks watch()'s model checks", () => {
+  const swapped = { ...run("a"), stat_tags: ["diag/grad_norm"] };
+  assert.equal(lacksModelChecks(swapped), true);
+  assert.equal(lacksModelChecks({ ...swapped, stat_tags: ["diag/grad_norm", "diag/act_std_min"] }), false);
+  assert.equal(lacksModelChecks({ ...swapped, stat_tags: ["diag/input_rms"] }), false);
+  assert.equal(lacksModelChecks(run("plain", {}, false)), false); // not diagnosed: another note says so
 });

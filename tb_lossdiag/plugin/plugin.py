@@ -1,10 +1,11 @@
 """The Loss Diagnostics plugin: thin `*_route` wrappers over pure `*_impl` functions."""
 
 import json
+import logging
 import math
 import pathlib
 import threading
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional
 
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
@@ -13,9 +14,13 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tb_lossdiag import metadata
+from tb_lossdiag.cli import ended
 from tb_lossdiag.detectors import BUILTIN
+from tb_lossdiag.diagnosis import diagnose
 from tb_lossdiag.events import SEVERITIES, Event, first_error
-from tb_lossdiag.plugin.records import Parsed, parse_record
+from tb_lossdiag.plugin.records import read_record
+
+logger = logging.getLogger(__name__)
 
 STATIC_DIR = pathlib.Path(__file__).parent / "static"
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json"}
@@ -31,9 +36,20 @@ STATS_PREFIX = "diag/"
 SCALARS_PLUGIN = "scalars"
 
 
+DIAGNOSIS_FAILED = "the diagnosis of this run failed (a bug in tb_lossdiag): its events are shown as they are"
+
+
 def is_loss_tag(tag: str) -> bool:
     """A loss curve: a scalar tag containing "loss" (any case) that is not a diag/ statistic."""
     return "loss" in tag.lower() and not tag.startswith(STATS_PREFIX)
+
+
+def loss_tags_of(recorded: Iterable[str], scalar_tags: Iterable[str]) -> List[str]:
+    """The run's loss curves, sorted: the tags its writer diagnosed as losses; for runs whose records
+    name none (older writers, plain SummaryWriter runs), the scalar tags `is_loss_tag` accepts."""
+    scalar_tags = set(scalar_tags)
+    recorded = [t for t in recorded if t in scalar_tags]
+    return sorted(recorded) if recorded else sorted(t for t in scalar_tags if is_loss_tag(t))
 
 
 def _request_scope(request):
@@ -48,26 +64,42 @@ def _json(request, payload, code=200):
     return http_util.Respond(request, body, "application/json", code=code)
 
 
-def _count_notices(per_record: Iterable[Tuple[str, ...]]) -> List[str]:
-    """Each distinct notice once, with how many records it concerns: 5,000 bad records, one line."""
-    counts: Dict[str, int] = {}
-    for notices in per_record:
-        for notice in notices:
-            counts[notice] = counts.get(notice, 0) + 1
-    return [notice if n == 1 else f"{notice} ({n:,} records)" for notice, n in counts.items()]
-
-
 class _RunState:
     """One run's events as last read, and the listing (tags, last steps and times) they came from."""
 
-    def __init__(self, version, records: Dict[tuple, Parsed]):
+    def __init__(self, version, records: Dict[tuple, metadata.Record]):
         self.version = version
         self.records = records
         self.events: List[Event] = sorted(
-            (e for events, _ in records.values() for e in events), key=lambda e: (e.step, e.wall_time)
+            (e for r in records.values() for e in r.events), key=lambda e: (e.step, e.wall_time)
         )
-        self.notices = _count_notices(notices for _, notices in records.values())
+        self.notices = metadata.count_notices(r.notices for r in records.values())
+        self.loss_tags = list(dict.fromkeys(t for r in records.values() for t in r.loss_tags))
         self.dicts = [e.to_dict() for e in self.events]
+        self._analysis: Optional[dict] = None
+        self._lock = threading.Lock()
+
+    def analysis(self) -> dict:
+        """{"diagnosis": [...], "ended": [[i, j]...], "notices": [...]}: computed on first use, then kept."""
+        with self._lock:  # two requests for one new run: diagnosed once
+            if self._analysis is None:
+                self._analysis = self._analyse()
+            return self._analysis
+
+    def _analyse(self) -> dict:
+        index = {id(e): i for i, e in enumerate(self.events)}  # diagnose returns the events it was given
+        try:
+            diagnosis = [
+                {**d.to_dict(), "root_index": index[id(d.root)],
+                 "consequence_indices": [index[id(e)] for e in d.consequences]}
+                for d in diagnose(self.events)
+            ]
+            by = ended(self.events)
+            ended_pairs = [[i, index[id(by[id(e)])]] for i, e in enumerate(self.events) if id(e) in by]
+        except Exception:  # a bug in the diagnosis must not hide the events the user came for
+            logger.exception("tb_lossdiag: diagnosing a run failed")
+            return {"diagnosis": [], "ended": [], "notices": [*self.notices, DIAGNOSIS_FAILED]}
+        return {"diagnosis": diagnosis, "ended": ended_pairs, "notices": self.notices}
 
 
 class EventCache:
@@ -115,7 +147,7 @@ class EventCache:
                 for datum in datums:
                     # A restarted writer writes under a new tag: (tag, step, time) names one record.
                     key = (tag, datum.step, datum.wall_time)
-                    records[key] = known.get(key) or parse_record(datum.numpy)
+                    records[key] = known.get(key) or read_record(datum.numpy)
             fresh[run] = _RunState(versions[run], records)
         return fresh
 
@@ -130,11 +162,11 @@ def runs_impl(data_provider, ctx, experiment, cache: EventCache) -> dict:
     runs = []
     for run in sorted(set(scalars) | set(states)):
         tags = sorted(scalars.get(run, {}))
-        loss_tags = [t for t in tags if is_loss_tag(t)]
+        state = states.get(run, _NO_STATE)
+        loss_tags = loss_tags_of(state.loss_tags, tags)
         diagnosed = run in states
         if not loss_tags and not diagnosed:
             continue  # nothing of ours to show: no loss curve, no diagnosis
-        state = states.get(run, _NO_STATE)
         events = state.events
         counts = {s: 0 for s in SEVERITIES}
         for event in events:
@@ -168,19 +200,23 @@ def _brief(event: Optional[Event]) -> Optional[dict]:
 
 
 def events_impl(data_provider, ctx, experiment, run: str, cache: EventCache) -> dict:
-    """Every event of `run`, sorted by step, with the notices about records that could not be read."""
+    """Every event of `run`, sorted by step, its diagnosis (indices into the events), the conditions
+    that ended, and the notices about records that could not be read."""
     state = cache.read(data_provider, ctx, experiment, [run]).get(run, _NO_STATE)
-    return {"run": run, "events": state.dicts, "notices": state.notices}
+    analysis = state.analysis()
+    return {"run": run, "events": state.dicts, "diagnosis": analysis["diagnosis"], "ended": analysis["ended"],
+            "notices": analysis["notices"]}
 
 
-def curves_impl(data_provider, ctx, experiment, run: str, tags: List[str]) -> dict:
+def curves_impl(data_provider, ctx, experiment, run: str, tags: List[str], cache: EventCache) -> dict:
     """Downsampled curves of `run`: the given scalar tags, or all its loss tags when none are given."""
     if not tags:
         listed = data_provider.list_scalars(
             ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN,
             run_tag_filter=provider.RunTagFilter(runs=[run]),
         )
-        tags = sorted(t for t in listed.get(run, {}) if is_loss_tag(t))
+        state = cache.read(data_provider, ctx, experiment, [run]).get(run, _NO_STATE)
+        tags = loss_tags_of(state.loss_tags, listed.get(run, {}))
     data = {}
     if tags:
         data = data_provider.read_scalars(
@@ -195,8 +231,8 @@ def curves_impl(data_provider, ctx, experiment, run: str, tags: List[str]) -> di
             {
                 "tag": tag,
                 "steps": [p.step for p in points],
-                # JSON has no NaN: a non-finite value is a gap in the curve (its event marks it).
-                "values": [p.value if math.isfinite(p.value) else None for p in points],
+                # JSON has no NaN: non-finite values are the strings "nan", "inf", "-inf", as evidence is.
+                "values": [p.value if math.isfinite(p.value) else str(p.value) for p in points],
             }
         )
     return {"run": run, "curves": curves}
@@ -271,4 +307,4 @@ class LossDiagPlugin(base_plugin.TBPlugin):
         if run is None:
             return _json(request, {"error": "missing query parameter: run"}, code=400)
         ctx, experiment = _request_scope(request)
-        return _json(request, curves_impl(self._provider, ctx, experiment, run, request.args.getlist("tag")))
+        return _json(request, curves_impl(self._provider, ctx, experiment, run, request.args.getlist("tag"), self._cache))

@@ -21,6 +21,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tb_lossdiag import DiagWriter, Event, metadata, summary
 
 NAN_STEP = 37
+NAN_COLUMN = 2
 
 
 def event(step, kind="spike", severity="warning", tag="loss/train", message=None, hint="lower the learning rate", **evidence):
@@ -31,19 +32,22 @@ def event(step, kind="spike", severity="warning", tag="loss/train", message=None
     )
 
 
-def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[int] = None) -> None:
-    """Trains a tiny classifier on separable data, logging its loss tensors to `writer`."""
+def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[int] = None, watch: bool = False) -> None:
+    """Trains a tiny classifier on separable data, logging its loss tensors to `writer`; `watch`:
+    with DiagWriter.watch (which logs diag/ statistics), else logging a gradient norm itself."""
     torch.manual_seed(0)
     x = torch.randn(512, 8)
     y = (x[:, 0] + x[:, 1] > 0).long()
     layers = [torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)]
     model = torch.nn.Sequential(*layers, *([torch.nn.Softmax(dim=1)] if softmax_output else []))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    if watch:
+        writer.watch(model, optimizer)
     for step in range(steps):
         batch = torch.arange(step * 32, step * 32 + 32) % 400
         inputs = x[batch].clone()
         if step == nan_at:
-            inputs[3, 2] = float("nan")  # one missing value in the data: the classic cause
+            inputs[3, NAN_COLUMN] = float("nan")  # one missing value in the data: the classic cause
         out = model(inputs)
         loss = torch.nn.functional.nll_loss(out, y[batch]) if softmax_output else torch.nn.functional.cross_entropy(out, y[batch])
         optimizer.zero_grad()
@@ -55,16 +59,17 @@ def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[in
                 val = model(x[400:])
                 val_loss = torch.nn.functional.nll_loss(val, y[400:]) if softmax_output else torch.nn.functional.cross_entropy(val, y[400:])
             writer.add_scalar("loss/val", val_loss, step)
-            writer.add_scalar("diag/grad_norm", torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]), step)
+            if not watch:
+                writer.add_scalar("diag/grad_norm", torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]), step)
 
 
 def write_gallery(logdir: str, steps: int = 160) -> None:
-    """Four runs of a tiny real model: healthy, NaN in the data at NAN_STEP, nll_loss on softmax
-    output, and a plain SummaryWriter run."""
+    """Four runs of a tiny real model: healthy and NaN in the data (column NAN_COLUMN at NAN_STEP),
+    both watched; nll_loss on softmax output (writer swapped only); a plain SummaryWriter run."""
     with contextlib.closing(DiagWriter(os.path.join(logdir, "healthy"))) as w:
-        _train(w, steps)
+        _train(w, steps, watch=True)
     with contextlib.closing(DiagWriter(os.path.join(logdir, "nan_in_data"))) as w:
-        _train(w, steps, nan_at=NAN_STEP)
+        _train(w, steps, nan_at=NAN_STEP, watch=True)
     with contextlib.closing(DiagWriter(os.path.join(logdir, "nll_on_softmax"))) as w:
         _train(w, steps, softmax_output=True)
     with contextlib.closing(SummaryWriter(os.path.join(logdir, "plain_summarywriter"))) as w:

@@ -175,16 +175,16 @@ def test_many_unreadable_records_are_one_notice(client):
     [np.array([1.0, 2.0]), np.array(b"\x12\x05\x08"), np.array([b"", None], dtype=object), np.array([[b"\xff"]])],
     ids=["numbers", "cut_event", "none", "garbage_2d"],
 )
-def test_parse_record_never_raises(tensor):
+def test_read_record_never_raises(tensor):
     """Whatever a record's tensor holds: events or a notice, never an exception."""
-    events, notices = records.parse_record(tensor)
-    assert events == [] and notices in ((), (records.UNREADABLE,))
+    record = records.read_record(tensor)
+    assert record.events == [] and record.notices in ((), (records.UNREADABLE,))
 
 
-def test_parse_record_reads_the_readable_events_of_a_mixed_record():
+def test_read_record_reads_the_readable_events_of_a_mixed_record():
     """A record of two batches, one broken: the good one's events and one notice."""
-    events, notices = records.parse_record(np.array([batch_bytes([proto(step=4)]), b"\xff"], dtype=object))
-    assert [e.step for e in events] == [4] and notices == (records.UNREADABLE,)
+    record = records.read_record(np.array([batch_bytes([proto(step=4)]), b"\xff"], dtype=object))
+    assert [e.step for e in record.events] == [4] and record.notices == (records.UNREADABLE,)
 
 
 @pytest.mark.parametrize("load_fast", ["true", "false"])

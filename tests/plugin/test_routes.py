@@ -7,10 +7,11 @@ import pytest
 from tensorboard import context as tb_context
 from torch.utils.tensorboard import SummaryWriter
 
+from tb_lossdiag import DiagWriter, metadata, summary
 from tb_lossdiag.plugin import plugin as lossdiag_plugin
 
 from .conftest import make_client, make_provider, route
-from .harness import NAN_STEP, event, write_events, write_gallery
+from .harness import NAN_COLUMN, NAN_STEP, event, write_events, write_gallery
 
 
 def get_json(client, url):
@@ -34,10 +35,11 @@ def test_runs_overview_tells_health_first_error_and_curves(gallery):
     assert set(runs) == {"healthy", "nan_in_data", "nll_on_softmax", "plain_summarywriter"}
     nan = runs["nan_in_data"]
     assert nan["diagnosed"] is True
-    assert nan["first_error"] == {"step": NAN_STEP, "kind": "nonfinite_loss", "severity": "error", "tag": "loss/train", "category": "curve"}
-    assert nan["counts"]["error"] >= 2
+    assert (nan["first_error"]["step"], nan["first_error"]["kind"]) == (NAN_STEP, "nonfinite_input")
+    assert nan["counts"]["error"] >= 3
     assert nan["loss_tags"] == ["loss/train", "loss/val"]
-    assert nan["stat_tags"] == ["diag/grad_norm"]
+    assert {"diag/grad_norm", "diag/act_std_min", "diag/input_rms"} <= set(nan["stat_tags"])  # watched
+    assert runs["nll_on_softmax"]["stat_tags"] == ["diag/grad_norm"]  # the writer only: no model checks
     assert runs["healthy"]["diagnosed"] is True and sum(runs["healthy"]["counts"].values()) == 0
     assert runs["healthy"]["first_error"] is None
     assert runs["plain_summarywriter"]["diagnosed"] is False
@@ -53,13 +55,52 @@ def test_runs_route_lists_the_installed_detectors(gallery):
 def test_events_route_returns_every_event_with_its_hint_and_evidence(gallery):
     """The NaN run's events, in step order, as Event.to_dict() writes them."""
     body = get_json(gallery, route("events?run=nan_in_data"))
-    first = body["events"][0]
-    assert (first["step"], first["kind"], first["tag"]) == (NAN_STEP, "nonfinite_loss", "loss/train")
-    assert "NaN" in first["hint"] or "nan" in first["hint"].lower()
-    assert first["evidence"]["value"] == "nan"  # JSON has no NaN
+    loss = next(e for e in body["events"] if e["kind"] == "nonfinite_loss")
+    assert (loss["step"], loss["tag"]) == (NAN_STEP, "loss/train")
+    assert "NaN" in loss["hint"] or "nan" in loss["hint"].lower()
+    assert loss["evidence"]["value"] == "nan"  # JSON has no NaN
     steps = [e["step"] for e in body["events"]]
     assert steps == sorted(steps)
     assert body["notices"] == []
+
+
+def test_events_route_diagnoses_the_nan_in_the_data_as_the_root_cause(gallery):
+    """One diagnosis: the input column at the NaN step is the root; the loss NaNs are its consequences,
+    pointed to by their index in the event list."""
+    body = get_json(gallery, route("events?run=nan_in_data"))
+    (diagnosis,) = body["diagnosis"]
+    root = diagnosis["root"]
+    assert (root["kind"], root["step"], root["evidence"]["column"]) == ("nonfinite_input", NAN_STEP, NAN_COLUMN)
+    assert body["events"][diagnosis["root_index"]] == root
+    assert [body["events"][i] for i in diagnosis["consequence_indices"]] == diagnosis["consequences"]
+    assert {(e["kind"], e["tag"]) for e in diagnosis["consequences"]} == {("nonfinite_loss", "loss/train"), ("nonfinite_loss", "loss/val")}
+    assert diagnosis["confidence"] == "certain" and diagnosis["fix"] == root["hint"]
+    assert f"column {NAN_COLUMN}" in diagnosis["summary"]
+    assert get_json(gallery, route("events?run=healthy"))["diagnosis"] == []
+
+
+def test_a_condition_that_ended_is_paired_with_its_end_and_roots_no_diagnosis(logdir, client_for):
+    """A plateau (steps 5-20) that ended at step 20: "ended" pairs the warning with the info event."""
+    ended = event(20, "loss_plateau", "info", message="loss_plateau ended at step 20 (steps 5-20)", ended=1.0, start_step=5.0, end_step=20.0)
+    write_events(logdir, "run", [[event(5, "loss_plateau")], [ended], [event(30, "loss_plateau")]])
+    client, _ = client_for(logdir)
+    body = get_json(client, route("events?run=run"))
+    assert [e["step"] for e in body["events"]] == [5, 20, 30]
+    assert body["ended"] == [[0, 1]]  # the plateau at 30 came back: it stands
+    assert [d["root"]["step"] for d in body["diagnosis"]] == [30]
+
+
+def test_a_failing_diagnosis_leaves_the_events_served_with_a_notice(logdir, client_for, monkeypatch):
+    """A bug in the diagnosis must not hide the events: no diagnosis, a notice, the events."""
+    def broken(events):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(lossdiag_plugin, "diagnose", broken)
+    write_events(logdir, "run", [[event(3, severity="error")]])
+    client, _ = client_for(logdir)
+    body = get_json(client, route("events?run=run"))
+    assert [e["step"] for e in body["events"]] == [3]
+    assert body["diagnosis"] == [] and body["notices"] == [lossdiag_plugin.DIAGNOSIS_FAILED]
 
 
 def test_events_route_needs_a_run(gallery):
@@ -74,20 +115,51 @@ def test_unknown_run_has_no_events(gallery):
     assert get_json(gallery, route("events?run=nope"))["events"] == []
 
 
-def test_curves_route_returns_loss_curves_with_nan_as_gaps(gallery):
-    """By default every loss tag; the NaN steps are null (a gap in the drawn curve)."""
+def test_curves_route_returns_loss_curves_with_nan_spelled_out(gallery):
+    """By default every loss tag; every value from the NaN step on is "nan" (the tab shades that stretch)."""
     body = get_json(gallery, route("curves?run=nan_in_data"))
     curves = {c["tag"]: c for c in body["curves"]}
     assert set(curves) == {"loss/train", "loss/val"}
     train = curves["loss/train"]
     assert train["steps"] == list(range(160))
-    assert all(v is not None for v in train["values"][:NAN_STEP])
-    assert train["values"][NAN_STEP] is None
+    assert all(isinstance(v, float) for v in train["values"][:NAN_STEP])
+    assert train["values"][NAN_STEP:] == ["nan"] * (160 - NAN_STEP)
+
+
+def test_infinite_values_are_spelled_out_with_their_sign(logdir, client_for):
+    """+Inf and -Inf are told apart from NaN; JSON has none of them."""
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, "r"))) as w:
+        for s, v in enumerate([1.0, float("inf"), float("-inf"), float("nan"), 2.0]):
+            w.add_scalar("loss", v, s)
+    client, _ = client_for(logdir)
+    assert get_json(client, route("curves?run=r"))["curves"][0]["values"] == [1.0, "inf", "-inf", "nan", 2.0]
+
+
+def test_the_loss_curves_are_the_tags_the_writer_diagnosed(logdir, client_for):
+    """Records naming "objective" as a loss tag: the tab draws it (its name holds no "loss"), and only it."""
+    with contextlib.closing(SummaryWriter(os.path.join(logdir, "r"))) as w:
+        w._get_file_writer().add_summary(summary.events_summary(metadata.TAG_PREFIX + "s", [], loss_tags=["objective"]), 0)
+        for s in range(5):
+            w.add_scalar("objective", 1.0 / (s + 1), s)
+            w.add_scalar("aux_loss_weight", 0.5, s)  # "loss" in its name, not a loss the writer diagnosed
+    client, _ = client_for(logdir)
+    assert get_json(client, route("runs"))["runs"][0]["loss_tags"] == ["objective"]
+    assert [c["tag"] for c in get_json(client, route("curves?run=r"))["curves"]] == ["objective"]
+
+
+def test_a_diagwriter_with_its_own_loss_tags_shows_their_curves(logdir, client_for):
+    """DiagWriter(..., loss_tags="objective"): the run lists and draws "objective"."""
+    with DiagWriter(os.path.join(logdir, "r"), loss_tags="objective") as w:
+        for s in range(5):
+            w.add_scalar("objective", 1.0 / (s + 1), s)
+    client, _ = client_for(logdir)
+    assert get_json(client, route("runs"))["runs"][0]["loss_tags"] == ["objective"]
+    assert [c["tag"] for c in get_json(client, route("curves?run=r"))["curves"]] == ["objective"]
 
 
 def test_curves_route_returns_diag_statistics_on_demand(gallery):
     """?tag=diag/grad_norm returns that statistic only."""
-    body = get_json(gallery, route("curves?run=nan_in_data&tag=diag/grad_norm"))
+    body = get_json(gallery, route("curves?run=nll_on_softmax&tag=diag/grad_norm"))
     assert [c["tag"] for c in body["curves"]] == ["diag/grad_norm"]
     assert len(body["curves"][0]["steps"]) == 16
 
@@ -187,8 +259,8 @@ def test_the_cache_parses_each_record_once_and_sees_new_ones(logdir, monkeypatch
     write_events(logdir, "r", [[event(s)] for s in range(5)])
     provider, ctx, cache = make_provider(logdir), tb_context.RequestContext(), lossdiag_plugin.EventCache()
     parsed = []
-    real = lossdiag_plugin.parse_record
-    monkeypatch.setattr(lossdiag_plugin, "parse_record", lambda *a: parsed.append(a) or real(*a))
+    real = lossdiag_plugin.read_record
+    monkeypatch.setattr(lossdiag_plugin, "read_record", lambda *a: parsed.append(a) or real(*a))
     assert len(cache.read(provider, ctx, "")["r"].events) == 5
     assert len(cache.read(provider, ctx, "")["r"].events) == 5
     assert len(parsed) == 5

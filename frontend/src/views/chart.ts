@@ -1,8 +1,10 @@
-// A step-axis line chart (uPlot) with a marker at every event's step, hover details, wheel zoom,
-// drag pan and focus on an event.
+// A step-axis line chart (uPlot) with a marker at every event's step, a shaded band where values
+// were NaN/Inf, hover details, wheel zoom, drag pan and focus on an event.
 import uPlot from "uplot";
 import type { Curve, Severity } from "../api";
-import { alignCurves, focusRange, focusStart, formatStep, isBeforeTraining, nearestIndex, placeMarkers, SEVERITY_RANK, whenLabel, zoomRange, type EventRow, type Marker, type Range } from "../model";
+import type { NonFinite } from "../api";
+import { alignCurves, bandLabel, focusRange, focusStart, nearestIndex, nonFiniteBands, placeMarkers, zoomRange, type Marker, type NonFiniteBand } from "../axis";
+import { formatStep, formatValue, isBeforeTraining, SEVERITY_RANK, whenLabel, type EventRow, type Range } from "../model";
 import { h, setChildren } from "./dom";
 import { eventSummary } from "./format";
 
@@ -33,6 +35,8 @@ export class StepChart {
   private readonly tip: HTMLElement;
   private readonly u: uPlot;
   private markers: Marker[] = [];
+  private bands: NonFiniteBand[] = [];
+  private nonfinite: (NonFinite | undefined)[][] = [];
   private markerXs = new Float64Array(0);
   private extent: Range = [0, 1];
   private highlighted: EventRow | null = null;
@@ -66,11 +70,12 @@ export class StepChart {
             stroke: CURVE_COLORS[i % CURVE_COLORS.length],
             width: 1.5,
             points: { show: false },
-            value: (_u: uPlot, v: number | null) => (v == null ? "–" : String(Number(v.toPrecision(5)))),
+            value: (_u: uPlot, v: number | null, _s: number, at: number | null) =>
+              v != null ? String(Number(v.toPrecision(5))) : at != null && this.nonfinite[i][at] ? formatValue(this.nonfinite[i][at] as NonFinite) : "–",
           })),
         ],
         hooks: {
-          draw: [(u) => this.drawMarkers(u)],
+          draw: [(u) => (this.drawBands(u), this.drawMarkers(u))],
           setCursor: [(u) => this.hover(u)],
           setScale: [(_u, key) => key === "x" && this.publishRange()],
         },
@@ -126,6 +131,9 @@ export class StepChart {
 
   private data(curves: Curve[], events: EventRow[]): uPlot.AlignedData {
     const aligned = alignCurves(curves);
+    this.nonfinite = aligned.nonfinite;
+    this.bands = nonFiniteBands(curves);
+    this.root.dataset.nonfinite = this.bands.map((b) => `${b.start}-${b.end}: ${bandLabel(b)}`).join("; ");
     const layout = placeMarkers(events, aligned.steps);
     this.markers = layout.markers;
     this.markerXs = Float64Array.from(this.markers, (m) => m.x);
@@ -144,6 +152,35 @@ export class StepChart {
     this.root.dataset.xMax = String(max);
     const visible = this.markers.filter((m) => m.x >= min && m.x <= max);
     this.root.dataset.markerSteps = visible.slice(0, 500).map((m) => m.step).join(",");
+  }
+
+  /** Each stretch of NaN/Inf values: a band from its first to its last step, labelled with its count. */
+  private drawBands(u: uPlot): void {
+    if (!this.bands.length) return;
+    const ctx = u.ctx;
+    const dpr = devicePixelRatio || 1;
+    const { left, top, width, height } = u.bbox;
+    const color = cssVar("--ld-error");
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    ctx.font = `500 ${11 * dpr}px Roboto, sans-serif`;
+    ctx.textBaseline = "top";
+    ctx.textAlign = "left"; // uPlot's axes leave it centred
+    for (const band of this.bands) {
+      const x0 = u.valToPos(band.start, "x", true);
+      // A stretch of one step still shows: at least 4 px wide.
+      const x1 = Math.max(u.valToPos(band.end, "x", true), x0 + 4 * dpr);
+      ctx.fillStyle = color;
+      ctx.globalAlpha = 0.1;
+      ctx.fillRect(x0, top, x1 - x0, height);
+      ctx.globalAlpha = 0.6;
+      ctx.fillRect(x0, top, 1 * dpr, height);
+      ctx.globalAlpha = 1;
+      ctx.fillText(bandLabel(band), x0 + 5 * dpr, top + 14 * dpr);
+    }
+    ctx.restore();
   }
 
   private drawMarkers(u: uPlot): void {

@@ -1,7 +1,9 @@
 // The event list: filter by severity and kind, persistent conditions grouped or every event by step.
 import { SEVERITIES, type Severity } from "../api";
 import {
+  arrangeConditions,
   countBySeverity,
+  endedLabel,
   filterRows,
   groupConditions,
   kindsOf,
@@ -9,12 +11,15 @@ import {
   rankLabel,
   sortByStep,
   spanLabel,
+  spanOf,
   whenLabel,
   type Condition,
+  type ConditionItem,
   type EventRow,
+  type Range,
 } from "../model";
 import { h, setChildren } from "./dom";
-import { categoryPill, evidenceChips, severityPill, showMore } from "./format";
+import { categoryPill, endedPill, evidenceChips, severityPill, showMore } from "./format";
 
 const PAGE = 200;
 type Mode = "grouped" | "steps";
@@ -69,10 +74,11 @@ export class EventList {
   private draw(): void {
     this.drawToolbar();
     const shown = filterRows(this.rows, { severities: this.severities, kind: this.kind });
-    const items = this.mode === "grouped" ? groupConditions(shown) : sortByStep(shown);
+    const conditions = groupConditions(shown);
+    const items = this.mode === "grouped" ? arrangeConditions(conditions) : sortByStep(shown);
     this.sub.textContent =
       this.mode === "grouped"
-        ? `${plural(shown.length, "event")} in ${plural(items.length, "condition")}`
+        ? `${plural(shown.length, "event")} in ${plural(conditions.length, "condition")}`
         : plural(shown.length, "event");
     if (!this.rows.length) {
       setChildren(this.list, h("li", { class: "ld-empty" }, this.emptyText));
@@ -86,7 +92,7 @@ export class EventList {
     const more = items.length - page.length;
     setChildren(
       this.list,
-      ...page.map((item) => ("events" in item ? this.conditionRow(item) : this.eventRow(item))),
+      ...page.map((item) => ("condition" in item ? this.itemRow(item) : this.eventRow(item))),
       showMore(more, PAGE, () => ((this.limit += PAGE), this.draw())),
     );
     this.select(this.selectedId);
@@ -147,19 +153,56 @@ export class EventList {
   }
 
   private eventRow(row: EventRow): HTMLElement {
-    return this.rowElement(row, [row], whenLabel(row.step));
+    const span = row.endedBy ? spanOf(row.endedBy) : null;
+    const cause = row.root && row.root !== row ? row.root : null;
+    return this.rowElement(row, [row], whenLabel(row.step), row.severity, span, cause);
   }
 
-  private conditionRow(c: Condition): HTMLElement {
-    return this.rowElement(c.first, c.events, spanLabel(c), c.severity);
+  /** A condition; a root cause's with the conditions it explains nested under it, compact. */
+  private itemRow(item: ConditionItem): HTMLElement {
+    const c = item.condition;
+    const el = this.rowElement(c.first, c.events, spanLabel(c), c.severity, c.ended, item.cause);
+    if (item.consequences.length) {
+      el.classList.add("ld-root-cause");
+      el.append(
+        h(
+          "ol",
+          { class: "ld-consequences", attrs: { "aria-label": "What it explains" } },
+          ...item.consequences.map((k) => this.consequenceRow(k)),
+        ),
+      );
+    }
+    return el;
   }
 
-  private rowElement(row: EventRow, all: EventRow[], when: string, severity: Severity = row.severity): HTMLElement {
+  private consequenceRow(c: Condition): HTMLElement {
+    const row = c.first;
+    return h(
+      "li",
+      {
+        class: `ld-event ld-consequence ld-sev-${c.severity}`,
+        title: row.message,
+        data: { ids: c.events.map((r) => r.id).join(" "), step: String(row.step), kind: row.kind, run: row.run, category: row.category },
+        attrs: { tabindex: "0" },
+        on: {
+          click: (e) => (e.stopPropagation(), this.onPick(row)),
+          keydown: (e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), e.stopPropagation(), this.onPick(row)),
+        },
+      },
+      h("span", { class: "ld-arrow" }, "↳"),
+      h("span", { class: "ld-kind" }, row.kind),
+      h("span", { class: "ld-tag", title: "tag" }, row.tag),
+      c.ended ? endedPill(endedLabel(c.ended)) : null,
+      h("span", { class: "ld-when" }, spanLabel(c)),
+    );
+  }
+
+  private rowElement(row: EventRow, all: EventRow[], when: string, severity: Severity, ended: Range | null, cause: EventRow | null): HTMLElement {
     const rank = rankLabel(row.rank);
     return h(
       "li",
       {
-        class: `ld-event ld-sev-${severity}`,
+        class: `ld-event ld-sev-${ended ? "ended" : severity}`,
         data: { ids: all.map((r) => r.id).join(" "), step: String(row.step), kind: row.kind, run: row.run, category: row.category },
         attrs: { tabindex: "0" },
         on: {
@@ -170,7 +213,7 @@ export class EventList {
       h(
         "div",
         { class: "ld-event-head" },
-        severityPill(severity),
+        ended ? endedPill(endedLabel(ended)) : severityPill(severity),
         categoryPill(row.category),
         h("span", { class: "ld-kind" }, row.kind),
         h("span", { class: "ld-tag", title: "tag" }, row.tag),
@@ -178,8 +221,9 @@ export class EventList {
         this.multiRun ? h("span", { class: "ld-run-ref", title: "run" }, row.run) : null,
         h("span", { class: "ld-when" }, when),
       ),
+      cause ? h("div", { class: "ld-cause" }, `↳ explained by ${cause.kind} at ${whenLabel(cause.step)}`) : null,
       h("div", { class: "ld-msg" }, row.message),
-      row.hint ? h("div", { class: "ld-hint" }, h("span", { class: "ld-hint-label" }, "Fix"), h("span", {}, row.hint)) : null,
+      row.hint && !cause ? h("div", { class: "ld-hint" }, h("span", { class: "ld-hint-label" }, "Fix"), h("span", {}, row.hint)) : null,
       evidenceChips(row.evidence),
     );
   }

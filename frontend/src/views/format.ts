@@ -10,6 +10,11 @@ export function severityPill(severity: Severity): HTMLElement {
   return h("span", { class: `ld-pill ld-sev-${severity}` }, SEVERITY_LABEL[severity]);
 }
 
+/** The label of a condition that ended, in place of its severity, e.g. "ended · steps 40–90". */
+export function endedPill(text: string): HTMLElement {
+  return h("span", { class: "ld-pill ld-ended", title: "This condition ended: it no longer stands" }, text);
+}
+
 /** A badge telling data and model findings from curve ones, e.g. "data"; null for none. */
 export function categoryPill(category: string): HTMLElement | null {
   const text = categoryBadge(category);
