@@ -39,29 +39,40 @@ def _sum_sq(x: torch.Tensor) -> torch.Tensor:
     return torch.dot(flat, flat)
 
 
-def _per_unit(mask_or_values: torch.Tensor) -> torch.Tensor:
-    """Sums over every dim but 1 (features of [N, F], channels of [N, C, ...])."""
-    dims = [d for d in range(mask_or_values.dim()) if d != 1]
-    return mask_or_values.sum(dim=dims, dtype=torch.float32)
+def _per_unit(mask_or_values: torch.Tensor, unit_dim: int) -> torch.Tensor:
+    """Sums over every dim but `unit_dim`, in float32."""
+    dims = [d for d in range(mask_or_values.dim()) if d != unit_dim % mask_or_values.dim()]
+    # sum(dim=[]) would sum everything: an unbatched output holds one value per unit already.
+    return mask_or_values.sum(dim=dims, dtype=torch.float32) if dims else mask_or_values.float()
+
+
+def unit_nonzeros(output: torch.Tensor, unit_dim: int = 1) -> torch.Tensor:
+    """Per unit (output dim `unit_dim`), how many of its values are not 0."""
+    return _per_unit(output.ne(0), unit_dim)
 
 
 def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kind: Optional[str],
-                     whole: Optional[torch.Tensor] = None) -> torch.Tensor:
+                     whole: Optional[torch.Tensor] = None, unit_dim: int = 1,
+                     seen: Optional[torch.Tensor] = None) -> torch.Tensor:
     """[sum, sum of squares, non-zeros, input sum, flagged, sum of `whole`] of a module's output.
 
     `output` may be the first rows of the batch and `whole` the full output (default: `output`),
     whose sum is finite exactly when no value is NaN/Inf. Flagged is, for "relu", the units
-    (output dim 1) zero for every sample; for "sigmoid" and "tanh", the output values in the flat
-    region (beyond SATURATION); 0 for other modules.
+    (output dim `unit_dim`: features of [N, F], channels of [N, C, ...], the last dim of a
+    sequence [N, T, C]) zero for every sample, or, given `seen` (per-unit non-zero counts over
+    several forwards, see unit_nonzeros), zero in all of them; for "sigmoid" and "tanh", the
+    output values in the flat region (beyond SATURATION); 0 for other modules.
     """
     # ~10 small ops, each a dispatch that costs more in a real step (cold caches) than its math:
     # no per-part dtype casts (stack promotes), no device move unless the input is elsewhere.
     nonzero = output.sign().abs_()
     total = _sum(output)
-    if unit_kind == "relu" and output.dim() >= 2:
-        per_unit = _per_unit(nonzero)
+    if unit_kind == "relu" and seen is None:
+        per_unit = _per_unit(nonzero, unit_dim)
         nonzeros, flagged = per_unit.sum(), (per_unit == 0).sum()
-    elif unit_kind is not None and output.dim() >= 2:
+    elif unit_kind == "relu":
+        nonzeros, flagged = _sum(nonzero), (seen == 0).sum()
+    elif unit_kind is not None:
         centred = output - 0.5 if unit_kind == "sigmoid" else output
         limit = SATURATION / 2 if unit_kind == "sigmoid" else SATURATION
         nonzeros, flagged = _sum(nonzero), (centred.abs() > limit).sum()
@@ -164,6 +175,9 @@ class ActivationStats:
 
     name: str  # module path in the model, e.g. "encoder.0.act"
     kind: str  # module class, e.g. "ReLU"
+    # values measured; a ReLU-like output with fewer values per unit in one forward than a dead-unit
+    # call needs (one example at a time) counts its units over the last sampled steps: numel is
+    # then the values those counts cover
     numel: int
     mean: float  # NaN when the output holds NaN
     std: float
@@ -172,8 +186,10 @@ class ActivationStats:
     input_finite: bool  # no NaN/Inf in the first tensor argument
     nan: bool = False  # the output holds NaN (its sum is NaN; +inf and -inf together read alike)
     input_nan: bool = False  # the first tensor argument holds NaN (an -inf mask alone is not NaN)
-    units: int = 0  # size of output dim 1 for ReLU/sigmoid/tanh-like modules, else 0
-    dead_units: int = 0  # ReLU-like: units 0 for every sample
+    # ReLU/sigmoid/tanh-like modules: the size of the unit dim (features of [N, F] or an unbatched
+    # [F], channels of [N, C, ...] after a convolution, the last dim after a Linear or an RNN), else 0
+    units: int = 0
+    dead_units: int = 0  # ReLU-like: units 0 for every sample measured
     saturated_fraction: float = 0.0  # sigmoid/tanh-like: share of output values in the flat region
     is_output: bool = False  # the last module run in the forward: the model's output layer
 

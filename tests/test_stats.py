@@ -34,6 +34,24 @@ def test_relu_dead_units_counted_per_channel():
     assert values[2] == np.count_nonzero(out.numpy())
 
 
+def test_relu_dead_units_counted_along_the_last_dim_of_a_sequence():
+    """[N, T, C] after a Linear: the C features are the units, whatever happens along T."""
+    out = torch.rand(4, 7, 5)
+    out[..., [0, 3]] = 0.0
+    out[:, 2] = 0.0  # one time step all zero: not a unit
+    assert S.activation_stats(out, None, "relu", unit_dim=-1).tolist()[4] == 2
+    assert S.activation_stats(out, None, "relu").tolist()[4] == 1  # dim 1 would count time steps
+
+
+def test_dead_units_of_single_examples_come_from_counts_over_several_forwards():
+    """One example at a time: a unit is dead when it was 0 in every forward counted."""
+    forwards = [torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 2.0])]
+    assert S.unit_nonzeros(forwards[0], 0).tolist() == [0.0, 1.0, 0.0]
+    seen = sum(S.unit_nonzeros(x, 0) for x in forwards)
+    values = S.activation_stats(forwards[1], None, "relu", unit_dim=0, seen=seen).tolist()
+    assert values[4] == 1 and values[2] == 1  # unit 0 dead; non-zeros of this forward alone
+
+
 @pytest.mark.parametrize("kind,stuck_value,free_value", [("sigmoid", 0.999, 0.5), ("tanh", -0.995, 0.1)])
 def test_saturated_values_counted(kind, stuck_value, free_value):
     """Every output value in the flat region counts, whichever unit and sample it belongs to."""

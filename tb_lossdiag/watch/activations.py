@@ -4,9 +4,10 @@ training forward (hooks on the leaves exist only for that forward)."""
 import dataclasses
 import functools
 import math
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
+from torch import nn
 
 from tb_lossdiag import stats as S
 from tb_lossdiag.detectors.dead_activation import DeadActivation
@@ -29,6 +30,15 @@ class ActivationEntry:
     numel: int  # values measured
     units: int
     slot: int  # S.activation_stats
+    samples: int = 0  # values per unit behind the unit counts (more than numel // units with a window)
+
+
+# Modules whose outputs have their channels in dim 1 ([N, C, ...]), and those whose outputs have
+# their features last ([..., F]); an activation module's output is laid out as its input was.
+_CHANNELS_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.GroupNorm,
+                   nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                   nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
+_FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.RNNBase, nn.Embedding, nn.MultiheadAttention)
 
 
 class ActivationProbe:
@@ -37,6 +47,11 @@ class ActivationProbe:
     def __init__(self, model: torch.nn.Module):
         self._leaves = [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
         self._handles = []
+        self._features_last = False  # the layout of the last output measured in this forward
+        # module name -> (per-unit non-zero counts of its last _UNIT_SAMPLES sampled forwards,
+        # the values per unit of each): for outputs with too few values per unit in one forward
+        self._windows: Dict[str, Tuple[torch.Tensor, List[int]]] = {}
+        self._written = {}  # module name -> sampled forwards counted into its window
 
     @property
     def hooked(self) -> bool:
@@ -45,6 +60,7 @@ class ActivationProbe:
     def hook(self, measure: Callable) -> None:
         """Put `measure(name, module, args, output)` on every leaf module, for one forward."""
         self.unhook()
+        self._features_last = False
         for name, module in self._leaves:
             self._handles.append(module.register_forward_hook(functools.partial(measure, name)))
 
@@ -53,22 +69,49 @@ class ActivationProbe:
             handle.remove()
         self._handles.clear()
 
-    @staticmethod
-    def measure(record, name: str, module, args, output) -> None:
+    def measure(self, record, name: str, module, args, output) -> None:
         """Queue the statistics of one leaf module's output."""
         out = first_tensor(output)
+        if isinstance(module, _CHANNELS_FIRST + _FEATURES_LAST):
+            self._features_last = isinstance(module, _FEATURES_LAST)
         if out is None or not out.is_floating_point() or out.numel() == 0:
             return
         inp = first_tensor(args)
         kind = type(module).__name__
         unit_kind = S.UNIT_KINDS.get(kind)
-        units = out.shape[1] if unit_kind is not None and out.dim() >= 2 else 0
+        # Features of [N, F] and of an unbatched [F]; channels of [N, C, ...] unless the module
+        # that made this layout puts features last ([N, T, C] sequences, [N, H, W, C] images).
+        unit_dim = -1 if out.dim() <= 2 or self._features_last else 1
+        units = out.shape[unit_dim] if unit_kind is not None else 0
         # The first rows of the batch tell the scale, dead and saturated units; the whole output's
         # sum (one cheap reduction) tells whether any value is NaN/Inf.
-        part = out[:_measured_rows(out, units)] if out.dim() >= 2 else out[:_ACTIVATION_VALUES]
+        if out.dim() >= 2:
+            part = out[:_measured_rows(out, units)]
+        else:
+            part = out if units else out[:_ACTIVATION_VALUES]
+        samples = part.numel() // units if units else 0
+        seen = None
         with torch.no_grad():
-            slot = record.add(S.activation_stats(part, inp, unit_kind if units else None, out))
-        record.activations.append(ActivationEntry(name, kind, part.numel(), units, slot))
+            if unit_kind == "relu" and units and samples < _UNIT_SAMPLES:
+                seen, samples = self._window(name, part, unit_dim, samples)
+            slot = record.add(S.activation_stats(part, inp, unit_kind if units else None, out, unit_dim, seen))
+        record.activations.append(ActivationEntry(name, kind, part.numel(), units, slot, samples))
+
+    def _window(self, name: str, part: torch.Tensor, unit_dim: int, samples: int):
+        """(per-unit non-zero counts, values per unit) over this and the module's last sampled
+        forwards, for an output with fewer than _UNIT_SAMPLES values per unit (SGD on one example
+        at a time): a unit is dead when it was 0 in every one of them."""
+        counts = S.unit_nonzeros(part, unit_dim)
+        rows, sizes = self._windows.get(name, (None, None))
+        if rows is None or rows.shape[1:] != counts.shape or rows.device != counts.device:
+            rows, sizes = counts.new_zeros((_UNIT_SAMPLES, counts.numel())), [0] * _UNIT_SAMPLES
+            self._windows[name] = (rows, sizes)
+            self._written[name] = 0
+        row = self._written[name] % _UNIT_SAMPLES
+        rows[row] = counts
+        sizes[row] = samples
+        self._written[name] += 1
+        return rows.sum(0), sum(sizes)
 
 
 def activation_stats(values, entries: List[ActivationEntry]) -> Tuple[S.ActivationStats, ...]:
@@ -81,7 +124,7 @@ def activation_stats(values, entries: List[ActivationEntry]) -> Tuple[S.Activati
         flagged = flagged if math.isfinite(flagged) else 0
         relu = S.UNIT_KINDS.get(entry.kind) == "relu"
         found.append(S.ActivationStats(
-            name=entry.name, kind=entry.kind, numel=numel, mean=mean, std=std,
+            name=entry.name, kind=entry.kind, numel=max(numel, entry.units * entry.samples), mean=mean, std=std,
             zero_fraction=1.0 - nonzero / numel if math.isfinite(nonzero) else math.nan,
             finite=math.isfinite(whole), input_finite=math.isfinite(in_sum),
             nan=math.isnan(whole), input_nan=math.isnan(in_sum), units=entry.units,
