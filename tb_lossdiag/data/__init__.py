@@ -136,5 +136,5 @@ def _is_array(value) -> bool:
 
 def _output_size(model: torch.nn.Module) -> Optional[int]:
     """The class count of a classifier's last layer; None for one output (regression, binary)."""
-    sizes = [m.out_features for m in model.modules() if isinstance(getattr(m, "out_features", None), int)]
+    sizes = [size for m in model.modules() if isinstance(size := getattr(m, "out_features", None), int)]
     return sizes[-1] if sizes and sizes[-1] > 1 else None

@@ -77,7 +77,7 @@ def _named(item, label) -> Tuple[Dict[str, object], Optional[str]]:
         names = {1: ["input"], 2: ["input", "label"]}.get(len(item)) or [f"[{i}]" for i in range(len(item))]
         chosen = label if label is not None else (1 if len(item) == 2 else None)
         known = isinstance(chosen, int) and -len(item) <= chosen < len(item)
-        return dict(zip(names, item)), names[chosen] if known else None
+        return dict(zip(names, item)), names[chosen] if known and isinstance(chosen, int) else None
     return {"input": item}, None
 
 

@@ -53,7 +53,7 @@ class UnnormalizedInput(ModelDetector):
         low, high = float(values.min()), float(values.max())
         mean, std = float(values.mean()), float(values.std())
         integral = bool(np.all(values == np.round(values)))
-        evidence = dict(min=low, max=high, mean=mean, std=std, typical=typical)
+        evidence = {"min": low, "max": high, "mean": mean, "std": std, "typical": typical}
         place, e = obs.place, obs.place.expr
         if obs.image_like and integral and low >= 0 and high <= 255:
             message = f"{place.text} holds raw 0-255 pixel values (range [{low:g}, {high:g}], mean {mean:.4g})"
