@@ -14,7 +14,7 @@ import dataclasses
 from typing import Dict, List, Sequence, Tuple
 
 from tb_lossdiag.diagnosis.phrases import phrase
-from tb_lossdiag.diagnosis.rules import explains, inferred_op, position
+from tb_lossdiag.diagnosis.rules import explains, inferred_op, position, signature
 from tb_lossdiag.events import Event, severity_rank
 
 FAILURE_KIND = "diagnostic_failure"  # tb_lossdiag's own failure: about the tool, not the training
@@ -64,19 +64,46 @@ def explain(events: Sequence[Event]) -> str:
     return "\n".join(lines)
 
 
+class _Chain:
+    """A root and the events it explains so far, with what its events explain remembered per
+    signature (a rule reads nothing else), so a run of thousands of events stays linear."""
+
+    def __init__(self, root: Event):
+        self.root = root
+        self.consequences: List[Event] = []
+        self._causes = [root]  # the first event of each signature in the chain
+        self._signatures = {signature(root)}
+        self._verdicts: Dict[tuple, Tuple[bool, int]] = {}  # effect signature -> (explained, causes judged)
+
+    def explains(self, event: Event) -> bool:
+        """Whether an event of the chain explains `event` (which comes at or after all of them)."""
+        key = signature(event)
+        explained, judged = self._verdicts.get(key, (False, 0))
+        explained = explained or any(explains(cause, event) for cause in self._causes[judged:])
+        self._verdicts[key] = (explained, len(self._causes))
+        return explained
+
+    def add(self, event: Event) -> None:
+        """Make `event` a consequence."""
+        self.consequences.append(event)
+        if signature(event) not in self._signatures:
+            self._signatures.add(signature(event))
+            self._causes.append(event)
+
+
 def _chains(events: Sequence[Event]) -> List[Tuple[Event, List[Event]]]:
     """(root, consequences) for one rank's events, in order of their roots."""
     ended = _ended(events)
     flagged = [e for e in events if e.severity != "info" and e.kind != FAILURE_KIND]
     order = sorted(range(len(flagged)), key=lambda i: (position(flagged[i]), i))
-    chains: List[Tuple[Event, List[Event]]] = []
+    chains: List[_Chain] = []
     for event in (flagged[i] for i in order):
-        owner = next((c for c in chains if any(explains(cause, event) for cause in (c[0], *c[1]))), None)
+        owner = next((chain for chain in chains if chain.explains(event)), None)
         if owner is not None:
-            owner[1].append(event)
+            owner.add(event)
         elif id(event) not in ended:
-            chains.append((event, []))
-    return chains
+            chains.append(_Chain(event))
+    return [(chain.root, chain.consequences) for chain in chains]
 
 
 def _ended(events: Sequence[Event]) -> set:

@@ -2,7 +2,9 @@
 
 A rule answers "does `cause` explain `effect`?" for two events of one rank; `diagnose` calls it only
 with `effect` at or after `cause` in execution order (`position`). A reader checks a rule by its
-docstring (the causal claim) and its few lines (the kinds and conditions it links).
+docstring (the causal claim) and its few lines (the kinds and conditions it links). A rule reads
+only what `signature` holds (never a step: the order is diagnose's), so each pair of signatures is
+judged once.
 """
 
 from typing import Callable, Tuple
@@ -30,6 +32,11 @@ def position(event: Event) -> Tuple[int, int]:
     return event.step, stage
 
 
+def signature(event: Event) -> Tuple[str, str, bool]:
+    """All a rule may read of an event: kind, category, and whether it is an inferred op."""
+    return event.kind, event.category, inferred_op(event)
+
+
 def inferred_op(event: Event) -> bool:
     """A division_by_zero / log_of_nonpositive read off a non-finite loss whose graph holds the op
     (evidence `value`), not off measured operands: itself an echo of whatever made the loss NaN."""
@@ -50,13 +57,9 @@ def _echo(effect: Event) -> bool:
 
 
 def same_fault_again(cause: Event, effect: Event) -> bool:
-    """A kind found again is the same fault: on the same tag (a reminder, a re-onset, the same
-    argument broken again), in another place at the same step (one check of the model found it
-    in several layers), or on another loss curve (train and validation)."""
-    if cause.kind != effect.kind:
-        return False
-    both_curves = cause.category == effect.category == "curve"
-    return cause.tag == effect.tag or cause.step == effect.step or both_curves
+    """A kind found again is the same fault: a reminder or a re-onset, another layer, argument or
+    column with the same finding, another loss curve (train and validation)."""
+    return cause.kind == effect.kind
 
 
 def nonfinite_input_poisons(cause: Event, effect: Event) -> bool:
