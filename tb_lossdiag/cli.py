@@ -113,8 +113,9 @@ def format_table(runs) -> str:
 
 
 def ended(events: List[Event]) -> Dict[int, Event]:
-    """id of each warning or error whose condition ended -> the info event of its kind and tag that
-    says so (evidence ended=1 with a start_step-end_step span covering the warning's step)."""
+    """id of each warning or error whose condition ended -> the info event that says so (RULES.md contract)."""
+    # The ender: same kind, tag and rank, severity info, evidence ended=1 and a start_step-end_step
+    # span covering the warning's step.
     spans = [e for e in events if e.severity == "info" and e.evidence.get("ended") == 1.0
              and "start_step" in e.evidence and "end_step" in e.evidence]
     found = {}

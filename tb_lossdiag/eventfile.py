@@ -1,5 +1,4 @@
-"""Event files (TFRecord) streamed: records are framed by their lengths, and only those a reader may
-use, found by bytes they must contain, are checksummed and handed on, never the whole file at once."""
+"""Event files (TFRecord) streamed in chunks: only the records holding bytes a reader asks for are checksummed and handed on."""
 
 import os
 import struct
@@ -42,9 +41,9 @@ class Finder:
 
 def records(path: str, notices: List[str], finder: Finder,
             progress: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
-    """The data of each checked record of the file at `path` that `finder` marks; a corrupt or
-    truncated file ends with a notice, a marked record whose data fails its checksum is skipped
-    with one. `progress(n)` is told of each n bytes read."""
+    """The checked data of each record `finder` marks in the file at `path`; damage is told in `notices`."""
+    # A corrupt or truncated file ends with a notice; a marked record whose data fails its checksum
+    # is skipped with one. `progress(n)` is told of each n bytes read.
     name = os.path.basename(path)
     with open(path, "rb") as f:
         frames = _Frames(f, finder, progress)
@@ -62,8 +61,7 @@ def records(path: str, notices: List[str], finder: Finder,
 
 
 class _Frames:
-    """Rounds of (buffer, its file offset, starts of the marked records wholly in it); `tail` is set
-    when the file does not end where a record does."""
+    """Rounds of (buffer, its file offset, starts of the marked records wholly in it); `tail` at a ragged end."""
 
     def __init__(self, f, finder: Finder, progress):
         self.f, self.finder, self.progress = f, finder, progress
@@ -95,8 +93,8 @@ _SENTINEL = 1 << 80  # beyond any record's end
 
 
 def _walk(buf: bytes, marks: Optional[List[int]]):
-    """(offset of the first record not wholly in `buf`, or its length; starts of the whole records
-    holding a mark, every whole record when `marks` is None)."""
+    """(where the first record not wholly in `buf` starts, starts of the whole records holding a mark)."""
+    # marks None: every whole record.
     unpack, pos, prev, starts = _LENGTH.unpack_from, 0, -1, []
     note = starts.append
     # The hot loops: one length read per record, until a length can no longer be read (past the end).
@@ -138,8 +136,8 @@ def _heads_ok(buf: bytes, starts: List[int]) -> List[bool]:
 
 
 def _data_ok(buf: bytes, starts: List[int]) -> List[bool]:
-    """Whether the data of each record at `starts` (wholly in `buf`) matches its checksum; a data
-    checksum also fails, but for a few in 2**32, when the length before it is damaged."""
+    """Whether the data of each record at `starts` (wholly in `buf`) matches its checksum."""
+    # It also fails, but for 1 in 2**32, when the record's length is damaged: the bytes summed are wrong.
     unpack = _LENGTH.unpack_from
     lengths = [unpack(buf, s)[0] for s in starts]
     stored = [_CRC.unpack_from(buf, s + _HEADER + n)[0] for s, n in zip(starts, lengths)]

@@ -98,8 +98,7 @@ def read_run(path: str, name: str = ".", loss_tags: Optional[TagRule] = None,
 
 
 def _curve(tag: str, is_loss: Callable[[str], bool], plugin_of: Dict[str, str], result: RunEvents) -> Optional[list]:
-    """The curve the simple scalars of `tag` go to; None when they are not read (not a loss, or
-    under the record prefix: those go through the full parse)."""
+    """The curve the simple scalars of `tag` go to; None when not read here (not a loss, or a record's tag)."""
     if not is_loss(tag) or tag.startswith(metadata.TAG_PREFIX):
         return None
     plugin_of.setdefault(tag, "")
@@ -138,9 +137,8 @@ _FLOAT = struct.Struct("<f")
 
 
 def _simple_scalar(data: bytes) -> Optional[Tuple[bytes, int, float, float]]:
-    """(tag, step, value, wall time) of an event that holds one simple_value and nothing else, as
-    SummaryWriter writes a scalar, read from its bytes (protobuf would take ~10x longer); None for
-    any other event, which is then parsed in full."""
+    """(tag, step, value, wall time) of an event holding one simple_value alone, as SummaryWriter writes it; else None."""
+    # Read from the bytes: protobuf takes several times longer. Any other event is parsed in full.
     if len(data) < 16 or data[0] != 0x09:  # field 1, wall_time, a double
         return None
     pos, step, shift = 9, 0, 0

@@ -48,8 +48,8 @@ def scan_logdir(
     force: bool = False,
     progress: Optional[reader.Progress] = None,
 ) -> List[reader.RunEvents]:
-    """Each run's findings; runs a DiagWriter diagnosed while training are left as they are unless `force`.
-    The curves scanned are the loss tags a DiagWriter recorded, else those `loss_tags` accepts."""
+    """Each run's findings; runs a DiagWriter diagnosed while training are left as they are unless `force`."""
+    # The curves scanned are the loss tags a DiagWriter recorded, else those `loss_tags` accepts.
     from tb_lossdiag.diagnosis import diagnose
 
     results = []
