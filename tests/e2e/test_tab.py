@@ -10,7 +10,7 @@ import pytest
 from tb_lossdiag import DiagWriter
 from tb_lossdiag import writer as writer_module
 
-from plugin.harness import NAN_STEP, event, serve, write_events, write_gallery
+from plugin.harness import NAN_COLUMN, NAN_STEP, event, serve, write_events, write_gallery
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -101,7 +101,7 @@ def test_every_run_shows_its_health_and_first_error(tab):
     assert "Healthy" in run_row(frame, "healthy").inner_text()
     nan = run_row(frame, "nan_in_data")
     assert nan.get_attribute("data-health") == "error"
-    assert f"step {NAN_STEP}: nonfinite_loss" in nan.inner_text()
+    assert f"step {NAN_STEP}: nonfinite_input" in nan.inner_text()
     assert "step 0: nll_on_probabilities" in run_row(frame, "nll_on_softmax").inner_text()
     plain = run_row(frame, "plain_summarywriter")
     assert plain.get_attribute("data-health") == "undiagnosed"
@@ -131,17 +131,76 @@ def test_hovering_a_marker_shows_its_event(tab):
     assert f"step {NAN_STEP}" in text and "nonfinite_loss" in text and "Fix:" in text
 
 
-def test_the_event_list_says_what_where_and_how_to_fix(tab):
-    """The NaN event: severity, kind, tag, step span, message, fix and evidence."""
+def test_the_diagnosis_card_names_the_input_column_and_the_step(tab):
+    """At the top of the NaN run: the root cause (the NaN in input column 2 at step 37), the chain of
+    what it caused, how sure, and the fix."""
     _, frame = tab
-    row = frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first
+    card = frame.locator(".ld-run-card[data-run='nan_in_data'] .ld-diagnosis")
+    assert card.count() == 1
+    assert card.get_attribute("data-kind") == "nonfinite_input" and card.get_attribute("data-step") == str(NAN_STEP)
+    text = card.inner_text()
+    assert "ROOT CAUSE" in text.upper() and "nonfinite_input" in text and f"step {NAN_STEP}" in text
+    assert f"column {NAN_COLUMN}" in text and "certain" in text
+    assert f"loss/train NaN at step {NAN_STEP}" in card.locator(".ld-chain").inner_text()
+    assert "FIX" in text.upper() and "Clean the data" in text
+    assert frame.locator(".ld-run-card[data-run='healthy'] .ld-diagnosis").count() == 0
+
+
+def test_the_nan_stretch_is_a_shaded_band_with_its_count(tab):
+    """From the NaN step to the end the curves are NaN: a red band there, labelled with the count,
+    and the legend reads NaN inside it instead of a blank."""
+    page, frame = tab
+    el = chart(frame, "nan_in_data")
+    el.scroll_into_view_if_needed()
+    # loss/train: steps 37-159 (123 values); loss/val: 40, 50, ... 150 (12 values).
+    assert el.get_attribute("data-nonfinite") == f"{NAN_STEP}-159: NaN: 135 values in 2 curves"
+    x_min, x_max = float(el.get_attribute("data-x-min")), float(el.get_attribute("data-x-max"))
+    box = el.locator(".u-over").bounding_box()
+
+    def pixel(step):
+        """The plot's colour at `step`, near its bottom (below the curves before the NaN; none after)."""
+        x = (step - x_min) / (x_max - x_min) * box["width"]
+        return frame.evaluate(
+            """([sel, x, y]) => { const c = document.querySelector(sel); const over = c.parentElement.querySelector('.u-over');
+                 const r = c.width / c.getBoundingClientRect().width;
+                 return Array.from(c.getContext('2d').getImageData(Math.round((over.offsetLeft + x) * r), Math.round((over.offsetTop + y) * r), 1, 1).data); }""",
+            [".ld-run-card[data-run='nan_in_data'] .ld-chart canvas", x, box["height"] * 0.9],
+        )
+
+    inside, before = pixel(110), pixel(10)
+    assert inside[0] - inside[1] > 8, f"no red band at step 110: {inside}"
+    assert abs(before[0] - before[1]) <= 8 or before[3] == 0, f"a band before the NaN: {before}"
+    page.mouse.move(box["x"] + (110 - x_min) / (x_max - x_min) * box["width"], box["y"] + box["height"] * 0.9)
+    frame.wait_for_function(
+        "() => document.querySelector(\".ld-run-card[data-run='nan_in_data'] .u-legend\").innerText.includes('NaN')", timeout=5000
+    )
+    page.mouse.move(0, 0)
+
+
+def test_the_event_list_nests_what_the_root_cause_explains(tab):
+    """The root cause: severity, kind, step, message, fix and evidence; the loss NaNs it caused nested
+    under it with their spans (onset and reminder of each one condition), not as findings of their own."""
+    _, frame = tab
+    row = frame.locator(f".ld-event.ld-root-cause[data-run='nan_in_data'][data-step='{NAN_STEP}']")
     text = row.inner_text()
-    assert "ERROR" in text.upper() and "nonfinite_loss" in text and "loss/train" in text
-    assert f"loss is nan at step {NAN_STEP}" in text
-    assert "FIX" in text.upper() and "eps" in text
-    assert "NaN" in row.locator(".ld-evidence").inner_text()
-    # The onset and its reminder are one persistent condition, shown once with its span.
-    assert f"steps {NAN_STEP}–137 · 2 reports" in text
+    assert "ERROR" in text.upper() and "nonfinite_input" in text and f"column {NAN_COLUMN}" in text
+    assert "FIX" in text.upper() and "Clean the data" in text
+    assert "2" in row.locator(".ld-evidence").inner_text()
+    nested = row.locator(".ld-consequence")
+    assert nested.evaluate_all("els => els.map(e => [e.dataset.kind, e.querySelector('.ld-tag').innerText, e.querySelector('.ld-when').innerText])") == [
+        ["nonfinite_loss", "loss/train", f"steps {NAN_STEP}–137 · 2 reports"],
+        ["nonfinite_loss", "loss/val", "steps 40–140 · 2 reports"],
+    ]
+    top_level_kinds = frame.locator(".ld-events > .ld-event[data-run='nan_in_data']").evaluate_all("els => els.map(e => e.dataset.kind)")
+    assert top_level_kinds == ["nonfinite_input"]
+
+
+def test_a_run_without_watch_says_what_watch_adds(tab):
+    """The writer-only run has one quiet line about watch(); the watched run has none."""
+    _, frame = tab
+    line = frame.locator(".ld-run-card[data-run='nll_on_softmax'] .ld-quiet")
+    assert "writer.watch(model, optimizer)" in line.inner_text() and "activation and input checks" in line.inner_text().lower()
+    assert frame.locator(".ld-run-card[data-run='nan_in_data'] .ld-quiet").count() == 0
 
 
 def test_several_events_at_one_step_are_all_listed(tab):
@@ -157,7 +216,7 @@ def test_clicking_an_event_centres_the_chart_on_it(tab):
     _, frame = tab
     el = chart(frame, "nan_in_data")
     full = float(el.get_attribute("data-x-max")) - float(el.get_attribute("data-x-min"))
-    frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first.click()
+    frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}'] .ld-msg").first.click()
     frame.wait_for_function(
         "step => document.querySelector(\".ld-run-card[data-run='nan_in_data'] .ld-chart\").dataset.highlightStep === step",
         arg=str(NAN_STEP), timeout=5000,
@@ -194,17 +253,22 @@ def test_a_plain_summarywriter_run_shows_curves_and_a_note(tab):
 
 
 def test_screenshot(browser, gallery, tmp_path):
-    """The README's screenshot: always into pytest's tmp dir; also to $LOSSDIAG_SCREENSHOT if set."""
+    """The README's screenshot, the NaN run's diagnosis card and band: always into pytest's tmp dir;
+    also to $LOSSDIAG_SCREENSHOT if set."""
     page, frame = open_tab(browser, gallery.url)
     try:
-        frame.locator(f".ld-event[data-run='nan_in_data'][data-step='{NAN_STEP}']").first.click()
+        run_row(frame, "nan_in_data").click()
+        frame.wait_for_function("() => document.querySelectorAll('.ld-run-card').length === 1", timeout=10000)
         page.mouse.move(0, 0)
-        time.sleep(0.5)  # the smooth scroll of the clicked chart into view
+        time.sleep(0.5)  # the redraw after the selection
+        # Down to the end of the run's card and the event list: no empty page below them.
+        bottom = max(frame.locator(sel).bounding_box()["y"] + frame.locator(sel).bounding_box()["height"] for sel in (".ld-run-card", ".ld-events-card"))
+        clip = {"x": 0, "y": 0, "width": 1600, "height": min(1000, bottom + 16)}
         targets = [tmp_path / "screenshot.png"]
         if os.environ.get("LOSSDIAG_SCREENSHOT"):
             targets.append(os.environ["LOSSDIAG_SCREENSHOT"])
         for target in targets:
-            page.screenshot(path=str(target))
+            page.screenshot(path=str(target), clip=clip)
         assert (tmp_path / "screenshot.png").stat().st_size > 20_000
     finally:
         page.close()
@@ -256,7 +320,7 @@ def test_a_data_finding_before_training_is_marked_as_such(browser, tmp_path):
     import pandas as pd
 
     logdir = str(tmp_path / "runs")
-    with DiagWriter(os.path.join(logdir, "data_check"), detectors=[]) as w:
+    with DiagWriter(os.path.join(logdir, "data_check")) as w:
         w.check_data(pd.DataFrame({"age": [21.0, np.nan, 35.0, 40.0], "label": [0, 1, 0, 1]}))
         for s in range(50):
             w.add_scalar("loss", 1.0 / (s + 1), s)
