@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import List, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -18,9 +18,6 @@ EVIDENCE_LIMIT = 64  # evidence entries
 TRUNCATED = "…(truncated)"
 TOO_LONG = f"some events were larger than the tab shows: text cut at {TEXT_LIMIT:,} characters, marked {TRUNCATED}"
 _TEXT_FIELDS = ("kind", "tag", "message", "hint", "category")
-
-# The parsed events of one record, and what the user should know about it (notices, deduplicated).
-Parsed = Tuple[List[Event], Tuple[str, ...]]
 
 
 def _cut(text: str, limit: int) -> str:
@@ -52,10 +49,3 @@ def read_record(tensor) -> metadata.Record:
     notices = record.notices + ((TOO_LONG,) if any(cut for _, cut in bounded) else ())
     loss_tags = tuple(_cut(tag, NAME_LIMIT) for tag in record.loss_tags)
     return metadata.Record([event for event, _ in bounded], loss_tags, notices)
-
-
-def parse_record(tensor) -> Parsed:
-    """(events, notices) of one record's tensor, as `read_record` gives them."""
-    record = read_record(tensor)
-    return record.events, record.notices
-
