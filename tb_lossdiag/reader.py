@@ -3,7 +3,7 @@
 import dataclasses
 import os
 import struct
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 from google.protobuf.message import DecodeError
 from tensorboard.compat.proto import event_pb2 as tf_event_pb2
@@ -44,9 +44,15 @@ def find_runs(logdir: str) -> List[str]:
 
 def read_logdir(logdir: str, loss_tags: Optional[TagRule] = None, progress: Optional[Progress] = None) -> List[RunEvents]:
     """The lossdiag events of every run below `logdir` (and the curves of tags `loss_tags` accepts)."""
+    return list(iter_logdir(logdir, loss_tags, progress))
+
+
+def iter_logdir(logdir: str, loss_tags: Optional[TagRule] = None, progress: Optional[Progress] = None) -> Iterator[RunEvents]:
+    """read_logdir's runs one at a time, each read when asked for."""
     runs = find_runs(logdir)
     tell = _Tally(progress, sum(os.path.getsize(p) for run in runs for p in _event_files(run)))
-    return [read_run(path, os.path.relpath(path, logdir), loss_tags, tell) for path in runs]
+    for path in runs:
+        yield read_run(path, os.path.relpath(path, logdir), loss_tags, tell)
 
 
 def read_run(path: str, name: str = ".", loss_tags: Optional[TagRule] = None,

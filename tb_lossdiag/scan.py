@@ -53,7 +53,7 @@ def scan_logdir(
     from tb_lossdiag.diagnosis import diagnose
 
     results = []
-    for run in reader.read_logdir(logdir, progress=progress):
+    for run in reader.iter_logdir(logdir, progress=progress):  # the progress line moves run by run
         result = reader.RunEvents(run=run.run, notices=list(run.notices), loss_tags=run.loss_tags)
         results.append(result)
         if any(not tag.startswith(SCAN_TAG_PREFIX) for tag in run.record_tags) and not force:
