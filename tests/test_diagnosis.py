@@ -250,6 +250,14 @@ def test_long_chain_counts_the_rest():
     assert "-> 2 more. Fix:" in diagnose(events)[0].summary
 
 
+def test_diagnoses_hold_the_given_event_objects():
+    """The tab links consequences to their root by the events' identity."""
+    events = [ev("nonfinite_loss", 8, value=NAN), ev("nonfinite_input", 8), ev("frozen_parameters", 0, "warning")]
+    given = {id(e) for e in events}
+    linked_ids = [id(x) for d in diagnose(events) for x in (d.root, *d.consequences)]
+    assert sorted(linked_ids) == sorted(given)
+
+
 def test_to_dict_is_json():
     (diagnosis,) = diagnose([ev("nonfinite_input", 8), ev("nonfinite_loss", 8, value=NAN)])
     data = json.loads(json.dumps(diagnosis.to_dict()))

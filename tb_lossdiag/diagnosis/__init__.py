@@ -43,7 +43,8 @@ class Diagnosis:
 
 
 def diagnose(events: Sequence[Event]) -> List[Diagnosis]:
-    """The diagnoses of one run's events, most serious first; [] when none is a warning or error."""
+    """The diagnoses of one run's events, most serious first; [] when none is a warning or error.
+    Roots and consequences are the very Event objects given (callers index them by identity)."""
     found: List[Tuple[Event, List[Event]]] = []
     for rank in sorted({e.rank for e in events}):
         found.extend(_chains([e for e in events if e.rank == rank]))
