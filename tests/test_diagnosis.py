@@ -216,9 +216,12 @@ def test_ranks_are_diagnosed_separately():
 
 
 def test_the_same_root_on_every_rank_is_one_diagnosis():
-    events = [ev("missing_zero_grad", 1, rank=r) for r in (2, 0, 1)]
+    events = [ev("missing_zero_grad", 1, rank=r) for r in (2, 0, 1)] + [ev("exploding_gradient", 9, "warning", rank=2)]
     (diagnosis,) = diagnose(events)
-    assert diagnosis.root.rank == 0 and sorted(e.rank for e in diagnosis.consequences) == [1, 2]
+    assert diagnosis.root.rank == 0
+    assert sorted((e.rank, e.kind) for e in diagnosis.consequences) == [
+        (1, "missing_zero_grad"), (2, "exploding_gradient"), (2, "missing_zero_grad")]
+    assert "gradient norm 0 at step 9 (rank 2)" in diagnosis.summary
 
 
 def test_inferred_operand_root_is_likely_measured_is_certain():

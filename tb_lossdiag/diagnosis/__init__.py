@@ -6,8 +6,8 @@ the first diagnosis holding an event that explains it (`rules.RULES`), else it s
 the root is the earliest cause nothing else explains. Info events never take part; a warning
 whose condition ended (a later info event of its kind and tag, evidence "ended", covering its step)
 can be a consequence but never a root. Ranks are diagnosed one by one (a NaN on rank 1 is rank 1's
-root); the same root kind and tag found on several ranks is one diagnosis, the other ranks' roots
-among its consequences.
+root); the same root kind found on several ranks is one diagnosis (as on one rank: the same fault
+again), the other ranks' chains among its consequences.
 """
 
 import dataclasses
@@ -122,14 +122,13 @@ def _ended(events: Sequence[Event]) -> set:
 
 
 def _merge_ranks(chains: List[Tuple[Event, List[Event]]]) -> List[Tuple[Event, List[Event]]]:
-    """One chain per root kind and tag: the earliest root stays, other ranks' roots join its consequences."""
-    by_root: Dict[Tuple[str, str], Tuple[Event, List[Event]]] = {}
+    """One chain per root kind: the earliest root stays, other ranks' chains join its consequences."""
+    by_root: Dict[str, Tuple[Event, List[Event]]] = {}
     for root, consequences in sorted(chains, key=lambda c: (c[0].step, c[0].rank)):
-        key = (root.kind, root.tag)
-        if key in by_root:
-            by_root[key][1].append(root)
+        if root.kind in by_root:
+            by_root[root.kind][1].extend([root, *consequences])
         else:
-            by_root[key] = (root, list(consequences))
+            by_root[root.kind] = (root, list(consequences))
     return list(by_root.values())
 
 
