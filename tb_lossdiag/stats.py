@@ -104,6 +104,18 @@ def nonfinite_counts(x: torch.Tensor) -> torch.Tensor:
     return counts.float()
 
 
+def nonfinite_rows(x: torch.Tensor, k: int) -> torch.Tensor:
+    """[rows holding NaN/Inf, then the indices of the first `k` of them, then their counts] of x's
+    dim 0 (x of 2+ dims); with fewer bad rows, the other places are rows of count 0. Exact, device
+    ops only (no sync), and slow on CPU like nonfinite_counts."""
+    counts = (~torch.isfinite(x)).flatten(1).sum(1, dtype=torch.float32)
+    bad = counts > 0
+    # The earliest bad rows score highest: topk picks them without a sync (nonzero() would sync).
+    score = bad * torch.arange(counts.numel(), 0, -1, device=x.device)
+    first = score.topk(min(k, counts.numel())).indices.sort().values
+    return torch.cat([bad.sum(dtype=torch.float32).reshape(1), first.float(), counts[first]])
+
+
 def norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """The L2 norm of each tensor, in one fused op, as one vector (float32 unless all are float64)."""
     if not tensors:
@@ -167,6 +179,9 @@ class InputStats:
     mean: Optional[float] = None  # sampled steps only, floating inputs only
     rms: Optional[float] = None  # sqrt(mean of x^2)
     absmax: Optional[float] = None  # max |x|
+    # inputs of 2+ dims: rows (dim 0) holding NaN/Inf, and the first of them as (row, NaN/Inf count)
+    bad_row_count: int = 0
+    bad_rows: Tuple[Tuple[int, int], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

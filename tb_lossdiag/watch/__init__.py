@@ -13,8 +13,9 @@ something, sets it back to `every` at once. A sampled step gets hooks on the lea
 first training forward (activation statistics of the batch's first rows, at most 32,768 values of
 an output, and one NaN/Inf probe of all of it) and a pre-step hook on the optimizer (weight norms,
 update ratios), and everything is read in ONE host transfer. Every other step runs only the cheap
-checks, from three hooks: the model's forward hook (one sum per floating input on an accelerator;
-on CPU a weak reference, read only if the step is flagged), one hook on the model's output that
+checks, from three hooks: the model's forward hook (NaN/Inf counts of each floating input on an
+accelerator; on CPU the inputs are held until the step ends and counted only if the step is
+flagged, so a NaN batch is named at its own step; nothing is kept past it), one hook on the model's output that
 sees, as backward starts, whether the last step's gradients were cleared, and the optimizer's
 post-step hook (the norm of each of the smallest gradients it applies). On CPU they are
 read at once (a read costs no sync there); on an accelerator they stay on the device and ride

@@ -119,6 +119,7 @@ class Watch:
             self._scaler.remove()
         if self._record is not None and self._record.tensors:
             self._close_step()
+        self._record = None
         self._flush()
 
     @_guarded("watch: loss graph")
@@ -298,6 +299,7 @@ class Watch:
 
     def _close_step(self):
         record, self._record = self._record, None
+        record.held_inputs = []  # nothing of the batch outlives its step
         if record.sampled and self._scaler is not None:
             self._scaler.read_scale(record)
         self._step += 1

@@ -4,7 +4,6 @@ on sampled steps."""
 import dataclasses
 import inspect
 import math
-import weakref
 from typing import Iterator, List, Optional, Tuple
 
 import torch
@@ -12,6 +11,7 @@ import torch
 from tb_lossdiag import stats as S
 
 _MAX_BAD_COLUMNS = 5  # columns of a 2-D input named, worst first
+_MAX_BAD_ROWS = 5  # rows of an input named, first first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,7 @@ class InputEntry:
     floating: bool
     count_slot: Optional[int]  # NaN/Inf counts (per column of a 2-D input), when counted
     stats_slot: Optional[int]  # [sum, sum of squares, max |x|] on sampled steps
+    rows_slot: Optional[int] = None  # S.nonfinite_rows of an input of 2+ dims, when counted
 
     def nonfinite(self, values) -> bool:
         return self.count_slot is not None and any(values[self.count_slot])
@@ -35,12 +36,19 @@ class InputEntry:
             if len(self.shape) == 2:
                 worst = sorted((c for c in enumerate(counts) if c[1] > 0), key=lambda c: -c[1])
                 bad_columns = tuple((col, int(n)) for col, n in worst[:_MAX_BAD_COLUMNS])
+        bad_row_count, bad_rows = 0, ()
+        if self.rows_slot is not None:
+            rows = values[self.rows_slot]
+            k = (len(rows) - 1) // 2
+            bad_row_count = int(rows[0])
+            bad_rows = tuple((int(r), int(n)) for r, n in zip(rows[1:1 + k], rows[1 + k:]) if n > 0)
         mean = rms = absmax = None
         if self.stats_slot is not None:
             total, total_sq, absmax = values[self.stats_slot]
             n = math.prod(self.shape)
             mean, rms = total / n, math.sqrt(total_sq / n) if total_sq >= 0 else math.nan
-        return S.InputStats(self.name, self.shape, self.floating, nonfinite, bad_columns, mean, rms, absmax)
+        return S.InputStats(self.name, self.shape, self.floating, nonfinite, bad_columns, mean, rms, absmax,
+                            bad_row_count, bad_rows)
 
 
 class InputProbe:
@@ -53,9 +61,11 @@ class InputProbe:
         """Queue the counts (and on sampled steps the statistics) of one training forward's inputs."""
         named = list(self._tensor_args(args, kwargs))
         if not record.sampled and all(x.is_cpu for _, x in named):
-            # Unsampled CPU step: only weak references, read exactly if the step's gradient probe
-            # flags it (a NaN input makes the gradients NaN); reading every batch costs ~0.1 ms.
-            record.held_inputs.extend((name, weakref.ref(x)) for name, x in named)
+            # Unsampled CPU step: counting every batch costs ~0.1 ms (isfinite() is slow on CPU),
+            # so the inputs are held until the step ends and counted only if the gradient probe
+            # flags the step (a NaN input makes the gradients NaN). Held, not weakly referenced:
+            # a batch sliced or moved inside model(...) is freed before the step's end otherwise.
+            record.held_inputs.extend(named)
             return
         floating = [x.is_floating_point() and x.numel() > 0 for _, x in named]
         counted = [f and not x.is_cpu for f, (_, x) in zip(floating, named)]
@@ -69,19 +79,13 @@ class InputProbe:
             for i, total in zip(on_host, sums):
                 counted[i] = not math.isfinite(total)
         for (name, x), is_float, count in zip(named, floating, counted):
-            record.inputs.append(InputEntry(
-                name, tuple(x.shape), x.is_floating_point(),
-                count_slot=record.add(S.nonfinite_counts(x)) if count else None,
-                stats_slot=record.add(S.input_stats(x)) if record.sampled and is_float else None,
-            ))
+            stats_slot = record.add(S.input_stats(x)) if record.sampled and is_float else None
+            record.inputs.append(_counted(record, name, x, count, stats_slot))
 
     def read_held(self, record) -> None:
-        """Exact NaN/Inf counts of a flagged unsampled step's inputs that are still alive."""
-        for name, ref in record.held_inputs:
-            x = ref()
-            if x is not None:
-                count = record.add(S.nonfinite_counts(x)) if x.is_floating_point() and x.numel() else None
-                record.inputs.append(InputEntry(name, tuple(x.shape), x.is_floating_point(), count, None))
+        """Exact NaN/Inf counts of a flagged unsampled step's inputs, then they are let go."""
+        for name, x in record.held_inputs:
+            record.inputs.append(_counted(record, name, x, x.is_floating_point() and x.numel() > 0, None))
         record.held_inputs = []
 
     def _tensor_args(self, args, kwargs) -> Iterator[Tuple[str, torch.Tensor]]:
@@ -96,6 +100,17 @@ class InputProbe:
                 yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, torch.Tensor))
             elif isinstance(value, dict):
                 yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, torch.Tensor))
+
+
+def _counted(record, name: str, x: torch.Tensor, count: bool, stats_slot: Optional[int]) -> InputEntry:
+    """The entry of input `x`, with its NaN/Inf counted by column and by row when `count`."""
+    rows = count and x.dim() >= 2
+    return InputEntry(
+        name, tuple(x.shape), x.is_floating_point(),
+        count_slot=record.add(S.nonfinite_counts(x)) if count else None,
+        stats_slot=stats_slot,
+        rows_slot=record.add(S.nonfinite_rows(x, _MAX_BAD_ROWS)) if rows else None,
+    )
 
 
 def _positional_names(model) -> List[str]:

@@ -19,7 +19,8 @@ class StepRecord:
         self.values: List[List[float]] = []  # their values, once read
         self.forwarded = False  # a training forward ran in this step
         self.inputs = []  # inputs.InputEntry
-        self.held_inputs: List[Tuple[str, torch.Tensor]] = []  # unsampled CPU step: read if flagged
+        # An unsampled CPU step's inputs, counted if the step is flagged; dropped at the step's end.
+        self.held_inputs: List[Tuple[str, torch.Tensor]] = []
         self.activations = []  # activations.ActivationEntry
         self.operands = []  # operands.OperandEntry
         self.loss_read = False  # the loss-side graph was read

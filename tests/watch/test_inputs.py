@@ -1,0 +1,73 @@
+"""watch()'s inputs probe: a NaN batch is named at its own step, sampled or not, and no batch
+outlives its step."""
+
+import gc
+import math
+import weakref
+
+import torch
+import torch.nn.functional as F
+
+from detectors.scenarios import batches, mlp
+from tb_lossdiag import DiagWriter
+
+
+def _run(logdir, data, every=10):
+    """Train on `data`, each batch made inside the model call (as `model(x[i:j])` or
+    `model(x.to(device))` make it): (the StepStats seen, the events, the model's watch handle)."""
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    writer = DiagWriter(logdir)
+    seen = []
+    observe = writer.observe_step
+    writer.observe_step = lambda stats: (seen.append(stats), observe(stats))
+    writer.watch(model, optimizer, every=every)
+    for step, (x, y) in enumerate(data):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x * 1.0), y)
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    return seen, writer.events
+
+
+def test_a_nan_batch_at_an_unsampled_step_is_named_at_that_step(logdir):
+    """Step 13 (not sampled) holds NaN in column 2 of rows 3 and 5: the event is at step 13 and
+    names the argument, the rows and the column."""
+    data = batches(20, (8, 8), classes=4)
+    x = data[13][0].clone()
+    x[[3, 5], 2] = math.nan
+    data[13] = (x, data[13][1])
+    seen, events = _run(logdir, data)
+    found = [e for e in events if e.kind == "nonfinite_input"]
+    assert found and found[0].step == 13 and found[0].tag == "input input"
+    assert found[0].evidence["column"] == 2 and found[0].evidence["count"] == 2
+    (inp,) = next(s for s in seen if s.step == 13).inputs
+    assert not next(s for s in seen if s.step == 13).sampled
+    assert inp.bad_columns == ((2, 2),) and inp.bad_row_count == 2 and inp.bad_rows == ((3, 1), (5, 1))
+
+
+def test_a_clean_run_names_no_input(logdir):
+    seen, events = _run(logdir, batches(20, (8, 8), classes=4))
+    assert [e for e in events if e.kind == "nonfinite_input"] == []
+    assert all(inp.bad_rows == () for s in seen for inp in s.inputs)
+
+
+def test_no_batch_outlives_its_step(logdir):
+    """An unsampled CPU step holds its inputs only until optimizer.step() ends it."""
+    model = mlp(8, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, every=10)
+    refs = []
+    for x, y in batches(3, (8, 8), classes=4):
+        batch = x * 1.0
+        refs.append(weakref.ref(batch))
+        optimizer.zero_grad()
+        F.cross_entropy(model(batch), y).backward()
+        optimizer.step()
+        del batch
+    gc.collect()
+    assert [r() is None for r in refs] == [True, True, True]
+    writer.close()
