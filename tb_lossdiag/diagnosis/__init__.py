@@ -129,6 +129,8 @@ def _merge_ranks(chains: List[Tuple[Event, List[Event]]]) -> List[Tuple[Event, L
             by_root[root.kind][1].extend([root, *consequences])
         else:
             by_root[root.kind] = (root, list(consequences))
+    for _, consequences in by_root.values():
+        consequences.sort(key=lambda e: (position(e), e.rank))  # stable: one rank's order is kept
     return list(by_root.values())
 
 
@@ -142,16 +144,19 @@ def _confidence(root: Event) -> str:
 
 
 def _diagnosis(root: Event, consequences: List[Event], several_ranks: bool) -> Diagnosis:
-    # Reminders repeat a link already named; an operand check read off a NaN loss names that loss.
+    # Reminders repeat a link already named; an operand check read off a NaN loss names that loss;
+    # the root's kind on other ranks is said by the ranks in front.
     links, seen = [], {(root.kind, root.tag, root.rank), (root.tag, root.step, root.rank)}
     for event in consequences:
         keys = {(event.kind, event.tag, event.rank), (event.tag, event.step, event.rank)}
-        if not seen & keys:
+        if not seen & keys and (event.kind, event.rank == root.rank) != (root.kind, False):
             links.append(phrase(event, root=False) + (f" (rank {event.rank})" if event.rank != root.rank else ""))
         seen |= keys
     chain = [phrase(root)] + links[:CHAIN_LINKS]
     if len(links) > CHAIN_LINKS:
         chain.append(f"{len(links) - CHAIN_LINKS} more")
     fix = root.hint
-    summary = (f"rank {root.rank}: " if several_ranks else "") + " -> ".join(chain) + f". Fix: {fix}"
+    ranks = sorted({e.rank for e in (root, *consequences)})
+    where = f"rank{'s' * (len(ranks) > 1)} {', '.join(map(str, ranks))}: " if several_ranks else ""
+    summary = where + " -> ".join(chain) + f". Fix: {fix}"
     return Diagnosis(root, tuple(consequences), _confidence(root), fix, summary)
