@@ -26,12 +26,12 @@ class Finder:
         self.folded = [needle.lower() for needle in folded]
         self.every = every  # every record is used: nothing to search
 
-    def marks(self, buf: bytes, start: int) -> List[int]:
-        """Sorted offsets from `start` in `buf` where a needle begins."""
+    def marks(self, buf: bytes) -> List[int]:
+        """Sorted offsets in `buf` where a needle begins."""
         found = []
         for hay, needles in ((buf, self.exact), (buf.lower() if self.folded else buf, self.folded)):
             for needle in needles:
-                i = hay.find(needle, start)
+                i = hay.find(needle)
                 while i >= 0:
                     found.append(i)
                     i = hay.find(needle, i + 1)
@@ -77,7 +77,7 @@ class _Frames:
                 self.progress(len(chunk))
             buf = buf + chunk if buf else chunk
             n = len(buf)
-            pos, starts = _walk(buf, None if self.finder.every else self.finder.marks(buf, 0))
+            pos, starts = _walk(buf, None if self.finder.every else self.finder.marks(buf))
             yield buf, base, starts
             whole = pos + _HEADER <= n
             end = base + pos + _HEADER + _FOOTER + _LENGTH.unpack_from(buf, pos)[0] if whole else 0
