@@ -19,7 +19,7 @@ class LossPoint:
 
 
 class Detector:
-    """Numbers in, events out: subclasses override `on_loss` and/or `on_step`; they never write."""
+    """Numbers in, events out: subclasses override `on_loss`, `on_step` and/or `on_data`; they never write."""
 
     id: str = ""  # the stable kind id of the events it emits (some emit a few kinds)
     category: str = "curve"
@@ -47,6 +47,10 @@ class Detector:
 
     def on_step(self, stats) -> Sequence[Event]:
         """Events for the model statistics of one sampled step (see `tb_lossdiag.stats.StepStats`)."""
+        return ()
+
+    def on_data(self, observation) -> Sequence[Event]:
+        """Events for one observation of a data check (see `tb_lossdiag.detectors._data`)."""
         return ()
 
     def event(self, step, severity, tag, message, hint, kind=None, **evidence) -> Event:

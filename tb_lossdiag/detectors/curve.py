@@ -1,4 +1,4 @@
-"""Shared numerics of the curve detectors: bounded per-tag state, robust statistics, loss traces."""
+"""What the curve detectors share: their base class, bounded per-tag state, episodes, loss traces, number format."""
 
 import collections
 import functools
@@ -8,35 +8,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tb_lossdiag.detectors.base import Onsets
-
-# MAD * 1.4826 estimates a Gaussian's standard deviation while ignoring outliers.
-MAD_TO_SIGMA = 1.4826
-
-
-def median(xs: Sequence[float]) -> float:
-    """The median of a non-empty sequence."""
-    s = sorted(xs)
-    n = len(s)
-    mid = n // 2
-    return s[mid] if n % 2 else 0.5 * (s[mid - 1] + s[mid])
-
-
-def robust_sigma(xs: Sequence[float]) -> float:
-    """Standard deviation estimated from the median absolute deviation (outliers barely move it)."""
-    if len(xs) < 2:
-        return 0.0
-    m = median(xs)
-    return MAD_TO_SIGMA * median([abs(x - m) for x in xs])
-
-
-def diff_sigma(xs: Sequence[float]) -> float:
-    """Point noise estimated from successive differences, so a trend does not count as noise."""
-    if len(xs) < 3:
-        return 0.0
-    diffs = [b - a for a, b in zip(xs, xs[1:])]
-    # Differences of white noise have sqrt(2) times its spread.
-    return robust_sigma(diffs) / math.sqrt(2.0)
+from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.events import Event
+from tb_lossdiag.robust import diff_sigma, log_noise, median
 
 
 def detrend(xs: np.ndarray) -> np.ndarray:
@@ -50,8 +24,11 @@ def detrend(xs: np.ndarray) -> np.ndarray:
 
 
 def fmt(x: float) -> str:
-    """A loss value as a user reads it: 4 significant digits, e.g. 0.4123 or 3.2e+04."""
-    return f"{x:.4g}"
+    """A number as a user reads it: 4 significant digits, e.g. 0.4123, 2.5e-5 or -1.2e10 (never "0" for 2e-5)."""
+    text = f"{x:.4g}"
+    mantissa, exp, power = text.partition("e")
+    # Python pads exponents ("2e-05", "3.2e+04"); a user reads "2e-5" and "3.2e4".
+    return f"{mantissa}e{int(power)}" if exp else text
 
 
 class PerTag:
@@ -79,28 +56,97 @@ class PerTag:
 
 
 class Episodes:
-    """Onsets of a persistent condition per key, remembering which keys are in one (for hysteresis)."""
+    """Onsets of a persistent condition per key, remembering which keys are in one (for hysteresis).
 
-    def __init__(self, reminders: int = 2, first_gap: int = 100):
-        self._onsets = Onsets(reminders=reminders, first_gap=first_gap)
+    With `ends`, an episode that was reported says "ended" when its condition stops holding.
+    """
+
+    def __init__(self, reminders: int = 2, first_gap: int = 100, max_onsets: int = 3, ends: bool = False):
+        self._onsets = Onsets(reminders=reminders, first_gap=first_gap, max_onsets=max_onsets)
         self._active = set()
+        self._ends = ends
+        self._starts = {}  # key -> start step of its last reported episode
+        self._running = set()  # keys whose reported episode has not ended
 
     def active(self, key) -> bool:
         """Whether `key` is in an episode now (so a relaxed rule may keep it there)."""
         return key in self._active
 
-    def update(self, key, active: bool, step: int) -> Optional[str]:
-        """'onset', 'reminder' or None, as Onsets.update."""
+    def start(self, key) -> Optional[int]:
+        """The start step of `key`'s last reported episode (with ends), or None."""
+        return self._starts.get(key)
+
+    def update(self, key, active: bool, step: int, start: Optional[int] = None) -> Optional[str]:
+        """'onset', 'reminder', 'ended' (with ends) or None, as Onsets.update; `start` (default
+        `step`) is where an episode reported now began."""
         if active:
             self._active.add(key)
         else:
             self._active.discard(key)
-        return self._onsets.update(key, active, step)
+        state = self._onsets.update(key, active, step)
+        if self._ends and state == "onset":
+            self._starts[key] = step if start is None else start
+            self._running.add(key)
+        elif self._ends and not active and key in self._running:
+            self._running.discard(key)
+            return "ended"
+        return state
 
 
 def still(state: Optional[str]) -> str:
     """The word a reminder's message starts its verb with."""
     return "still " if state == "reminder" else ""
+
+
+class CurveDetector(Detector):
+    """A loss-curve detector: one bounded state per tag and episodes of its persistent condition.
+
+    Subclasses implement `judge`. Validation values reach it only when `validation` is True: a
+    rising validation curve is overfitting's to judge, not the optimizer's.
+    """
+
+    deferrable = True
+    validation = False
+    ends = False  # whether the end of a reported episode is reported (an "ended" info event)
+
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self.states = PerTag(self.new_state)
+        self.episodes = self.new_episodes()
+
+    def new_state(self):
+        """A fresh per-tag state: the tag's Trace unless a subclass keeps more."""
+        return Trace()
+
+    def new_episodes(self) -> Episodes:
+        """The episodes of the detector's condition, with the reminders its thresholds ask for."""
+        return Episodes(reminders=self.thresholds.reminders, ends=self.ends)
+
+    def key(self, point) -> str:
+        """The state a value belongs to: its tag's."""
+        return point.tag
+
+    def on_loss(self, point):
+        if point.is_validation and not self.validation:
+            return ()
+        return self.judge(point, self.states.get(self.key(point)))
+
+    def judge(self, point, state) -> Sequence[Event]:
+        """Events for one value of the curve whose state is `state`."""
+        raise NotImplementedError
+
+    def ended(self, point, start: int, what: str, detail: str, hint: str) -> Event:
+        """The info event saying `what`, which began at step `start`, ended at this value's step."""
+        return self.event(
+            point.step,
+            "info",
+            point.tag,
+            f"{what} ended at step {point.step} (steps {start}\u2013{point.step}): {detail}",
+            hint,
+            ended=1.0,
+            start_step=start,
+            end_step=point.step,
+        )
 
 
 class Trace:
@@ -180,13 +226,6 @@ class Trace:
             return log_noise(self._early)
         logs = [lg for _, _, lg in self.blocks]
         return None if any(lg is None for lg in logs) else median(logs)
-
-
-def log_noise(xs: Sequence[float]) -> Optional[float]:
-    """Point noise of log(xs): relative noise, even across a curve's range; None if any x <= 0."""
-    if any(x <= 0 for x in xs):
-        return None
-    return diff_sigma([math.log(x) for x in xs])
 
 
 _SPLIT_WORDS = re.compile(

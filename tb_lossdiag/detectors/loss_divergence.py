@@ -3,8 +3,8 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector
-from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, diff_sigma, fmt, log_noise, still
+from tb_lossdiag.detectors.curve import CurveDetector, Trace, fmt, still
+from tb_lossdiag.robust import diff_sigma, log_noise
 
 HINT = (
     "The learning rate is likely too high: lower it (e.g. 10x), add a warmup or a scheduler "
@@ -14,11 +14,10 @@ HINT = (
 )
 
 
-class LossDivergence(Detector):
+class LossDivergence(CurveDetector):
     """Fires when the smoothed loss rises far above the best level it reached, beyond its noise."""
 
     id = "loss_divergence"
-    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
@@ -37,16 +36,14 @@ class LossDivergence(Detector):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        t = self.thresholds
-        self._episodes = Episodes(reminders=t.reminders)
-        self._states = PerTag(lambda: _DivergenceState(Trace(recent=t.noise_points + t.level_points)))
         self._severity = {}  # tag -> severity reported for the current onset
 
-    def on_loss(self, point):
-        if point.is_validation:
-            return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
+    def new_state(self):
         t = self.thresholds
-        state = self._states.get(point.tag)
+        return _DivergenceState(Trace(recent=t.noise_points + t.level_points))
+
+    def judge(self, point, state):
+        t = self.thresholds
         trace = state.trace
         previous = trace.recent[-1][1] if trace.recent else None
         if not trace.add(point.step, point.value):
@@ -72,8 +69,8 @@ class LossDivergence(Detector):
         rise = trace.count - best_count >= t.min_span and self._rise(trace, level, best)
         rising = runaway or state.held(rise, trace.count, short, t.hold)
         # Hysteresis: once diverging, a level bouncing around the threshold is one episode.
-        active = rising or (self._episodes.active(point.tag) and level > t.release_ratio * best)
-        onset = self._episodes.update(point.tag, active, point.step)
+        active = rising or (self.episodes.active(point.tag) and level > t.release_ratio * best)
+        onset = self.episodes.update(point.tag, active, point.step)
         if not active:
             self._severity.pop(point.tag, None)
             return ()

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 
-from tb_lossdiag.detectors.base import Detector
-from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, detrend, fmt, still
+from tb_lossdiag.detectors.curve import CurveDetector, Trace, detrend, fmt, still
 
 HINT = (
     "The learning rate is likely too high, so each step overshoots the minimum: lower it "
@@ -18,7 +17,7 @@ HINT = (
 )
 
 
-class LossOscillation(Detector):
+class LossOscillation(CurveDetector):
     """Fires when the loss repeats a large up-down pattern, period after period, and stops improving.
 
     Minibatch noise never repeats: the loss P values apart differs as much as the loss 1 value
@@ -27,7 +26,6 @@ class LossOscillation(Detector):
     """
 
     id = "loss_oscillation"
-    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
@@ -47,16 +45,13 @@ class LossOscillation(Detector):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        t = self.thresholds
-        self._episodes = Episodes(reminders=t.reminders)
-        self._traces = PerTag(lambda: Trace(recent=t.window))
         self._turning = {}  # tag -> analyses in a row that disagree with its current state
 
-    def on_loss(self, point):
-        if point.is_validation:
-            return ()  # validation noise and overfitting are not the optimizer's oscillation
+    def new_state(self):
+        return Trace(recent=self.thresholds.window)
+
+    def judge(self, point, trace):
         t = self.thresholds
-        trace = self._traces.get(point.tag)
         if not trace.add(point.step, point.value) or trace.count < t.min_points or not trace.due(t.every):
             return ()
         values = np.array(trace.values())
@@ -86,11 +81,11 @@ class LossOscillation(Detector):
             and amplitude >= t.min_swing_of_start * abs(trace.start or 0.0)
         )
         # Hysteresis: the rhythm starts, and ends, only when `confirm` analyses in a row agree.
-        active = self._episodes.active(point.tag)
+        active = self.episodes.active(point.tag)
         turning = self._turning[point.tag] = self._turning.get(point.tag, 0) + 1 if rhythm != active else 0
         if turning >= t.confirm:
             active, self._turning[point.tag] = rhythm, 0
-        state = self._episodes.update(point.tag, active, point.step)
+        state = self.episodes.update(point.tag, active, point.step)
         if state is None:
             return ()
         first_step = trace.recent[0][0]

@@ -3,8 +3,8 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector
-from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, fmt, median, still
+from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt, still
+from tb_lossdiag.robust import median
 
 HINT = (
     "The learning rate is likely too low, or nothing is being learned: raise the learning rate "
@@ -14,7 +14,7 @@ HINT = (
 )
 
 
-class LossPlateau(Detector):
+class LossPlateau(CurveDetector):
     """Fires when a long window brings no meaningful improvement and the loss is barely below its start.
 
     A loss that converged to a floor is not a plateau: it made progress first. Only a loss that
@@ -22,7 +22,6 @@ class LossPlateau(Detector):
     """
 
     id = "loss_plateau"
-    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
@@ -35,16 +34,17 @@ class LossPlateau(Detector):
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
-        t = self.thresholds
-        self._episodes = Episodes(reminders=t.reminders, first_gap=max(100, t.window))
-        self._traces = PerTag(lambda: Trace(recent=t.window))
         self._since = {}  # tag -> value count at which the condition began to hold
 
-    def on_loss(self, point):
-        if point.is_validation:
-            return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
+    def new_state(self):
+        return Trace(recent=self.thresholds.window)
+
+    def new_episodes(self):
         t = self.thresholds
-        trace = self._traces.get(point.tag)
+        return Episodes(reminders=t.reminders, first_gap=max(100, t.window))
+
+    def judge(self, point, trace):
+        t = self.thresholds
         added = trace.add(point.step, point.value)
         if not added or len(trace.recent) < t.window or not trace.start or not trace.due(t.every):
             return ()
@@ -65,7 +65,7 @@ class LossPlateau(Detector):
         band = t.min_improvement + 2 * 1.25 * rel_sigma * math.sqrt(2.0 / quarter)
         # A level clearly climbing is no plateau (loss_divergence judges it), episode or not.
         climbing = improvement < -band
-        if self._episodes.active(point.tag):
+        if self.episodes.active(point.tag):
             # Hysteresis: a level hovering at the threshold stays one episode.
             active = not climbing and improvement < 2 * band and progress < t.max_progress
         else:
@@ -76,7 +76,7 @@ class LossPlateau(Detector):
                 self._since.pop(point.tag, None)
             since = self._since.setdefault(point.tag, trace.count) if stuck else trace.count
             active = trace.count - since >= t.confirm
-        state = self._episodes.update(point.tag, active, point.step)
+        state = self.episodes.update(point.tag, active, point.step)
         if state is None:
             return ()
         first_step = trace.recent[0][0]

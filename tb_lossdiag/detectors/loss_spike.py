@@ -2,8 +2,8 @@
 
 import dataclasses
 
-from tb_lossdiag.detectors.base import Detector, Onsets
-from tb_lossdiag.detectors.curve import PerTag, Trace, diff_sigma, fmt, median
+from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt
+from tb_lossdiag.robust import diff_sigma, median
 
 HINT = (
     "Check the data of that step for a corrupted or mislabeled batch (NaN/Inf, wrong scale, "
@@ -12,11 +12,10 @@ HINT = (
 )
 
 
-class LossSpike(Detector):
+class LossSpike(CurveDetector):
     """Fires when one value jumps far above the recent level and the next one is back down."""
 
     id = "loss_spike"
-    deferrable = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
@@ -31,17 +30,15 @@ class LossSpike(Detector):
         max_reports: int = 5  # spikes reported per tag
         every: int = 8  # values between refreshes of the recent level and noise (a median each)
 
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
+    def new_state(self):
         t = self.thresholds
-        fade = 0.5 ** (1.0 / t.memory)
-        self._traces = PerTag(lambda: _SpikeState(t.baseline_points, fade))
-        self._onsets = Onsets(reminders=0, max_onsets=t.max_reports)
+        return _SpikeState(t.baseline_points, 0.5 ** (1.0 / t.memory))
 
-    def on_loss(self, point):
-        if point.is_validation:
-            return ()  # a rising validation curve is overfitting's to judge, not the optimizer's
-        state = self._traces.get(point.tag)
+    def new_episodes(self):
+        # Each spike is an episode of one value: no reminders, max_reports of them.
+        return Episodes(reminders=0, max_onsets=self.thresholds.max_reports)
+
+    def judge(self, point, state):
         trace = state.trace
         t = self.thresholds
         if trace.count < t.min_points:
@@ -79,9 +76,9 @@ class LossSpike(Detector):
     def _report(self, tag, step, value, baseline, trace):
         """The event for a confirmed one-off spike (at most max_reports per tag)."""
         t = self.thresholds
-        if self._onsets.update(tag, True, step) is None:
+        if self.episodes.update(tag, True, step) is None:
             return []
-        self._onsets.update(tag, False, step)
+        self.episodes.update(tag, False, step)
         ratio = value / baseline if baseline > 0 else float("inf")
         # Heavy-tailed small batches jump too, but not far above what the untrained model scored.
         beyond_start = trace.start is not None and trace.start > 0 and value >= t.warn_above_start * trace.start

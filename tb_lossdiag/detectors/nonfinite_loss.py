@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.detectors.curve import fmt, still
 
 HINT = (
     "Check the data for NaN/None/empty values (np.isnan(x).any(), df.isna().sum()), add an eps "
@@ -36,14 +37,13 @@ class NonfiniteLoss(Detector):
         if state is None:
             return ()
         before = self._last_finite.get(point.tag)
-        evidence = f"; the last finite value was {before[1]:.4g} at step {before[0]}" if before else ""
-        what = "still " if state == "reminder" else ""
+        evidence = f"; the last finite value was {fmt(before[1])} at step {before[0]}" if before else ""
         return [
             self.event(
                 point.step,
                 "error",
                 point.tag,
-                f"loss is {what}{point.value} at step {point.step}{evidence}",
+                f"loss is {still(state)}{point.value} at step {point.step}{evidence}",
                 HINT,
                 value=point.value,
             )

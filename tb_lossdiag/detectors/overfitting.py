@@ -4,8 +4,8 @@ import collections
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector
-from tb_lossdiag.detectors.curve import Episodes, PerTag, Trace, diff_sigma, family, fmt, median, still
+from tb_lossdiag.detectors.curve import CurveDetector, Trace, family, fmt, still
+from tb_lossdiag.robust import diff_sigma, median
 
 HINT = (
     "The model is memorizing the training set: use early stopping (keep the checkpoint with the "
@@ -14,11 +14,14 @@ HINT = (
 )
 
 
-class Overfitting(Detector):
-    """Fires when validation loss climbs above its best while training loss goes on falling."""
+class Overfitting(CurveDetector):
+    """Fires when validation loss climbs above its best while training loss goes on falling.
+
+    Its state is per family ("loss/train" and "loss/val" are the family "loss"), both curves in one.
+    """
 
     id = "overfitting"
-    deferrable = True
+    validation = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
@@ -32,29 +35,25 @@ class Overfitting(Detector):
         train_z: float = 2.0  # ...whose fall must exceed this many of its noise sigmas
         reminders: int = 2
 
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        t = self.thresholds
-        self._train = PerTag(lambda: Trace(recent=t.train_points))
-        self._val = PerTag(lambda: _ValState())
-        self._episodes = Episodes(reminders=t.reminders)
+    def new_state(self):
+        return _FamilyState(Trace(recent=self.thresholds.train_points))
 
-    def on_loss(self, point):
+    def key(self, point):
+        return family(point.tag)
+
+    def judge(self, point, state):
         if not math.isfinite(point.value):
             return ()
-        key = family(point.tag)
         if not point.is_validation:
-            self._train.get(key).add(point.step, point.value)
+            state.train.add(point.step, point.value)
             return ()
-        train = self._train.peek(key)
-        if train is None or train.count < self.thresholds.train_points // 2:
+        if state.train.count < self.thresholds.train_points // 2:
             return ()  # no training curve to compare with (yet)
-        return self._on_validation(point, key, train)
+        return self._on_validation(point, self.key(point), state.train, state.val)
 
-    def _on_validation(self, point, key, train):
-        """Update the validation state of `key` and judge it against the training curve."""
+    def _on_validation(self, point, key, train, val):
+        """Update the validation state `val` of family `key` and judge it against the training curve."""
         t = self.thresholds
-        val = self._val.get(key)
         train_level = train.level(t.train_points)
         val.values.append(point.value)
         if len(val.values) < t.smooth_points:
@@ -65,7 +64,7 @@ class Overfitting(Detector):
         if val.best is None or level < val.best[0]:
             val.best = (level, point.step, train_level)
             val.held = 0
-            self._episodes.update(key, False, point.step)
+            self.episodes.update(key, False, point.step)
             return ()
         best, best_step, train_at_best = val.best
         rise = level - best
@@ -76,7 +75,7 @@ class Overfitting(Detector):
         if train_sigma is None:
             train_sigma = train.noise() / abs(train_at_best) if train_at_best else 0.0
         train_noise = 1.25 * train_sigma * math.sqrt(2.0 / t.train_points)
-        if self._episodes.active(key):
+        if self.episodes.active(key):
             # Hysteresis: the episode lasts while validation stays clearly above its best.
             active = rise > 0.5 * t.min_rise * abs(best)
         else:
@@ -92,7 +91,7 @@ class Overfitting(Detector):
             # overfitting lasts.
             val.held = val.held + 1 if rising else 0
             active = val.held >= t.patience
-        state = self._episodes.update(key, active, point.step)
+        state = self.episodes.update(key, active, point.step)
         if state is None:
             return ()
         return [
@@ -111,6 +110,14 @@ class Overfitting(Detector):
                 train=train_level,
             )
         ]
+
+
+class _FamilyState:
+    """Per-family state: the training curve's Trace and the validation state."""
+
+    def __init__(self, train: Trace):
+        self.train = train
+        self.val = _ValState()
 
 
 class _ValState:

@@ -1,0 +1,45 @@
+"""Robust statistics: a level and a spread that a few outliers (a bad batch, a spike) barely move."""
+
+import math
+from typing import Optional, Sequence
+
+import numpy as np
+
+# MAD * 1.4826 estimates a Gaussian's standard deviation while ignoring outliers.
+MAD_TO_SIGMA = 1.4826
+
+
+def median(xs: Sequence[float]) -> float:
+    """The median of a non-empty sequence or array (a short list is sorted: numpy's call costs more)."""
+    if isinstance(xs, np.ndarray):
+        return float(np.median(xs))
+    s = sorted(xs)
+    n = len(s)
+    mid = n // 2
+    return s[mid] if n % 2 else 0.5 * (s[mid - 1] + s[mid])
+
+
+def robust_sigma(xs: Sequence[float], center: Optional[float] = None) -> float:
+    """Standard deviation estimated from the median absolute deviation from `center` (default: the median)."""
+    if len(xs) < 2:
+        return 0.0
+    m = median(xs) if center is None else center
+    if isinstance(xs, np.ndarray):
+        return MAD_TO_SIGMA * float(np.median(np.abs(xs - m)))
+    return MAD_TO_SIGMA * median([abs(x - m) for x in xs])
+
+
+def diff_sigma(xs: Sequence[float]) -> float:
+    """Point noise estimated from successive differences, so a trend does not count as noise."""
+    if len(xs) < 3:
+        return 0.0
+    diffs = [b - a for a, b in zip(xs, xs[1:])]
+    # Differences of white noise have sqrt(2) times its spread.
+    return robust_sigma(diffs) / math.sqrt(2.0)
+
+
+def log_noise(xs: Sequence[float]) -> Optional[float]:
+    """Point noise of log(xs): relative noise, even across a curve's range; None if any x <= 0."""
+    if any(x <= 0 for x in xs):
+        return None
+    return diff_sigma([math.log(x) for x in xs])
