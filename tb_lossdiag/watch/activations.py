@@ -39,6 +39,7 @@ _CHANNELS_FIRST = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.G
                    nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
                    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd)
 _FEATURES_LAST = (nn.Linear, nn.Bilinear, nn.LayerNorm, nn.RNNBase, nn.Embedding, nn.MultiheadAttention)
+_LAYOUT_SETTERS = _CHANNELS_FIRST + _FEATURES_LAST
 
 
 class ActivationProbe:
@@ -72,10 +73,11 @@ class ActivationProbe:
     def measure(self, record, name: str, module, args, output) -> None:
         """Queue the statistics of one leaf module's output."""
         out = first_tensor(output)
-        if isinstance(module, _CHANNELS_FIRST + _FEATURES_LAST):
+        if isinstance(module, _LAYOUT_SETTERS):
             self._features_last = isinstance(module, _FEATURES_LAST)
         if out is None or not out.is_floating_point() or out.numel() == 0:
             return
+        out = out.reshape(1) if out.dim() == 0 else out
         inp = first_tensor(args)
         kind = type(module).__name__
         unit_kind = S.UNIT_KINDS.get(kind)

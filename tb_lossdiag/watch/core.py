@@ -84,7 +84,7 @@ class Watch:
         self._step = first_step
         self._record: Optional[StepRecord] = None
         self._upcoming = False  # whether the coming step is sampled (decided as the last one ends)
-        self._pending: List[StepRecord] = []  # read, with the next sampled step's, in one transfer
+        self._pending: List[StepRecord] = []  # accelerator steps awaiting the next sampled step's transfer
         self._output_node_id = None
         self._backward_queued = False
         self._parameters = Parameters(original.named_parameters(), optimizer)
