@@ -202,7 +202,7 @@ export class EventList {
     return h(
       "li",
       {
-        class: `ld-event ld-sev-${ended ? "ended" : severity}`,
+        class: `ld-event ld-sev-${ended ? "ended" : severity}${cause ? " ld-explained" : ""}`,
         data: { ids: all.map((r) => r.id).join(" "), step: String(row.step), kind: row.kind, run: row.run, category: row.category },
         attrs: { tabindex: "0" },
         on: {
