@@ -1,13 +1,33 @@
-"""vanishing_gradient: the early layers' gradients are vanishingly small next to the last layers'."""
+"""vanishing_gradient: the gradient shrinks layer after layer on its way back to the first layer."""
 
 import dataclasses
 import math
 
 from tb_lossdiag.detectors._model import ModelDetector, broken
 
+# Lookup tables: only the rows a batch uses get a gradient, so their per-value gradient says how
+# many tokens were seen, not how deep the layer is.
+_LOOKUP_TABLES = {"Embedding", "EmbeddingBag"}
+
+
+def depth_order(stats):
+    """The layers with a gradient, first layer first: in the order the forward pass ran them when
+    each is a measured leaf module (sampled steps with activations), else in registration order;
+    lookup tables left out."""
+    position, kinds = {}, {}
+    for index, activation in enumerate(stats.activations):
+        position.setdefault(activation.name, index)
+        kinds.setdefault(activation.name, activation.kind)
+    layers = [layer for layer in stats.layers
+              if layer.numel and layer.grad_norm > 0 and kinds.get(layer.name) not in _LOOKUP_TABLES]
+    if all(layer.name in position for layer in layers):
+        layers.sort(key=lambda layer: position[layer.name])
+    return layers
+
 
 class VanishingGradient(ModelDetector):
-    """Fires when the first layer's per-value gradient is `ratio` times below the largest layer's."""
+    """Fires when the first layer's per-value gradient is `ratio` x the largest later layer's, in
+    depth order, for `patience` sampled steps."""
 
     id = "vanishing_gradient"
     hint = (
@@ -17,22 +37,29 @@ class VanishingGradient(ModelDetector):
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
-        ratio: float = 1e-4  # first-layer RMS gradient / largest layer RMS gradient
+        # First-layer RMS gradient / largest later layer's (usually the output layer's, whose
+        # few values get the loss's gradient first-hand). Measured through watch(): 4-, 5- and
+        # 10-layer sigmoid MLPs trained with SGD sit 560-1e8x below; the same 5-layer MLPs with
+        # ReLU 1.2-30x; healthy zoo and real-world nets (transformers, CNN, LSTM) at most 95x.
+        ratio: float = 1 / 250
         patience: int = 2  # sampled steps in a row
 
     def on_step(self, stats):
-        rms = [(layer.name, layer.grad_norm / math.sqrt(layer.numel))
-               for layer in stats.layers if layer.numel and layer.grad_norm > 0]
-        if len(rms) < 3 or broken(stats):
+        layers = depth_order(stats)
+        if len(layers) < 3 or broken(stats):
             return ()
-        (first, first_rms), largest = rms[0], max(r for _, r in rms)
-        vanished = first_rms < self.thresholds.ratio * largest
+        rms = [layer.grad_norm / math.sqrt(layer.numel) for layer in layers]
+        peak = max(range(1, len(rms)), key=rms.__getitem__)
+        first, largest = rms[0], rms[peak]
+        shrink = (largest / first) ** (1 / peak)  # the geometric shrink per layer, for the message
+        vanished = first < self.thresholds.ratio * largest
         if not self.held_onset("first", vanished, stats.step):
             return ()
+        name, peak_name = layers[0].name, layers[peak].name
         return [self.event(
-            stats.step, "warning", f"layer {first}",
-            f"the gradient reaching the first layer {first!r} is {first_rms / largest:.2g}x the "
-            f"largest layer's at step {stats.step} (RMS {first_rms:.3g} vs {largest:.3g}): the "
-            "early layers barely learn",
-            self.hint, first_rms=first_rms, largest_rms=largest,
+            stats.step, "warning", f"layer {name}",
+            f"the gradient reaching the first layer {name!r} is {first / largest:.2g}x that of layer "
+            f"{peak_name!r} at step {stats.step} (RMS {first:.3g} vs {largest:.3g}), shrinking "
+            f"~{shrink:.2g}x per layer on its way back: the early layers barely learn",
+            self.hint, first_rms=first, largest_rms=largest, per_layer=shrink,
         )]
