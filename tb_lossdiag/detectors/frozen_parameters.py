@@ -32,18 +32,31 @@ _CASES = {
 }
 
 
+_STILL_HINT = (
+    "Check that the loss reaches the parameters through differentiable ops (no .detach(), .item(), "
+    "round/argmax or torch.no_grad() on the way), that optimizer.zero_grad() comes before "
+    "backward() and optimizer.step() after it, and that the learning rate moves float32 weights "
+    "(an update below ~1e-7 of a weight leaves it unchanged)."
+)
+
+
 class FrozenParameters(ModelDetector):
-    """Fires once per case: params frozen by mistake, left out of the optimizer, or lr 0 all along."""
+    """Fires once per case: params frozen by mistake, left out of the optimizer, lr 0 all along,
+    or nothing learning (every gradient zero, or no parameter changed) for `still_steps` steps."""
 
     id = "frozen_parameters"
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
-        zero_lr_steps: int = 20  # steps with lr 0 from the start (a warmup leaves 0 after one)
+        # Steps in a row with nothing moving: lr 0 from the start (a warmup leaves 0 after one),
+        # every gradient exactly 0, or no parameter changed by optimizer.step(). A plateau needs
+        # ~120 loss values to tell from noise; these are exact, so ~20 steps say it at once.
+        still_steps: int = 20
 
     def __init__(self, **overrides):
         super().__init__(**overrides)
         self._first_zero_lr = {}  # param group -> first step seen with lr 0, None once lr left 0
+        self._still_since = None  # first step of the current run of steps where nothing moved
 
     def on_step(self, stats):
         events = []
@@ -65,7 +78,7 @@ class FrozenParameters(ModelDetector):
                 self._first_zero_lr[group] = None
                 continue
             steps = stats.step - first_zero + 1
-            if self.onset(("lr", group), steps >= self.thresholds.zero_lr_steps, stats.step):
+            if self.onset(("lr", group), steps >= self.thresholds.still_steps, stats.step):
                 events.append(self.event(
                     stats.step, "warning", "diag/lr",
                     f"param group {group} has had learning rate 0 for all {steps} steps so "
@@ -74,4 +87,29 @@ class FrozenParameters(ModelDetector):
                     "first step) and optimizer.param_groups[i]['lr'].",
                     group=group,
                 ))
+        events.extend(self._nothing_learns(stats))
         return events
+
+    def _nothing_learns(self, stats):
+        """The 'nothing is learning' event once every gradient was exactly zero, or no parameter
+        changed, at every step seen over `still_steps` steps (an lr of 0 is the lr case's)."""
+        zero = stats.grad_norm == 0
+        ratios = [layer.update_ratio for layer in stats.layers if layer.update_ratio is not None]
+        unchanged = bool(ratios) and not any(ratios)
+        if stats.grad_norm is None and not ratios:
+            return ()  # nothing measured at this step: neither still nor moving
+        still = (zero or unchanged) and (not stats.lrs or any(lr > 0 for lr in stats.lrs))
+        if not still:
+            self._still_since = None
+        elif self._still_since is None:
+            self._still_since = stats.step
+        steps = stats.step - self._still_since + 1 if still else 0
+        if not self.onset("still", steps >= self.thresholds.still_steps, stats.step):
+            return ()
+        what = "every gradient has been exactly zero" if zero else "no parameter has changed"
+        return [self.event(
+            stats.step, "warning", "parameters",
+            f"{what} at every step seen for {steps} steps (since step {self._still_since}): "
+            f"nothing is learning", _STILL_HINT,
+            parameters=len(stats.grad_norms) or len(ratios), steps=steps,
+        )]

@@ -42,3 +42,34 @@ def test_warmup_from_zero_and_intentional_freezing_are_healthy(logdir):
     events = train(logdir, model, batches(25, (8, 8), classes=4), F.cross_entropy, optimizer, scheduler=warmup)
     assert problems(events) == []
     assert only(events, "frozen_parameters").severity == "info"
+
+
+def _regression(round_output=False):
+    def loss_fn(pred, y):
+        pred = pred.squeeze(1)
+        return F.mse_loss(torch.round(pred) if round_output else pred, y)
+
+    return loss_fn
+
+
+def test_all_gradients_zero_is_nothing_learning(logdir):
+    """Predictions rounded before the loss: every gradient is exactly 0 from step 0, named at
+    step 20 (sampled steps 0, 10, 20), not after a plateau's ~120 values."""
+    events = train(logdir, mlp(8, 16, 1), batches(25, (32, 8)), _regression(round_output=True))
+    event = only(events, "frozen_parameters")
+    assert event.step == 20 and event.severity == "warning" and event.evidence["steps"] == 21
+    assert "every gradient has been exactly zero" in event.message and "nothing is learning" in event.message
+    assert "round/argmax" in event.hint
+
+
+def test_no_parameter_changing_is_nothing_learning(logdir):
+    """lr 1e-12: float32 weights do not move at all, gradients or not: named at step 20."""
+    model = mlp(8, 16, 1)
+    events = train(logdir, model, batches(25, (32, 8)), _regression(), torch.optim.SGD(model.parameters(), lr=1e-12))
+    event = only(events, "frozen_parameters")
+    assert event.step == 20 and "no parameter has changed" in event.message
+
+
+def test_learning_regression_is_healthy(logdir):
+    """The same regression without rounding at lr 0.05: no event."""
+    assert problems(train(logdir, mlp(8, 16, 1), batches(25, (32, 8)), _regression())) == []
