@@ -83,6 +83,9 @@ LINKS = {
     "softmax before CE -> plateau": (ev("softmax_before_cross_entropy", 0, "warning"), ev("loss_plateau", 130, "warning")),
     "shape mismatch -> plateau": (ev("target_shape_mismatch", 0), ev("loss_plateau", 130, "warning")),
     "frozen -> plateau": (ev("frozen_parameters", 0, "warning", parameters=2), ev("loss_plateau", 130, "warning")),
+    "dead units -> nothing learning": (ev("dead_activation", 10, "warning"), ev("frozen_parameters", 20, "warning", parameters=4, steps=20)),
+    "collapsed scaler -> nothing learning at its step": (ev("grad_scale_collapse", 20, "warning"), ev("frozen_parameters", 20, "warning", parameters=4, steps=20)),
+    "nothing learning -> plateau": (ev("frozen_parameters", 20, "warning", parameters=4, steps=20), ev("loss_plateau", 130, "warning")),
 }
 # ... and must not link these.
 NOT_LINKS = {
@@ -100,6 +103,7 @@ NOT_LINKS = {
     "shape mismatch does not explain a negative loss": (ev("target_shape_mismatch", 0), ev("negative_loss", 3)),
     "missing values do not explain a plateau": (ev("missing_values", -1), ev("loss_plateau", 130, "warning")),
     "negative loss does not explain a divergence": (ev("negative_loss", 2), ev("loss_divergence", 50, "warning")),
+    "dead units do not explain parameters left out of the optimizer": (ev("dead_activation", 10, "warning"), ev("frozen_parameters", 20, "warning", parameters=4)),
     "plateau explains nothing": (ev("loss_plateau", 130, "warning"), ev("frozen_parameters", 140, "warning")),
 }
 
@@ -247,6 +251,13 @@ def test_summary_names_a_loss_once():
         "NaN/Inf at step 0. Fix: fix log_of_nonpositive")
     echo = [ev("nonfinite_gradient", 0, parameters=4), ev("division_by_zero", 1, tag="loss/train", value=NAN)]
     assert "-> `loss/train` NaN at step 1." in diagnose(echo)[0].summary
+
+
+def test_nothing_learning_is_told_as_such():
+    events = [ev("dead_activation", 10, "warning", dead_units=64, units=64, tag="module relu"),
+              ev("frozen_parameters", 20, "warning", parameters=4, steps=20)]
+    assert diagnose(events)[0].summary.startswith(
+        "64 of 64 units of `relu` dead at step 10 -> nothing is learning: no parameter moved for 20 steps (step 20)")
 
 
 def test_long_chain_counts_the_rest():

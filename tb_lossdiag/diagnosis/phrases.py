@@ -52,6 +52,8 @@ def _divergence(e: Event) -> str:
 
 
 def _frozen(e: Event) -> str:
+    if "steps" in e.evidence:
+        return f"nothing is learning: no parameter moved for {int(e.evidence['steps'])} steps (step {e.step})"
     if "group" in e.evidence:
         return f"param group {int(e.evidence['group'])} has learning rate 0 (step {e.step})"
     return f"{_count(e.evidence.get('parameters', 0), 'parameter')} never change (step {e.step})"

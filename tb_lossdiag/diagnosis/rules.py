@@ -3,8 +3,8 @@
 A rule answers "does `cause` explain `effect`?" for two events of one rank; `diagnose` calls it only
 with `effect` at or after `cause` in execution order (`position`). A reader checks a rule by its
 docstring (the causal claim) and its few lines (the kinds and conditions it links). A rule reads
-only what `signature` holds (never a step: the order is diagnose's), so each pair of signatures is
-judged once.
+only what `signature` holds (kind, category, evidence names; never a step, a tag or a value: the
+order is diagnose's), so each pair of signatures is judged once.
 """
 
 from typing import Callable, Tuple
@@ -13,7 +13,7 @@ from tb_lossdiag.events import Event
 
 # Where in a training step each kind is found, for events of one step: the data before training
 # (check_data writes step -1), the batch entering the model, the code's structure (the loss graph,
-# the optimizer), the forward pass, the loss, the backward pass. A cause comes first.
+# the optimizer), the forward pass, the loss, the backward pass, the update. A cause comes first.
 STAGES = {
     "nonfinite_input": 1, "unnormalized_input": 1,
     "missing_zero_grad": 2, "frozen_parameters": 2, "nll_on_probabilities": 2,
@@ -28,13 +28,22 @@ _CATEGORY_STAGES = {"data": 0, "model": 3, "curve": 4}  # kinds not named above:
 
 def position(event: Event) -> Tuple[int, int]:
     """(step, stage): the order in which a training loop meets the event."""
-    stage = 0 if event.category == "data" else STAGES.get(event.kind, _CATEGORY_STAGES.get(event.category, 4))
-    return event.step, stage
+    if event.category == "data":
+        return event.step, 0
+    if nothing_learning(event):
+        return event.step, 6  # seen once optimizer.step() left every parameter where it was
+    return event.step, STAGES.get(event.kind, _CATEGORY_STAGES.get(event.category, 4))
 
 
-def signature(event: Event) -> Tuple[str, str, bool]:
-    """All a rule may read of an event: kind, category, and whether it is an inferred op."""
-    return event.kind, event.category, inferred_op(event)
+def signature(event: Event) -> Tuple[str, str, Tuple[str, ...]]:
+    """All a rule may read of an event: its kind, its category and the names of its evidence."""
+    return event.kind, event.category, tuple(sorted(event.evidence))
+
+
+def nothing_learning(event: Event) -> bool:
+    """frozen_parameters' "nothing is learning" (no parameter moved for `steps` steps, evidence
+    `steps`), not parameters left out or frozen by mistake: itself a stall with a cause upstream."""
+    return event.kind == "frozen_parameters" and "steps" in event.evidence
 
 
 def inferred_op(event: Event) -> bool:
@@ -47,8 +56,11 @@ def inferred_op(event: Event) -> bool:
 NONFINITE = ("nonfinite_loss", "nonfinite_gradient", "nonfinite_activation")
 # What a too-large update brings along (a learning rate too high, gradients never zeroed).
 INSTABILITY = ("loss_divergence", "loss_oscillation", "exploding_gradient", "loss_spike")
-# A loss that stops improving.
-STALL = ("loss_plateau",)
+
+
+def _stall(effect: Event) -> bool:
+    """Whether `effect` says training stopped making progress (a plateau, nothing learning)."""
+    return effect.kind == "loss_plateau" or nothing_learning(effect)
 
 
 def _echo(effect: Event) -> bool:
@@ -127,47 +139,47 @@ def flat_units_stall(cause: Event, effect: Event) -> bool:
     stalls."""
     if cause.kind not in ("saturated_activation", "dead_activation"):
         return False
-    return effect.kind == "vanishing_gradient" or effect.kind in STALL
+    return effect.kind == "vanishing_gradient" or _stall(effect)
 
 
 def vanishing_gradient_stalls(cause: Event, effect: Event) -> bool:
     """Layers that get ~0 gradient do not learn: the loss stalls."""
-    return cause.kind == "vanishing_gradient" and effect.kind in STALL
+    return cause.kind == "vanishing_gradient" and _stall(effect)
 
 
 def nll_on_probabilities_goes_negative(cause: Event, effect: Event) -> bool:
     """nll_loss on probabilities computes -p[target], in [-1, 0]: the loss is negative and its
     gradient does not train a classifier, so it stalls."""
-    return cause.kind == "nll_on_probabilities" and effect.kind in ("negative_loss",) + STALL
+    return cause.kind == "nll_on_probabilities" and (effect.kind == "negative_loss" or _stall(effect))
 
 
 def broken_loss_does_not_train(cause: Event, effect: Event) -> bool:
     """A loss below its floor (probabilities fed to nll_loss, targets outside the loss's range, a
     sign error) does not measure the fit: minimizing it leaves the model where it is."""
-    return cause.kind == "negative_loss" and effect.kind in STALL
+    return cause.kind == "negative_loss" and _stall(effect)
 
 
 def softmax_before_cross_entropy_slows(cause: Event, effect: Event) -> bool:
     """CrossEntropyLoss on softmax output squashes the logits' scale twice: the gradients shrink
     and the loss crawls or stalls."""
-    return cause.kind == "softmax_before_cross_entropy" and effect.kind in ("vanishing_gradient",) + STALL
+    return cause.kind == "softmax_before_cross_entropy" and (effect.kind == "vanishing_gradient" or _stall(effect))
 
 
 def shape_mismatch_stalls(cause: Event, effect: Event) -> bool:
     """A loss broadcasting [N,1] against [N] compares every prediction with every target: the best
     the model can do is predict the mean, so the loss stalls."""
-    return cause.kind == "target_shape_mismatch" and effect.kind in STALL
+    return cause.kind == "target_shape_mismatch" and _stall(effect)
 
 
 def frozen_parameters_stall(cause: Event, effect: Event) -> bool:
     """Parameters that never change (frozen by mistake, left out of the optimizer, lr 0) cannot
     lower the loss: it stalls."""
-    return cause.kind == "frozen_parameters" and effect.kind in STALL
+    return cause.kind == "frozen_parameters" and _stall(effect)
 
 
 def skipped_steps_stall(cause: Event, effect: Event) -> bool:
     """A collapsed GradScaler skips every optimizer step: nothing changes, the loss stalls."""
-    return cause.kind == "grad_scale_collapse" and effect.kind in STALL
+    return cause.kind == "grad_scale_collapse" and _stall(effect)
 
 
 RULES: Tuple[Callable[[Event, Event], bool], ...] = (
