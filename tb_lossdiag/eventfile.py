@@ -2,7 +2,7 @@
 
 import os
 import struct
-from typing import Callable, Iterable, Iterator, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -41,21 +41,33 @@ class Finder:
 
 def records(path: str, notices: List[str], finder: Finder,
             progress: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
-    """The checked data of each record `finder` marks in the file at `path`; damage is told in `notices`."""
-    # A corrupt or truncated file ends with a notice; a marked record whose data fails its checksum
-    # is skipped with one. `progress(n)` is told of each n bytes read.
+    """The checked data of each record `finder` marks in the file at `path`, in file order."""
+    for buf, offsets, lengths in batches(path, notices, finder, progress):
+        for offset, length in zip(offsets, lengths):
+            yield buf[offset: offset + length]
+
+
+def batches(path: str, notices: List[str], finder: Finder,
+            progress: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[bytes, List[int], List[int]]]:
+    """Per chunk read, (chunk, offsets, lengths) of the checked data of the records `finder` marks."""
+    # A corrupt or truncated file ends with a notice in `notices`; a marked record whose data fails
+    # its checksum is skipped with one. `progress(n)` is told of each n bytes read.
     name = os.path.basename(path)
     with open(path, "rb") as f:
         frames = _Frames(f, finder, progress)
         for buf, base, starts in frames:
-            for start, ok in zip(starts, _data_ok(buf, starts)):
+            offsets, lengths = [], []
+            for start, length, ok in zip(starts, *_data_ok(buf, starts)):
                 if ok:
-                    yield buf[start + _HEADER: start + _HEADER + _LENGTH.unpack_from(buf, start)[0]]
+                    offsets.append(start + _HEADER)
+                    lengths.append(length)
                 elif _heads_ok(buf, [start])[0]:
                     notices.append(f"{name}: damaged record at byte {base + start} (checksum mismatch); skipped")
                 else:  # a damaged length (its data checksum failed over the wrong bytes): the framing is lost
                     notices.append(_first_damage(path))
+                    yield buf, offsets, lengths
                     return
+            yield buf, offsets, lengths
         if frames.tail is not None:
             notices.append(_tail_notice(path, frames))
 
@@ -135,13 +147,13 @@ def _heads_ok(buf: bytes, starts: List[int]) -> List[bool]:
     return _matches(_crcs(buf, starts, [8] * len(starts)), stored)
 
 
-def _data_ok(buf: bytes, starts: List[int]) -> List[bool]:
-    """Whether the data of each record at `starts` (wholly in `buf`) matches its checksum."""
+def _data_ok(buf: bytes, starts: List[int]) -> Tuple[List[int], List[bool]]:
+    """(lengths, whether the data matches its checksum) of the records at `starts` (wholly in `buf`)."""
     # It also fails, but for 1 in 2**32, when the record's length is damaged: the bytes summed are wrong.
     unpack = _LENGTH.unpack_from
     lengths = [unpack(buf, s)[0] for s in starts]
     stored = [_CRC.unpack_from(buf, s + _HEADER + n)[0] for s, n in zip(starts, lengths)]
-    return _matches(_crcs(buf, [s + _HEADER for s in starts], lengths), stored)
+    return lengths, _matches(_crcs(buf, [s + _HEADER for s in starts], lengths), stored)
 
 
 def _crcs(buf: bytes, offsets: List[int], lengths: List[int]) -> List[int]:
