@@ -39,14 +39,6 @@ class Finder:
         return found
 
 
-def records(path: str, notices: List[str], finder: Finder,
-            progress: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
-    """The checked data of each record `finder` marks in the file at `path`, in file order."""
-    for buf, offsets, lengths in batches(path, notices, finder, progress):
-        for offset, length in zip(offsets, lengths):
-            yield buf[offset: offset + length]
-
-
 def batches(path: str, notices: List[str], finder: Finder,
             progress: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[bytes, List[int], List[int]]]:
     """Per chunk read, (chunk, offsets, lengths) of the checked data of the records `finder` marks."""
