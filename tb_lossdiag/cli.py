@@ -114,7 +114,7 @@ def format_table(runs) -> str:
 
 def ended(events: List[Event]) -> Dict[int, Event]:
     """id of each warning or error whose condition ended -> the info event that says so (RULES.md contract)."""
-    # The ender: same kind, tag and rank, severity info, evidence ended=1 and a start_step-end_step
+    # The ender: same kind and tag, severity info, evidence ended=1 and a start_step-end_step
     # span covering the warning's step.
     spans = [e for e in events if e.severity == "info" and e.evidence.get("ended") == 1.0
              and "start_step" in e.evidence and "end_step" in e.evidence]
@@ -122,7 +122,7 @@ def ended(events: List[Event]) -> Dict[int, Event]:
     for e in events:
         if e.severity != "info":
             for ender in spans:
-                if (ender.kind, ender.tag, ender.rank) == (e.kind, e.tag, e.rank) and \
+                if (ender.kind, ender.tag) == (e.kind, e.tag) and \
                         ender.evidence["start_step"] <= e.step <= ender.evidence["end_step"]:
                     found[id(e)] = ender
                     break
