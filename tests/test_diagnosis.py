@@ -65,6 +65,8 @@ LINKS = {
     "log -> nonfinite gradient": (ev("log_of_nonpositive", 3, minimum=0.0, bad_values=1, values=8), ev("nonfinite_gradient", 3)),
     "division -> scaler collapse": (ev("division_by_zero", 3), ev("grad_scale_collapse", 30, severity="warning")),
     "activation -> loss": (ev("nonfinite_activation", 4), ev("nonfinite_loss", 4, value=NAN)),
+    "activation -> the loss's division at its step": (ev("nonfinite_activation", 40), ev("division_by_zero", 40, tag="loss/train", value=NAN)),
+    "the loss's log -> that loss": (ev("log_of_nonpositive", 3, tag="loss/train", value=NAN), ev("nonfinite_loss", 3, value=NAN)),
     "nonfinite loss -> gradients": (ev("nonfinite_loss", 4, value=NAN), ev("nonfinite_gradient", 4)),
     "nonfinite gradient -> next loss": (ev("nonfinite_gradient", 4), ev("nonfinite_loss", 5, value=NAN)),
     "divergence -> exploding gradient": (ev("loss_divergence", 3, "warning", best_level=1.0, level=9.0), ev("exploding_gradient", 4, "warning")),
@@ -153,6 +155,8 @@ def test_at_one_step_the_loss_explains_its_gradients_not_the_reverse():
     gradient, loss = ev("nonfinite_gradient", 4), ev("nonfinite_loss", 4, value=NAN)
     assert linked(loss, gradient) and not linked(gradient, loss)
     assert roots([gradient, loss]) == ["nonfinite_loss"]
+    inferred_log = ev("log_of_nonpositive", 4, tag="loss/train", value=NAN)  # read off that loss, written after it
+    assert roots([loss, inferred_log]) == ["log_of_nonpositive"]
 
 
 def test_transitive_chain_lr_too_high():

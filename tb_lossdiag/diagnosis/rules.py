@@ -13,25 +13,28 @@ from tb_lossdiag.events import Event
 
 # Where in a training step each kind is found, for events of one step: the data before training
 # (check_data writes step -1), the batch entering the model, the code's structure (the loss graph,
-# the optimizer), the forward pass, the loss, the backward pass, the update. A cause comes first.
+# the optimizer, measured operands), the model's forward pass, the loss's own ops, the loss value,
+# the backward pass, the update. A cause comes first.
 STAGES = {
     "nonfinite_input": 1, "unnormalized_input": 1,
     "missing_zero_grad": 2, "frozen_parameters": 2, "nll_on_probabilities": 2,
     "softmax_before_cross_entropy": 2, "target_shape_mismatch": 2, "division_by_zero": 2,
     "log_of_nonpositive": 2,
     "nonfinite_activation": 3, "saturated_activation": 3, "dead_activation": 3,
-    "nonfinite_gradient": 5, "exploding_gradient": 5, "vanishing_gradient": 5,
-    "grad_scale_collapse": 5,
+    "nonfinite_gradient": 6, "exploding_gradient": 6, "vanishing_gradient": 6,
+    "grad_scale_collapse": 6,
 }
-_CATEGORY_STAGES = {"data": 0, "model": 3, "curve": 4}  # kinds not named above: loss curves at 4
+_CATEGORY_STAGES = {"data": 0, "model": 3, "curve": 5}  # kinds not named above: loss curves at 5
 
 
 def position(event: Event) -> Tuple[int, int]:
     """(step, stage): the order in which a training loop meets the event."""
     if event.category == "data":
         return event.step, 0
+    if inferred_op(event):
+        return event.step, 4  # the loss's own division or log, after the model's forward
     if nothing_learning(event):
-        return event.step, 6  # seen once optimizer.step() left every parameter where it was
+        return event.step, 7  # seen once optimizer.step() left every parameter where it was
     return event.step, STAGES.get(event.kind, _CATEGORY_STAGES.get(event.category, 4))
 
 
