@@ -150,11 +150,15 @@ def describe_loss(tensor) -> LossGraph:
 
 _LOGS = {"LogBackward0", "Log2Backward0", "Log10Backward0"}
 _ELEMENTWISE_PAIRS = {"SubBackward0", "AddBackward0", "RsubBackward0"}
+# A model's weight layers (linear, matmul, convolution, embedding): where the loss expression ends.
+# Divisions inside the model (attention's scores / sqrt(d)) are no loss's denominator.
+_WEIGHT_LAYERS = {"AddmmBackward", "MmBackward", "BmmBackward", "BaddbmmBackward", "LinearBackward",
+                  "ConvolutionBackward", "EmbeddingBackward"}
 
 
 def _scan(root, limit=16):
     """(divides, logs, broadcast) from the `limit` nodes nearest the root of a hand-written loss,
-    the ops looked through (passes_through) not counted."""
+    the ops looked through (passes_through) not counted, not below a weight layer."""
     divides = logs = False
     broadcast = None
     seen, counted, queue = set(), 0, [root]
@@ -169,7 +173,8 @@ def _scan(root, limit=16):
         logs = logs or name in _LOGS
         if broadcast is None and name in _ELEMENTWISE_PAIRS:
             broadcast = _pair_broadcast(node)
-        queue.extend(_inputs(node))
+        if _kind(node) not in _WEIGHT_LAYERS:
+            queue.extend(_inputs(node))
     return divides, logs, broadcast
 
 

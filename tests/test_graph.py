@@ -155,3 +155,14 @@ def test_masked_per_element_loss_keeps_its_broadcast():
     with pytest.warns(UserWarning):
         loss = F.mse_loss(pred, y, reduction="none")[:, y > -10].mean()
     assert "target_shape_mismatch" in _kinds(loss)
+
+
+def test_division_inside_the_model_is_no_loss_denominator():
+    """Attention's `scores / sqrt(d)` below the output layer: a NaN loss names no division."""
+    torch.manual_seed(0)
+    query, out = torch.nn.Linear(4, 8), torch.nn.Linear(8, C)
+    x = torch.randn(N, T, 4)
+    scores = query(x) @ query(x).transpose(1, 2) / 8 ** 0.5
+    pooled = (torch.softmax(scores * float("nan"), dim=-1) @ query(x)).mean(1)
+    loss = F.cross_entropy(out(pooled), _targets(N))
+    assert not describe_loss(loss).divides and "division_by_zero" not in _kinds(loss)

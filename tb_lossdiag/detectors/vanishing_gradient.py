@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import statistics
 
 from tb_lossdiag.detectors._model import ModelDetector, broken
 
@@ -26,8 +27,13 @@ def depth_order(stats):
 
 
 class VanishingGradient(ModelDetector):
-    """Fires when the first layer's per-value gradient is `ratio` x the largest later layer's, in
-    depth order, for `patience` sampled steps."""
+    """Fires when the first layer's per-value gradient is `ratio` x the largest later layer's and
+    below the median of the later layers, in depth order, for `patience` sampled steps.
+
+    The median test asks for a gradient that shrinks across the bulk of the net on its way back,
+    not only past its last layers: a U-Net whose output conv gets a huge gradient has its first
+    layer above its bottleneck's, fed by the skip connection.
+    """
 
     id = "vanishing_gradient"
     hint = (
@@ -52,7 +58,7 @@ class VanishingGradient(ModelDetector):
         peak = max(range(1, len(rms)), key=rms.__getitem__)
         first, largest = rms[0], rms[peak]
         shrink = (largest / first) ** (1 / peak)  # the geometric shrink per layer, for the message
-        vanished = first < self.thresholds.ratio * largest
+        vanished = first < self.thresholds.ratio * largest and first < statistics.median(rms[1:])
         if not self.held_onset("first", vanished, stats.step):
             return ()
         name, peak_name = layers[0].name, layers[peak].name

@@ -5,6 +5,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from scenarios import batches, mlp, only, problems, train
+from tb_lossdiag.detectors import VanishingGradient
+from tb_lossdiag.stats import LayerStats, StepStats
 
 
 def _digits_like(n):
@@ -97,3 +99,22 @@ def test_embedding_table_is_not_a_vanished_layer(logdir):
     model = _BagOfWords()
     events = train(logdir, model, data, F.cross_entropy, _sgd(model))
     assert [e for e in events if e.kind == "vanishing_gradient"] == []
+
+
+def _profile(step, rms_by_layer):
+    """A sampled StepStats whose layers have these per-value gradients (64 values each)."""
+    layers = tuple(LayerStats(name, 64, rms * 8.0) for name, rms in rms_by_layer)
+    return StepStats(step=step, sampled=True, layers=layers)
+
+
+def test_gradient_large_only_past_the_last_layers_is_not_vanishing():
+    """Measured in a U-Net on 0/255 masks: the output conv's gradient is 385x the first layer's,
+    but the first layer (fed by the skip connection) sits above the bottleneck's: no event. A
+    smaller ratio with the gradient shrinking layer after layer (a sigmoid stack) fires."""
+    unet = [("encoder1.0", 0.21), ("encoder1.1", 0.11), ("bottleneck.0", 0.065), ("bottleneck.1", 0.051),
+            ("upconv1", 0.044), ("decoder1.0", 0.1), ("decoder1.1", 19.0), ("conv", 81.0)]
+    detector = VanishingGradient()
+    assert [e for step in (0, 10, 20) for e in detector.on_step(_profile(step, unet))] == []
+    sigmoid = [("layers.0", 4.4e-6), ("layers.2", 7e-6), ("layers.4", 2e-5), ("layers.6", 2e-4), ("layers.8", 4.4e-3)]
+    detector = VanishingGradient()
+    assert [e.step for step in (0, 10) for e in detector.on_step(_profile(step, sigmoid))] == [10]
