@@ -159,6 +159,13 @@ def test_at_one_step_the_loss_explains_its_gradients_not_the_reverse():
     assert roots([loss, inferred_log]) == ["log_of_nonpositive"]
 
 
+def test_nan_input_names_its_rows_when_recorded():
+    one = ev("nonfinite_input", 8, count=1, numel=256, column=2, column_count=1, row=5, bad_rows=1)
+    assert "(argument `input`, column 2, row 5, 1 of 256 values" in diagnose([one])[0].summary
+    many = ev("nonfinite_input", 8, count=9, numel=256, row=5, bad_rows=4)
+    assert "(argument `input`, row 5 and 3 more, 9 of 256 values" in diagnose([many])[0].summary
+
+
 def test_transitive_chain_lr_too_high():
     """divergence -> exploding gradient -> Inf: one diagnosis, rooted on the curve, so only likely."""
     events = [ev("loss_divergence", 3, "warning", best_level=2.3, best_step=0, level=8e24),

@@ -27,8 +27,9 @@ def _nonfinite_input(e: Event) -> str:
     where = [f"argument `{_name(e)}`"]
     if "column" in ev:
         where.append(f"column {int(ev['column'])}")
-    if "rows" in ev:
-        where.append(f"{int(ev['rows'])} rows")
+    if "row" in ev:  # the first bad row of the batch, and how many rows hold NaN/Inf
+        more = int(ev.get("bad_rows", 1)) - 1
+        where.append(f"row {int(ev['row'])}" + (f" and {more} more" if more > 0 else ""))
     where.append(f"{int(ev.get('count', 0))} of {_count(ev.get('numel', 0), 'value')}")
     return f"NaN/Inf in the input data ({', '.join(where)} of the batch at step {e.step})"
 
