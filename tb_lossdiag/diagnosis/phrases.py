@@ -40,7 +40,7 @@ def _nonfinite_loss(e: Event) -> str:
 
 def _op(e: Event) -> str:
     op = "a division by ~0" if e.kind == "division_by_zero" else "a log of <= 0"
-    if "value" in e.evidence:
+    if inferred_op(e):
         return f"{op} in the graph of `{e.tag}` makes it {_num(e.evidence['value'])} at step {e.step}"
     return (f"{op} in the {e.tag} ({int(e.evidence.get('bad_values', 0))} of "
             f"{int(e.evidence.get('values', 0))} operands) at step {e.step}")
