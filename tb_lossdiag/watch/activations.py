@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from tb_lossdiag import stats as S
 from tb_lossdiag.detectors.dead_activation import DeadActivation
@@ -47,12 +48,12 @@ class ActivationProbe:
 
     def __init__(self, model: torch.nn.Module):
         self._leaves = [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None]
-        self._handles = []
+        self._handles: List[RemovableHandle] = []
         self._features_last = False  # the layout of the last output measured in this forward
         # module name -> (per-unit non-zero counts of its last _UNIT_SAMPLES sampled forwards,
         # the values per unit of each): for outputs with too few values per unit in one forward
         self._windows: Dict[str, Tuple[torch.Tensor, List[int]]] = {}
-        self._written = {}  # module name -> sampled forwards counted into its window
+        self._written: Dict[str, int] = {}  # module name -> sampled forwards counted into its window
 
     @property
     def hooked(self) -> bool:
@@ -104,11 +105,11 @@ class ActivationProbe:
         forwards, for an output with fewer than _UNIT_SAMPLES values per unit (SGD on one example
         at a time): a unit is dead when it was 0 in every one of them."""
         counts = S.unit_nonzeros(part, unit_dim)
-        rows, sizes = self._windows.get(name, (None, None))
-        if rows is None or rows.shape[1:] != counts.shape or rows.device != counts.device:
-            rows, sizes = counts.new_zeros((_UNIT_SAMPLES, counts.numel())), [0] * _UNIT_SAMPLES
-            self._windows[name] = (rows, sizes)
+        window = self._windows.get(name)
+        if window is None or window[0].shape[1:] != counts.shape or window[0].device != counts.device:
+            window = self._windows[name] = (counts.new_zeros((_UNIT_SAMPLES, counts.numel())), [0] * _UNIT_SAMPLES)
             self._written[name] = 0
+        rows, sizes = window
         row = self._written[name] % _UNIT_SAMPLES
         rows[row] = counts
         sizes[row] = samples

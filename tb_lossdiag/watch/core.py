@@ -4,9 +4,10 @@ updates, scaler); what is written beside the detectors' records is summaries'.""
 
 import functools
 import math
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from tb_lossdiag import stats as S
 from tb_lossdiag.watch import operands
@@ -74,8 +75,8 @@ class Watch:
         # the compiled graph (no graph break); names and leaves are the original module's. Leaf
         # hooks inside a compiled graph are not re-run when added later, so no activation statistics.
         inner = getattr(model, "_orig_mod", None)
-        compiled = type(model).__name__ == "OptimizedModule" and isinstance(inner, torch.nn.Module)
-        original = inner if compiled else model
+        original = inner if type(model).__name__ == "OptimizedModule" and isinstance(inner, torch.nn.Module) else model
+        compiled = original is not model
         self._writer = writer
         self._model = model
         self._optimizer = optimizer
@@ -96,8 +97,8 @@ class Watch:
         self._updates = UpdateProbe(self._parameters)
         self._summaries = SummaryWriting(writer, layer_table)
         self._scaler: Optional[ScalerProbe] = None
-        self._handles = []
-        self._sampled_handles = []  # the hooks on only while the coming step is a sampled one
+        self._handles: List[RemovableHandle] = []
+        self._sampled_handles: List[RemovableHandle] = []  # the hooks on only while the coming step is a sampled one
         self._install(scaler)
 
     # -- public ------------------------------------------------------------------------------
@@ -356,7 +357,7 @@ class Watch:
     def _step_stats(self, record: StepRecord) -> S.StepStats:
         values = record.values
         grad_norms = self._gradients.norms(record)
-        layers = ()
+        layers: Tuple[S.LayerStats, ...] = ()
         if record.sampled:
             layers = self._parameters.layers(grad_norms, self._gradients.weights(record),
                                              self._updates.delta_squares(record))

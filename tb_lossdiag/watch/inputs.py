@@ -29,14 +29,14 @@ class InputEntry:
         return self.count_slot is not None and any(values[self.count_slot])
 
     def stats(self, values) -> S.InputStats:
-        nonfinite, bad_columns = 0, ()
+        nonfinite, bad_columns = 0, ()  # type: Tuple[int, Tuple[Tuple[int, int], ...]]
         if self.count_slot is not None:
             counts = values[self.count_slot]
             nonfinite = int(sum(counts))
             if len(self.shape) == 2:
                 worst = sorted((c for c in enumerate(counts) if c[1] > 0), key=lambda c: -c[1])
                 bad_columns = tuple((col, int(n)) for col, n in worst[:_MAX_BAD_COLUMNS])
-        bad_row_count, bad_rows = 0, ()
+        bad_row_count, bad_rows = 0, ()  # type: Tuple[int, Tuple[Tuple[int, int], ...]]
         if self.rows_slot is not None:
             rows = values[self.rows_slot]
             k = (len(rows) - 1) // 2

@@ -2,7 +2,7 @@
 each log in the autograd graph, read from the tensors the nodes saved for backward."""
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Set
 
 import torch
 
@@ -35,7 +35,8 @@ class OperandEntry:
 def read_operands(record, root, where: str, limit: int, stop: Optional[int] = None) -> None:
     """Queue min |denominator| / min log argument of the divisions and logs among the first `limit`
     nodes under `root`, breadth first, not below the node whose id is `stop` (the model output)."""
-    seen, queue = set(), [root]
+    seen: Set[int] = set()
+    queue = [root]
     while queue and len(seen) < limit:
         node = queue.pop(0)
         if node is None or id(node) in seen or id(node) == stop:

@@ -2,7 +2,7 @@
 per-layer totals. Built from (name, parameter) pairs, so nothing here needs the nn.Module."""
 
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import torch
 
@@ -14,13 +14,13 @@ _PROBE_VALUES = 1 << 16  # gradient values (of the smallest parameters) probed e
 class Parameters:
     """Named parameters and the optimizer (or None) that applies them."""
 
-    def __init__(self, named: Sequence[Tuple[str, torch.nn.Parameter]], optimizer=None):
+    def __init__(self, named: Iterable[Tuple[str, torch.Tensor]], optimizer=None):
         self.named = list(named)
         self.layer_of = [name.rpartition(".")[0] for name, _ in self.named]
         self.optimizer = optimizer
         self.measured: List[int] = []  # indices of the parameters whose gradients are measured
         self.probe: List[int] = []  # the smallest of them: their gradients are read every step
-        self.probe_names = set()
+        self.probe_names: Set[str] = set()
         self.refresh()
 
     def refresh(self) -> None:
@@ -67,7 +67,7 @@ class Parameters:
             numel[layer] += param.numel()
             squares[layer] += grad_norms.get(name, 0.0) ** 2
             weight_sq[layer] += weight ** 2
-        delta_sq = {}
+        delta_sq: Dict[str, float] = {}
         for index, square in delta_squares:
             layer = self.layer_of[index]
             delta_sq[layer] = delta_sq.get(layer, 0.0) + square

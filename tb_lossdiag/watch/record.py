@@ -1,8 +1,15 @@
 """StepRecord: one training step's Python facts, and the device tensors awaiting the one host transfer."""
 
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import torch
+
+if TYPE_CHECKING:  # the probes' entry types (their modules import this one)
+    from tb_lossdiag.watch.activations import ActivationEntry
+    from tb_lossdiag.watch.gradients import GradientEntry
+    from tb_lossdiag.watch.inputs import InputEntry
+    from tb_lossdiag.watch.operands import OperandEntry
+    from tb_lossdiag.watch.updates import LearningRates, UpdateEntry
 
 
 class StepRecord:
@@ -18,19 +25,19 @@ class StepRecord:
         self.tensors: List[torch.Tensor] = []  # small statistic tensors, read in one transfer
         self.values: List[List[float]] = []  # their values, once read
         self.forwarded = False  # a training forward ran in this step
-        self.inputs = []  # inputs.InputEntry
+        self.inputs: List["InputEntry"] = []
         # An unsampled CPU step's inputs, counted if the step is flagged; dropped at the step's end.
         self.held_inputs: List[Tuple[str, torch.Tensor]] = []
-        self.activations = []  # activations.ActivationEntry
-        self.operands = []  # operands.OperandEntry
+        self.activations: List["ActivationEntry"] = []
+        self.operands: List["OperandEntry"] = []
         self.loss_read = False  # the loss-side graph was read
         self.model_read = False  # the model-side graph was read
-        self.gradients = None  # gradients.GradientEntry, once the gradients are measured
+        self.gradients: Optional["GradientEntry"] = None  # once the gradients are measured
         self.flagged: Optional[bool] = None  # an unsampled step's gradient probe found something
         self.not_cleared: List[str] = []  # parameters whose .grad was the last step's at backward
-        self.update = None  # updates.UpdateEntry of a sampled step with an optimizer
-        self.lrs = None  # updates.LearningRates
-        self.facts = {}  # StepStats parameter facts of a sampled step
+        self.update: Optional["UpdateEntry"] = None  # a sampled step with an optimizer
+        self.lrs: Optional["LearningRates"] = None
+        self.facts: Dict[str, Tuple[str, ...]] = {}  # StepStats parameter facts of a sampled step
         self.scale: Optional[int] = None  # slot of the GradScaler's scale (sampled steps)
 
     def add(self, tensor: torch.Tensor) -> int:

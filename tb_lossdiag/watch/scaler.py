@@ -18,7 +18,7 @@ class ScalerProbe:
         # update() ends every iteration, skipped or not: an instance attribute wraps it (remove()
         # deletes it, and the class method shows again).
         self._update = functools.partial(self._before_update, scaler.update)
-        scaler.update = self._update
+        scaler.update = self._update  # type: ignore[method-assign]
 
     def remove(self) -> None:
         if self._scaler.__dict__.get("update") is self._update:

@@ -2,7 +2,7 @@
 applied are still there, untouched (a missing optimizer.zero_grad())."""
 
 import weakref
-from typing import List
+from typing import Dict, List, Tuple
 
 from tb_lossdiag.watch.parameters import Parameters
 
@@ -12,7 +12,7 @@ class StaleGradients:
 
     def __init__(self, parameters: Parameters):
         self._parameters = parameters
-        self._armed = {}  # parameter index -> (weakref to its .grad, its version) after a step
+        self._armed: Dict[int, Tuple[weakref.ref, int]] = {}  # parameter index -> (weakref to its .grad, its version) after a step
 
     @property
     def armed(self) -> bool:
@@ -34,4 +34,4 @@ class StaleGradients:
         armed, self._armed = self._armed, {}
         named = self._parameters.named
         return [named[i][0] for i, (ref, version) in armed.items()
-                if (g := named[i][1].grad) is not None and g is ref() and g._version == version]
+                if (g := named[i][1].grad) is not None and g._version == version and g is ref()]

@@ -23,7 +23,7 @@ class UpdateEntry:
     """A sampled step's update measure: the samples before step(), then the slot of the change."""
 
     indices: List[int]  # the parameters sampled (those the optimizer applies)
-    before: Optional[List[torch.Tensor]]  # until step() has run
+    before: Optional[Sequence[torch.Tensor]]  # until step() has run
     slot: Optional[int] = None  # S.update_norms, once step() has run
 
 
