@@ -1,10 +1,9 @@
 """The activations probe: statistics of every leaf module's output during a sampled step's first
 training forward (hooks on the leaves exist only for that forward)."""
 
-import dataclasses
 import functools
 import math
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, NamedTuple, Tuple
 
 import torch
 from torch import nn
@@ -22,8 +21,7 @@ _ACTIVATION_VALUES = 1 << 15
 _UNIT_SAMPLES = DeadActivation.Thresholds().min_samples
 
 
-@dataclasses.dataclass(frozen=True)
-class ActivationEntry:
+class ActivationEntry(NamedTuple):
     """One leaf module's output, and the slot of its statistics."""
 
     name: str

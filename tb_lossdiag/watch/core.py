@@ -11,8 +11,8 @@ from torch.utils.hooks import RemovableHandle
 
 from tb_lossdiag import stats as S
 from tb_lossdiag.watch import operands
-from tb_lossdiag.watch.arguments import checked
 from tb_lossdiag.watch.activations import ActivationProbe, activation_stats
+from tb_lossdiag.watch.arguments import checked
 from tb_lossdiag.watch.gradients import GradientProbe
 from tb_lossdiag.watch.inputs import InputProbe
 from tb_lossdiag.watch.parameters import Parameters

@@ -1,9 +1,8 @@
 """The gradients probe: every measured gradient's norm on sampled steps, and on the others a
 cheap probe of the smallest ones that decides whether the step is measured in full."""
 
-import dataclasses
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -13,8 +12,7 @@ from tb_lossdiag.watch.parameters import Parameters
 _JUMP = 10.0  # an unsampled step whose gradient norm is this many times the last sampled one is shown
 
 
-@dataclasses.dataclass(frozen=True)
-class GradientEntry:
+class GradientEntry(NamedTuple):
     """The gradient norms of one step (and a sampled step's weight norms), by slot."""
 
     names: Tuple[str, ...]  # the parameters with a gradient, in the order of the norms

@@ -1,10 +1,9 @@
 """The inputs probe: NaN/Inf counts of every tensor the model is called with, and the batch's scale
 on sampled steps."""
 
-import dataclasses
 import inspect
 import math
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -14,8 +13,7 @@ _MAX_BAD_COLUMNS = 5  # columns of a 2-D input named, worst first
 _MAX_BAD_ROWS = 5  # rows of an input named, first first
 
 
-@dataclasses.dataclass(frozen=True)
-class InputEntry:
+class InputEntry(NamedTuple):
     """One tensor argument of one training forward, and the slots of its statistics."""
 
     name: str

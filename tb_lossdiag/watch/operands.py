@@ -1,8 +1,7 @@
 """The operands probe: the smallest denominator of each division and the smallest argument of
 each log in the autograd graph, read from the tensors the nodes saved for backward."""
 
-import dataclasses
-from typing import Optional, Set
+from typing import NamedTuple, Optional, Set
 
 import torch
 
@@ -17,8 +16,7 @@ LOSS_SIDE_NODES = 32
 MODEL_SIDE_NODES = 128  # nodes read below the model output, on sampled steps
 
 
-@dataclasses.dataclass(frozen=True)
-class OperandEntry:
+class OperandEntry(NamedTuple):
     """One division or log found in the graph, and the slot of its operand's statistics."""
 
     op: str  # "div" or "log"

@@ -3,7 +3,7 @@ optimizer.step() and again after it; the norm of the change estimates each layer
 Also the learning rates the step used."""
 
 import dataclasses
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -27,8 +27,7 @@ class UpdateEntry:
     slot: Optional[int] = None  # S.update_norms, once step() has run
 
 
-@dataclasses.dataclass(frozen=True)
-class LearningRates:
+class LearningRates(NamedTuple):
     """The step's learning rates per param group: floats, or the slot of tensor ones (capturable)."""
 
     lrs: Tuple[float, ...] = ()
