@@ -43,3 +43,27 @@ def log_noise(xs: Sequence[float]) -> Optional[float]:
     if any(x <= 0 for x in xs):
         return None
     return diff_sigma([math.log(x) for x in xs])
+
+
+def rank_trend(xs: Sequence[float]) -> float:
+    """Spearman's rank correlation of `xs` with time, in standard errors under no trend (about
+    N(0, 1) for noise): below -2 a falling trend, above 2 a rising one; outliers count as ranks."""
+    x = np.asarray(xs, dtype=float)
+    n = len(x)
+    if n < 4:
+        return 0.0
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    changes = np.ones(n + 1, dtype=bool)
+    changes[1:-1] = ordered[1:] != ordered[:-1]
+    edges = np.flatnonzero(changes)  # where each run of ties begins (and n)
+    counts = np.diff(edges)
+    ranks = np.empty(n)
+    ranks[order] = np.repeat(edges[:-1] + (counts - 1) / 2.0, counts)  # ties share their mean rank
+    ranks -= ranks.mean()
+    spread = float(np.sqrt(ranks @ ranks))
+    if spread == 0.0:
+        return 0.0  # a constant has no trend
+    time = np.arange(n) - (n - 1) / 2.0
+    rho = float(ranks @ time) / (spread * math.sqrt(n * (n * n - 1) / 12.0))
+    return rho * math.sqrt(n - 1)

@@ -4,7 +4,7 @@ import dataclasses
 import math
 
 from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt, still
-from tb_lossdiag.robust import median
+from tb_lossdiag.robust import median, rank_trend
 
 HINT = (
     "The learning rate is likely too low, or nothing is being learned: raise the learning rate "
@@ -12,16 +12,31 @@ HINT = (
     "optimizer.zero_grad() are called every step, that the optimizer got model.parameters() "
     "(and they require grad), and that the labels match the inputs."
 )
+HINT_CONSTANT = (
+    "A loss that does not change at all means no update reaches what computes it: check that "
+    "optimizer.step() is called, that the optimizer got model.parameters() (and they require "
+    "grad), that the learning rate is not 0, that the loss is computed from the model's output "
+    "(not a detached copy or a constant), and that the batches change."
+)
+HINT_SLOW = (
+    "Nothing to fix yet: the loss is coming down, slowly. If it stays this slow, raise the learning "
+    "rate (e.g. 3-10x) or add a warmup to a higher one."
+)
+HINT_ENDED = "Nothing to fix: the loss came down from the plateau."
 
 
 class LossPlateau(CurveDetector):
     """Fires when a long window brings no meaningful improvement and the loss is barely below its start.
 
     A loss that converged to a floor is not a plateau: it made progress first. Only a loss that
-    has not come meaningfully down from its initial level (max_progress) counts.
+    has not come meaningfully down from its initial level (max_progress) counts. Such a stretch
+    is a warning when the run is stuck (no trend at all, or a loss that does not change by a single
+    bit); one that is falling, however slowly, is a slow start (info). A plateau the loss leaves
+    downward is reported as ended.
     """
 
     id = "loss_plateau"
+    ends = True
 
     @dataclasses.dataclass(frozen=True)
     class Thresholds:
@@ -29,24 +44,42 @@ class LossPlateau(CurveDetector):
         min_improvement: float = 0.01  # relative drop of the level over the window that counts as progress
         max_progress: float = 0.1  # a loss down more than this fraction from its start is not stuck
         confirm: int = 20  # values the condition must hold on before it is reported (a slow start passes)
+        trend_z: float = 2.5  # a window falling at this many standard errors (rank trend) is a slow start
+        constant_points: int = 20  # a loss exactly constant this many values near its start cannot move
         every: int = 10  # values between analyses (each sorts two quarters of the window)
         reminders: int = 2
 
-    def __init__(self, **overrides):
-        super().__init__(**overrides)
-        self._since = {}  # tag -> value count at which the condition began to hold
-
     def new_state(self):
-        return Trace(recent=self.thresholds.window)
+        return _PlateauState(Trace(recent=self.thresholds.window))
 
     def new_episodes(self):
         t = self.thresholds
-        return Episodes(reminders=t.reminders, first_gap=max(100, t.window))
+        return Episodes(reminders=t.reminders, first_gap=max(100, t.window), ends=True)
 
-    def judge(self, point, trace):
+    def judge(self, point, state):
         t = self.thresholds
-        added = trace.add(point.step, point.value)
-        if not added or len(trace.recent) < t.window or not trace.start or not trace.due(t.every):
+        trace = state.trace
+        if not trace.add(point.step, point.value):
+            return ()
+        state.same = state.same + 1 if point.value == state.last else 1
+        state.last = point.value
+        near = trace.start is not None and abs(point.value - trace.start) <= t.max_progress * abs(trace.start)
+        constant = state.same >= t.constant_points and point.value != 0 and near
+        if constant and not self.episodes.active(point.tag):
+            first_step = trace.recent[-t.constant_points][0]
+            if self.episodes.update(point.tag, True, point.step, start=first_step) is None:
+                return ()
+            return self._constant(point, state, first_step)
+        if len(trace.recent) < t.window:
+            # Before a window is full only a loss found constant is on a plateau: it ends when the
+            # loss moves down from it.
+            if constant or not self.episodes.active(point.tag) or not trace.due(t.every):
+                return ()
+            level = trace.level(t.constant_points)
+            left = state.level - level > t.max_progress * abs(state.level)
+            return [self._ended(point, state, level)] if left and self.episodes.update(
+                point.tag, False, point.step) == "ended" else ()
+        if not trace.start or not trace.due(t.every):
             return ()
         values = trace.values()
         quarter = max(1, t.window // 4)
@@ -66,35 +99,105 @@ class LossPlateau(CurveDetector):
         # A level clearly climbing is no plateau (loss_divergence judges it), episode or not.
         climbing = improvement < -band
         if self.episodes.active(point.tag):
-            # Hysteresis: a level hovering at the threshold stays one episode.
-            active = not climbing and improvement < 2 * band and progress < t.max_progress
+            # Hysteresis: the episode lasts until the loss falls far below the plateau (or climbs
+            # away from it), so a level hovering at a threshold stays one episode.
+            fell = state.level - new >= t.max_progress * abs(state.level) or progress >= t.max_progress
+            active = not climbing and not fell
         else:
             stuck = not climbing and improvement < band and near_start
             # A clean curve that only looks stuck through noise or a slow warmup moves on within
             # `confirm` values; a stuck one does not.
             if not stuck:
-                self._since.pop(point.tag, None)
-            since = self._since.setdefault(point.tag, trace.count) if stuck else trace.count
-            active = trace.count - since >= t.confirm
-        state = self.episodes.update(point.tag, active, point.step)
-        if state is None:
-            return ()
+                state.since = None
+            elif state.since is None:
+                state.since = trace.count
+            active = stuck and trace.count - state.since >= t.confirm
         first_step = trace.recent[0][0]
+        onset = self.episodes.update(point.tag, active, point.step, start=first_step)
+        if onset == "ended":
+            return [self._ended(point, state, new)]
+        if not active or state.severity == "warning" and onset is None:
+            return ()
+        # Stuck, or a slow start? Only a window with no downward trend at all is stuck.
+        falling = state.severity != "warning" and rank_trend(values) <= -t.trend_z
+        if onset is None and (state.severity == "warning" or falling):
+            return ()  # nothing new: a reminder is not due, a slow start is said once
+        if falling:
+            state.severity = "info"
+            if onset == "reminder":
+                return ()
+            message = (
+                f"slow start: over steps {first_step}\u2013{point.step} the loss fell only from "
+                f"{fmt(old)} to {fmt(new)} ({_change(improvement)}), within "
+                f"{fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}, but it is falling"
+            )
+            severity, hint = "info", HINT_SLOW
+        else:
+            # An onset, a reminder, or a slow start found stuck after all.
+            again = still(onset) if state.severity == "warning" else ""
+            state.severity = "warning"
+            message = (
+                f"loss has {again}not improved over steps {first_step}\u2013{point.step}, with no "
+                f"downward trend: its level went from {fmt(old)} to {fmt(new)} ({_change(improvement)}) "
+                f"and is still within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}"
+            )
+            severity, hint = "warning", HINT
+        state.level = new
         return [
             self.event(
                 point.step,
-                "warning",
+                severity,
                 point.tag,
-                f"loss has {still(state)}not improved over steps {first_step}\u2013{point.step}: "
-                f"its level went from {fmt(old)} to {fmt(new)} ({_change(improvement)}) and "
-                f"is still within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}",
-                HINT,
+                message,
+                hint,
                 level=new,
                 window_start_level=old,
                 initial_level=trace.start,
                 improvement=improvement,
             )
         ]
+
+    def _constant(self, point, state, first_step):
+        """The warning for a loss that has not changed by a single bit near its start."""
+        state.severity, state.level = "warning", point.value
+        return [
+            self.event(
+                point.step,
+                "warning",
+                point.tag,
+                f"loss has not changed at all over steps {first_step}\u2013{point.step}: it is "
+                f"exactly {fmt(point.value)} for {state.same} values in a row, so nothing is learning",
+                HINT_CONSTANT,
+                level=point.value,
+                window_start_level=point.value,
+                initial_level=state.trace.start,
+                improvement=0.0,
+            )
+        ]
+
+    def _ended(self, point, state, level):
+        """The info event closing a reported plateau the loss has left."""
+        start = self.episodes.start(point.tag)
+        state.severity = None
+        return self.ended(
+            point,
+            start,
+            "loss_plateau",
+            f"the loss left its plateau at {fmt(state.level)} and is now {fmt(level)}",
+            HINT_ENDED,
+        )
+
+
+class _PlateauState:
+    """Per-tag state: the trace, the run of identical values, the pending and the reported plateau."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.last = None  # the previous value
+        self.same = 0  # how many values in a row equal the last one
+        self.since = None  # value count at which the plateau condition began to hold
+        self.severity = None  # severity of the episode reported now ("info": a slow start)
+        self.level = None  # the plateau's level when last reported
 
 
 def _change(improvement: float) -> str:
