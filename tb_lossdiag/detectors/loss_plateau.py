@@ -44,7 +44,8 @@ class LossPlateau(CurveDetector):
         min_improvement: float = 0.01  # relative drop of the level over the window that counts as progress
         max_progress: float = 0.1  # a loss down more than this fraction from its start is not stuck
         confirm: int = 20  # values the condition must hold on before it is reported (a slow start passes)
-        trend_z: float = 2.5  # a window falling at this many standard errors (rank trend) is a slow start
+        trend_z: float = 2.0  # a window falling at this many standard errors (rank trend) is a slow start
+        trend_blocks: int = 12  # ...and a slow start is found stuck when this many block levels show no trend
         constant_points: int = 20  # a loss exactly constant this many values near its start cannot move
         every: int = 10  # values between analyses (each sorts two quarters of the window)
         reminders: int = 2
@@ -54,7 +55,7 @@ class LossPlateau(CurveDetector):
 
     def new_episodes(self):
         t = self.thresholds
-        return Episodes(reminders=t.reminders, first_gap=max(100, t.window), ends=True)
+        return Episodes(reminders=t.reminders, first_gap=max(100, t.window), ends=self.ends)
 
     def judge(self, point, state):
         t = self.thresholds
@@ -118,8 +119,18 @@ class LossPlateau(CurveDetector):
             return [self._ended(point, state, new)]
         if not active or state.severity == "warning" and onset is None:
             return ()
-        # Stuck, or a slow start? Only a window with no downward trend at all is stuck.
-        falling = state.severity != "warning" and rank_trend(values) <= -t.trend_z
+        # Stuck, or a slow start? Only a stretch with no downward trend at all is stuck: at the
+        # onset, the window; a slow start later, the block levels of the whole stretch so far (one
+        # noisy window must not turn a slow but steady fall into a warning).
+        if onset == "onset":
+            state.begun = trace.count - len(values)
+            falling = rank_trend(values) <= -t.trend_z
+        elif state.severity == "info":
+            blocks = [level for level, _, _ in trace.blocks][-((trace.count - state.begun) // trace.block):]
+            # Too few block levels to show a trend yet: the slow start stands.
+            falling = len(blocks) < t.trend_blocks or rank_trend(blocks) <= -t.trend_z
+        else:
+            falling = False
         if onset is None and (state.severity == "warning" or falling):
             return ()  # nothing new: a reminder is not due, a slow start is said once
         if falling:
@@ -198,6 +209,7 @@ class _PlateauState:
         self.since = None  # value count at which the plateau condition began to hold
         self.severity = None  # severity of the episode reported now ("info": a slow start)
         self.level = None  # the plateau's level when last reported
+        self.begun = 0  # value count at which the reported plateau's first window began
 
 
 def _change(improvement: float) -> str:

@@ -60,3 +60,55 @@ def test_a_rising_loss_is_no_plateau_and_never_reads_negative():
     events = feed(LossPlateau(), values)
     assert events and all(e.step < 330 for e in events)
     assert not any("-" in e.message.split("(")[1].split(")")[0] for e in events)
+
+
+def _ended(events):
+    return [e for e in events if e.evidence.get("ended") == 1.0]
+
+
+def test_a_loss_that_cannot_move_is_named_within_20_values():
+    """Exactly 0.6931 from the first value: a warning at the 20th value, in a run of only 50."""
+    events = feed(LossPlateau(), np.full(50, 0.6931))
+    assert [(e.step, e.severity) for e in events] == [(19, "warning")]
+    assert "exactly 0.6931" in events[0].message and "nothing is learning" in events[0].message
+    assert "optimizer.step()" in events[0].hint
+
+
+def test_a_loss_constant_after_learning_or_at_zero_is_not_stuck():
+    """Constant at its floor after falling from 2.3 (a schedule at lr 0), or exactly 0: quiet."""
+    assert feed(LossPlateau(), np.r_[decay(150, tau=20), np.full(60, 0.2)]) == []
+    assert feed(LossPlateau(), np.zeros(60)) == []
+
+
+def test_a_slow_start_is_info_and_ends_when_the_loss_falls():
+    """Within 3% of 2.3 for 300 steps (a 3% drift under 1% noise: a rank trend of about -2.8
+    standard errors per window), then learning: a slow-start note and its end, never a warning."""
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        flat = np.linspace(2.3, 2.23, 300) * np.exp(0.01 * rng.standard_normal(300))
+        values = np.r_[flat, noisy(decay(400, start=2.23, floor=0.5, tau=60), 0.05, seed)]
+        events = feed(LossPlateau(), values)
+        assert [e.severity for e in events] == ["info", "info"], seed
+        assert "slow start" in events[0].message
+        (end,) = _ended(events)
+        assert end.evidence["start_step"] <= events[0].step < 300 < end.evidence["end_step"] == end.step
+
+
+def test_a_flat_loss_without_trend_is_a_warning_for_every_seed():
+    """The same 300 steps without the drift: stuck, a warning at the first window."""
+    for seed in range(6):
+        events = feed(LossPlateau(), noisy(np.full(300, 2.3), 0.01, seed))
+        assert events[0].severity == "warning" and events[0].step <= 130, seed
+        assert "no downward trend" in events[0].message
+
+
+def test_a_stuck_loss_that_recovers_is_shown_as_ended_without_more_reminders():
+    """No trend for 400 steps, then the learning rate is raised and it falls: the warning's span
+    ends once, and nothing follows."""
+    values = np.r_[noisy(np.full(400, 2.3), 0.02), noisy(decay(600, start=2.3, floor=0.3, tau=50), 0.05, 1)]
+    events = feed(LossPlateau(), values)
+    warnings = [e for e in events if e.severity == "warning"]
+    (end,) = _ended(events)
+    assert warnings and all(end.evidence["start_step"] <= w.step <= end.step for w in warnings)
+    assert 400 < end.step < 520 and events[-1] is end
+    assert "ended at step" in end.message and end.kind == "loss_plateau"

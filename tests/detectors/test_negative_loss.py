@@ -1,10 +1,14 @@
 """negative_loss: a loss that cannot be negative (NLL, CE, MSE...) went below zero."""
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from curve_helpers import classification, feed, fit, kinds, mlp, regression
+from curve_helpers import classification, feed, fit, kinds, mlp, noisy, regression
+from tb_lossdiag import DiagWriter
+from tb_lossdiag.detectors import LossPoint
 from tb_lossdiag.detectors.negative_loss import NegativeLoss
+from tb_lossdiag.graph import LossGraph
 
 
 def test_scripted_negative_nll_is_one_error_at_its_onset():
@@ -62,3 +66,81 @@ def test_a_correct_cross_entropy_run_is_quiet(tmp_path):
     writer = fit(tmp_path, model, classification(), F.cross_entropy,
                  torch.optim.SGD(model.parameters(), lr=0.1), steps=100, batch=32)
     assert kinds(writer.events, "negative_loss") == []
+
+
+def test_a_float_loss_negative_from_its_first_values_in_minus_one_to_zero_is_likely_nll_on_probabilities():
+    """-p[target] rising from -0.1 toward -0.9 (nll_loss on softmax output, logged with .item()):
+    a warning at the 5th value naming the likely cause."""
+    values = -(0.1 + 0.8 * (1 - np.exp(-np.arange(200) / 80))) + 0.01 * np.random.default_rng(0).standard_normal(200)
+    events = feed(NegativeLoss(), values, tag="loss/train")
+    assert [(e.step, e.severity) for e in events] == [(4, "warning")]
+    assert "likely nll_loss fed probabilities" in events[0].message and "LogSoftmax" in events[0].hint
+
+
+def test_other_negative_losses_do_not_get_the_nll_wording():
+    """-dice named so, a loss that starts positive and settles at -0.3, one below -1, a graph
+    naming another loss: none is called nll_loss on probabilities."""
+    neg_dice = -(0.05 + 0.9 * (1 - np.exp(-np.arange(200) / 80)))
+    assert feed(NegativeLoss(), neg_dice, tag="loss/neg_dice") == []
+    assert feed(NegativeLoss(), 0.3 * np.exp(-np.arange(200) / 20) - 0.3 * (1 - np.exp(-np.arange(200) / 20))) == []
+    assert feed(NegativeLoss(), np.linspace(-1.5, -3.0, 200)) == []
+    graph = LossGraph(loss_fn="cosine_embedding_loss")
+    assert not any("nll_loss" in e.message for e in
+                   [e for v in neg_dice for e in NegativeLoss().on_loss(LossPoint("loss", 0, float(v), graph=graph))])
+
+
+def test_a_loss_falling_without_bound_is_an_error_and_a_converging_one_is_not():
+    """0/255 masks in BCEWithLogitsLoss logged as floats: 0.7 falling ~1.4 a step, and an
+    exponential runaway, are errors within 35 values; a loss converging to a negative floor
+    (an ELBO from 0.3 to -5), noisy or not, and a straight line from 5 to -5 are not."""
+    rng = np.random.default_rng(0)
+    for values in (0.7 - 1.4 * np.arange(200) + 0.3 * rng.standard_normal(200), 1.5 - np.exp(np.arange(200) / 8)):
+        events = feed(NegativeLoss(), values, tag="Training/Loss")
+        assert events[0].severity == "error" and events[0].step < 35
+        assert "falls without bound" in events[0].message and "divided by 255" in events[0].hint
+    elbo = -5 + 5.3 * np.exp(-np.arange(600) / 50)
+    assert feed(NegativeLoss(), elbo) == []
+    assert feed(NegativeLoss(), noisy(elbo + 5, 0.1) - 5) == []
+    assert feed(NegativeLoss(), np.linspace(5, -5, 300)) == []
+
+
+def test_the_graph_names_the_loss_and_its_target_range():
+    """A BCE-with-logits graph: below zero by definition names the targets' range; summed with
+    another term (0.5 * bce + 0.5 * dice), 5 values below zero are a warning; one is not."""
+    bce = LossGraph(loss_fn="binary_cross_entropy_with_logits", nonnegative=True)
+    (event,) = NegativeLoss().on_loss(LossPoint("loss", 3, -1.6, graph=bce))
+    assert event.severity == "error" and "expects targets in [0, 1]" in event.message
+    summed = LossGraph(loss_fn="binary_cross_entropy_with_logits")
+    detector = NegativeLoss()
+    events = [e for i, v in enumerate([0.2, -0.5, -0.9, -1.2, -0.8, -1.5, -2.0])
+              for e in detector.on_loss(LossPoint("loss", i, v, graph=summed))]
+    assert [(e.step, e.severity) for e in events] == [(5, "warning")]
+    assert "holds binary_cross_entropy_with_logits" in events[0].message and "[0, 1]" in events[0].message
+    once = [e for i, v in enumerate([0.5, 0.4, -0.1, 0.3, 0.2, 0.2])
+            for e in NegativeLoss().on_loss(LossPoint("loss", i, v, graph=summed))]
+    assert once == []
+
+
+def test_masks_read_as_0_255_in_bce_with_logits_real_training(tmp_path):
+    """The bug as written: targets of 0/255; the loss logged as a float falls without bound (an
+    error), the tensor names binary_cross_entropy_with_logits and its range at once."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 8)
+    masks = (x[:, :4] > 0).float() * 255
+    for log_float in (True, False):
+        model = torch.nn.Linear(8, 4)
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        writer = DiagWriter(str(tmp_path / str(log_float)))
+        for step in range(60):
+            loss = torch.nn.BCEWithLogitsLoss()(model(x), masks)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            writer.add_scalar("Training/Loss", loss.item() if log_float else loss, step)
+        writer.close()
+        events = kinds(writer.events, "negative_loss")
+        assert events and events[0].severity == "error", log_float
+        if log_float:
+            assert "falls without bound" in events[0].message
+        else:
+            assert "binary_cross_entropy_with_logits" in events[0].message and "[0, 1]" in events[0].message

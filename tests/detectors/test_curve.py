@@ -1,0 +1,57 @@
+"""The curve detectors' shared parts: the number format, episodes that end, the CurveDetector base."""
+
+import dataclasses
+import re
+
+import numpy as np
+
+from curve_helpers import feed
+from tb_lossdiag.detectors import LossPoint
+from tb_lossdiag.detectors.curve import CurveDetector, Episodes, fmt
+from tb_lossdiag.detectors.loss_spike import LossSpike
+
+
+def test_fmt_keeps_small_and_large_numbers_readable():
+    """2e-5 never reads as 0; exponents lose Python's padding; ordinary values keep 4 digits."""
+    assert fmt(2e-5) == "2e-5"
+    assert fmt(-1.234567e10) == "-1.235e10"
+    assert fmt(3.2e4) == "3.2e4"
+    assert fmt(0.41234) == "0.4123" and fmt(0.0) == "0" and fmt(float("inf")) == "inf"
+
+
+def test_a_spike_above_a_tiny_level_names_that_level():
+    """A loss converged at 2e-5 that jumps to 0.5 once: the message says 2e-5, not 0."""
+    values = 2e-5 * np.exp(0.1 * np.random.default_rng(0).standard_normal(200))
+    values[150] = 0.5
+    events = feed(LossSpike(), values)
+    assert events and re.search(r"recent level of 2\.\d+e-5 \(2\.\d+e4x\)", events[0].message)
+
+
+def test_episodes_that_end_say_so_once_with_their_start():
+    """An episode reported at step 10 (begun at 3) that stops holding at 40: 'ended' once, start 3."""
+    episodes = Episodes(ends=True)
+    assert episodes.update("t", True, 10, start=3) == "onset"
+    assert episodes.update("t", True, 20) is None
+    assert episodes.update("t", False, 40) == "ended" and episodes.start("t") == 3
+    assert episodes.update("t", False, 50) is None
+    assert Episodes().update("t", True, 1) == "onset" and Episodes().update("t", False, 2) is None
+
+
+class _Count(CurveDetector):
+    id = "count"
+
+    @dataclasses.dataclass(frozen=True)
+    class Thresholds:
+        reminders: int = 0
+
+    def judge(self, point, state):
+        state.add(point.step, point.value)
+        return [self.event(point.step, "info", point.tag, str(state.count), "")]
+
+
+def test_curve_detectors_see_training_values_per_tag_and_skip_validation():
+    """Each tag keeps its own state; validation values never reach judge() unless asked for."""
+    detector = _Count()
+    seen = [e.message for tag, val in [("a", False), ("b", False), ("a", False), ("a/val", True)]
+            for e in detector.on_loss(LossPoint(tag, 0, 1.0, val))]
+    assert seen == ["1", "1", "2"]
