@@ -38,9 +38,13 @@ class PerTag:
         self._factory = factory
         self._max_tags = max_tags
         self._states: "collections.OrderedDict[str, object]" = collections.OrderedDict()
+        self._last: Tuple[Optional[str], object] = (None, None)  # the most recently used (tag, state)
 
     def get(self, tag: str):
         """The state of `tag`, made fresh when it is new (the least recently used tag is dropped)."""
+        last_tag, state = self._last
+        if tag == last_tag:
+            return state  # runs log one tag many times in a row: it is already the most recent
         state = self._states.get(tag)
         if state is None:
             if len(self._states) >= self._max_tags:
@@ -48,6 +52,7 @@ class PerTag:
             state = self._states[tag] = self._factory()
         else:
             self._states.move_to_end(tag)
+        self._last = (tag, state)
         return state
 
     def peek(self, tag: str):
@@ -122,14 +127,10 @@ class CurveDetector(Detector):
         """The episodes of the detector's condition, with the reminders its thresholds ask for."""
         return Episodes(reminders=self.thresholds.reminders, ends=self.ends)
 
-    def key(self, point) -> str:
-        """The state a value belongs to: its tag's."""
-        return point.tag
-
     def on_loss(self, point):
         if point.is_validation and not self.validation:
             return ()
-        return self.judge(point, self.states.get(self.key(point)))
+        return self.judge(point, self.states.get(point.tag))
 
     def judge(self, point, state) -> Sequence[Event]:
         """Events for one value of the curve whose state is `state`."""

@@ -64,8 +64,11 @@ class LossPlateau(CurveDetector):
             return ()
         state.same = state.same + 1 if point.value == state.last else 1
         state.last = point.value
-        near = trace.start is not None and abs(point.value - trace.start) <= t.max_progress * abs(trace.start)
-        constant = state.same >= t.constant_points and point.value != 0 and near
+        constant = (
+            state.same >= t.constant_points
+            and point.value != 0
+            and abs(point.value - trace.start) <= t.max_progress * abs(trace.start)  # near its start
+        )
         if constant and not self.episodes.active(point.tag):
             first_step = trace.recent[-t.constant_points][0]
             if self.episodes.update(point.tag, True, point.step, start=first_step) is None:

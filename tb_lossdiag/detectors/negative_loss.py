@@ -97,7 +97,9 @@ class NegativeLoss(CurveDetector):
             return ()
         t = self.thresholds
         state.add(point.value, t.first_points)
-        if _cannot_be_negative(point):
+        if state.named is None:
+            state.named = bool(_NONNEGATIVE_TAG.search(point.tag))  # once per tag: a regex per value costs
+        if state.named or point.graph is not None and point.graph.nonnegative:
             return self._below_definition(point)
         events = []
         if point.graph is not None and point.graph.loss_fn:
@@ -218,6 +220,9 @@ class _SignState:
         self.count = 0
         self.highest = 0.0  # the largest value seen (0 when none was positive)
         self.fastest = 0.0  # largest fall between the medians of two adjacent thirds, at any analysis
+        # Whether the tag names a loss function that is >= 0 by definition (a scaled or summed
+        # graph leaves the sign open; the tag may still name the loss). None until the first value.
+        self.named = None
 
     def add(self, value: float, first_points: int) -> None:
         """Record one finite value."""
@@ -231,14 +236,6 @@ class _SignState:
     def scale(self, tolerance: float) -> float:
         """The size the loss started at: its first value's, or its largest positive value's if larger."""
         return max(abs(self.first[0]), self.highest, tolerance)
-
-
-def _cannot_be_negative(point) -> bool:
-    """True when the autograd graph or the tag's name says the loss is >= 0 by definition."""
-    if point.graph is not None and point.graph.nonnegative:
-        return True
-    # A scaled or summed graph leaves the sign open; the tag may still name the loss.
-    return bool(_NONNEGATIVE_TAG.search(point.tag))
 
 
 def _probabilities_signature(point, state, t) -> bool:

@@ -38,8 +38,8 @@ class Overfitting(CurveDetector):
     def new_state(self):
         return _FamilyState(Trace(recent=self.thresholds.train_points))
 
-    def key(self, point):
-        return family(point.tag)
+    def on_loss(self, point):
+        return self.judge(point, self.states.get(family(point.tag)))
 
     def judge(self, point, state):
         if not math.isfinite(point.value):
@@ -49,7 +49,7 @@ class Overfitting(CurveDetector):
             return ()
         if state.train.count < self.thresholds.train_points // 2:
             return ()  # no training curve to compare with (yet)
-        return self._on_validation(point, self.key(point), state.train, state.val)
+        return self._on_validation(point, family(point.tag), state.train, state.val)
 
     def _on_validation(self, point, key, train, val):
         """Update the validation state `val` of family `key` and judge it against the training curve."""
