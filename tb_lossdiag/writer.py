@@ -69,6 +69,8 @@ class DiagWriter(SummaryWriter):
         self._write_failed = False  # a diagnostic record could not be written (warned once)
         self._auto_steps = {}
         self._tag_roles = {}  # tag -> (is a loss, is a validation loss): matched once per tag
+        self._loss_tags: List[str] = []  # tags diagnosed as losses, first seen first: in every record
+        self._new_loss_tag = False  # a loss tag no record holds yet: the next record is written even if empty
         self._graphs = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
         self._watches = []
         self._rank = _distributed_rank()
@@ -163,7 +165,6 @@ class DiagWriter(SummaryWriter):
         event (the first one per `where`) instead of an exception; training goes on."""
         return _Guard(self, where, step)
 
-    _guard = guard  # check_data's name for it (owned by the data helper; see requests-core.md)
 
     @property
     def event_count(self) -> int:
@@ -197,6 +198,9 @@ class DiagWriter(SummaryWriter):
         roles = self._tag_roles.get(tag)
         if roles is None:
             roles = self._tag_roles[tag] = (bool(self._is_loss(tag)), bool(self._is_validation(tag)))
+            if roles[0]:
+                self._loss_tags.append(tag)
+                self._new_loss_tag = True
         return roles
 
     def _read_loss(self, tag, value):
@@ -244,8 +248,9 @@ class DiagWriter(SummaryWriter):
     def _record(self, events: List[Event]) -> None:
         # The first record is written even when empty: it marks the run as diagnosed, so a healthy
         # DiagWriter run is told apart from a plain SummaryWriter run.
-        if not events and self._record_step > 0:
+        if not events and self._record_step > 0 and not self._new_loss_tag:
             return
+        self._new_loss_tag = False
         now = time.time()
         events = [dataclasses.replace(e, wall_time=e.wall_time or now, rank=self._rank) for e in events]
         self._events.extend(events)
@@ -258,7 +263,8 @@ class DiagWriter(SummaryWriter):
         writer = self._get_file_writer()
         errors = [e for e in events if e.severity == "error"]
         try:
-            writer.add_summary(summary.events_summary(self._record_tag, events), self._record_step, now)
+            writer.add_summary(summary.events_summary(self._record_tag, events, loss_tags=self._loss_tags),
+                               self._record_step, now)
             if errors:
                 writer.flush()  # an error must survive a crash that follows it
         except OSError as error:  # e.g. a full disk: training goes on, the events stay in .events
