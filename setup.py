@@ -39,7 +39,9 @@ setup(
         # The framework integrations (tb_lossdiag.integrations.*); the core needs neither.
         "lightning": LIGHTNING,
         "huggingface": HUGGINGFACE,  # Trainer needs accelerate
-        "test": ["pytest>=7", "playwright>=1.40", "pandas>=1.3", *LIGHTNING, *HUGGINGFACE],
+        # Google's C CRC32C: eventfile.py checks the records it uses at C speed (pure fallback without it).
+        "fast": ["google-crc32c>=1.5"],
+        "test": ["pytest>=7", "ruff>=0.5", "mypy>=1.8", "google-crc32c>=1.5", "playwright>=1.40", "pandas>=1.3", *LIGHTNING, *HUGGINGFACE],
     },
     entry_points={
         "tensorboard_plugins": ["lossdiag = tb_lossdiag.plugin.loader:LossDiagLoader"],

@@ -8,7 +8,7 @@ casts and scales: those ops are looked through (see `passes_through`).
 
 import dataclasses
 import re
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 # autograd node name -> (loss function, cannot be negative)
 _LOSS_NODES = {
