@@ -13,7 +13,7 @@ from typing import Iterable, List, Mapping, Optional, Sequence
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from tb_lossdiag import metadata, summary
+from tb_lossdiag import diagnosis, metadata, summary
 from tb_lossdiag.data import prepare_check
 from tb_lossdiag.detectors import Detector, LossPoint
 from tb_lossdiag.diagnoser import Diagnoser, failure_event
@@ -27,11 +27,15 @@ _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": loggin
 
 
 class DiagnosticError(RuntimeError):
-    """Raised by a DiagWriter made with stop_on_error=True at the first error-severity event."""
+    """Raised by a DiagWriter made with stop_on_error=True at the first error-severity event, with the
+    run's diagnosis: its root cause (which may be an earlier warning) and the fix."""
 
-    def __init__(self, event: Event):
-        super().__init__(f"step {event.step}: {event.kind} on {event.tag!r}: {event.message}. Fix: {event.hint}")
-        self.event = event
+    def __init__(self, event: Event, events: Sequence[Event] = ()):
+        found = diagnosis.diagnose(events or [event])
+        super().__init__(f"step {event.step}: {event.kind} on {event.tag!r}: {event.message}\n"
+                         f"{diagnosis.explain(events or [event])}")
+        self.event = event  # the error that stopped training
+        self.diagnosis = found[0] if found else None  # its root cause, a tb_lossdiag.diagnosis.Diagnosis
 
 
 class DiagWriter(SummaryWriter):
@@ -281,7 +285,7 @@ class DiagWriter(SummaryWriter):
         """Raise DiagnosticError once, for the first error, when stop_on_error is set."""
         if self._stop_event is not None and self._stop_on_error:
             event, self._stop_on_error = self._stop_event, False
-            raise DiagnosticError(event)
+            raise DiagnosticError(event, self._events)
 
 
 class _Guard:

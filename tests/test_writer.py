@@ -110,7 +110,7 @@ def test_stop_on_error_raises_once_with_the_fix(logdir):
     """stop_on_error=True halts training at the first error with a message naming the fix."""
     writer = DiagWriter(logdir, stop_on_error=True)
     writer.add_scalar("loss", 1.0, 0)
-    with pytest.raises(DiagnosticError, match="nonfinite_loss.*Fix:") as raised:
+    with pytest.raises(DiagnosticError, match="(?s)nonfinite_loss.*Fix:") as raised:
         writer.add_scalar("loss", NAN, 1)
     assert raised.value.event.step == 1
     writer.add_scalar("loss", NAN, 2)  # the user chose to go on: no second raise
@@ -374,3 +374,18 @@ def test_the_loss_tags_it_diagnosed_are_recorded_for_the_report_and_the_tab(tmp_
             writer.add_scalar("val/objective", 1.0, step)
             writer.add_scalar("accuracy", 0.5, step)
     assert read_logdir(str(tmp_path))[0].loss_tags == ["objective", "val/objective"]
+
+
+def test_stop_on_error_raises_with_the_diagnosis_not_the_first_symptom(logdir):
+    """Training stopped by an error is told the root cause, an earlier warning, and its fix."""
+    rng = np.random.default_rng(0)
+    writer = DiagWriter(logdir, stop_on_error=True)
+    with pytest.raises(DiagnosticError) as raised:
+        for step in range(400):
+            level = 2.0 - 0.005 * step if step < 100 else 1.5 * 1.02 ** (step - 100)
+            writer.add_scalar("loss/train", level * (1 + 0.01 * rng.standard_normal()), step)
+    writer.close()
+    root = raised.value.diagnosis.root
+    assert root.severity == "warning" and root.step < raised.value.event.step
+    assert f"Root cause ({raised.value.diagnosis.confidence})" in str(raised.value)
+    assert raised.value.diagnosis.fix in str(raised.value)
