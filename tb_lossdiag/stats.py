@@ -233,6 +233,15 @@ class OperandStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class NonfiniteOrigin:
+    """Where a step's first NaN/Inf appeared, in execution order."""
+
+    place: str  # "input", "module", "loss" or "backward"
+    name: str  # the argument, the module's path, the loss op, or the module/parameter in backward
+    detail: str  # e.g. "rows 3, 7 of 32; columns 2" or "Linear; its input was finite"
+
+
+@dataclasses.dataclass(frozen=True)
 class StepStats:
     """The model statistics of one training step, handed to `Detector.on_step`.
 
@@ -257,6 +266,7 @@ class StepStats:
     no_gradient: Tuple[str, ...] = ()  # sampled: optimized params with no .grad at optimizer.step()
     grad_scale: Optional[float] = None  # sampled, watch(scaler=...): the GradScaler's scale this step
     skipped_steps: int = 0  # sampled, watch(scaler=...): iterations skipped since the last sampled step
+    origin: Optional[NonfiniteOrigin] = None  # the first non-finite step: where its first NaN/Inf appeared
 
     @functools.cached_property  # read by several detectors every step: computed once
     def grad_norm(self) -> Optional[float]:
