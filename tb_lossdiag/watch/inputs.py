@@ -87,17 +87,24 @@ class InputProbe:
         record.held_inputs = []
 
     def _tensor_args(self, args, kwargs) -> Iterator[Tuple[str, torch.Tensor]]:
-        """(name, tensor) for each tensor argument, one level into tuples, lists and dicts."""
+        """(name, tensor) for each data argument, one level into tuples, lists and dicts. An argument
+        carrying a grad_fn is not data: it was computed by trained weights (an RNN's hidden state fed
+        back, an encoder's output), and its scale or NaN is the model's, found by the other probes."""
         named = [(self._arg_names[i] if i < len(self._arg_names) else f"args[{i}]", a)
                  for i, a in enumerate(args)]
         named += [(f"kwarg {k!r}", v) for k, v in kwargs.items()]
         for name, value in named:
-            if isinstance(value, torch.Tensor):
+            if _data(value):
                 yield name, value
             elif isinstance(value, (tuple, list)):
-                yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, torch.Tensor))
+                yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if _data(v))
             elif isinstance(value, dict):
-                yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if isinstance(v, torch.Tensor))
+                yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if _data(v))
+
+
+def _data(value) -> bool:
+    """Whether `value` is a tensor of data: not the output of a graph that trains."""
+    return isinstance(value, torch.Tensor) and value.grad_fn is None
 
 
 def _counted(record, name: str, x: torch.Tensor, count: bool, stats_slot: Optional[int]) -> InputEntry:

@@ -71,3 +71,40 @@ def test_no_batch_outlives_its_step(logdir):
     gc.collect()
     assert [r() is None for r in refs] == [True, True, True]
     writer.close()
+
+
+class _Recurrent(torch.nn.Module):
+    """One step of an RNN cell: the hidden state it returns is fed back as an argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = torch.nn.Linear(8 + 16, 16)
+        self.out = torch.nn.Linear(16, 4)
+
+    def forward(self, input, hidden):
+        hidden = torch.tanh(self.cell(torch.cat((input, hidden), 1))) * 50  # a hidden state far from unit scale
+        return self.out(hidden), hidden
+
+
+def test_a_hidden_state_fed_back_is_not_data(logdir):
+    """The hidden state returned by the model and passed back in carries a grad_fn: it is the
+    model's, not the data, so its scale and NaN are never read as the batch's; the batch still is."""
+    model = _Recurrent()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    writer = DiagWriter(logdir)
+    seen = []
+    observe = writer.observe_step
+    writer.observe_step = lambda stats: (seen.append(stats), observe(stats))
+    writer.watch(model, optimizer, every=1)
+    for step, (x, y) in enumerate(batches(6, (2, 8), classes=4)):
+        optimizer.zero_grad()
+        hidden = torch.zeros(2, 16)  # data at the first call, the model's output at the next two
+        for _ in range(3):
+            output, hidden = model(x * 100, hidden)  # the data itself is unnormalized
+        F.cross_entropy(output, y).backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", output.sum(), step)
+    writer.close()
+    assert [inp.name for inp in seen[0].inputs] == ["input", "hidden", "input", "input"]
+    kinds = {(e.kind, e.tag) for e in writer.events}
+    assert ("unnormalized_input", "input input") in kinds and ("unnormalized_input", "input hidden") not in kinds
