@@ -107,8 +107,9 @@ class FrozenParameters(ModelDetector):
         if not self.onset("still", steps >= self.thresholds.still_steps, stats.step):
             return ()
         what = "every gradient has been exactly zero" if zero else "no parameter has changed"
+        # An error, as a NaN loss is: whatever else the run shows, none of its steps trains the model.
         return [self.event(
-            stats.step, "warning", "parameters",
+            stats.step, "error", "parameters",
             f"{what} at every step seen for {steps} steps (since step {self._still_since}): "
             f"nothing is learning", _STILL_HINT,
             parameters=len(stats.grad_norms) or len(ratios), steps=steps,

@@ -54,10 +54,10 @@ def _regression(round_output=False):
 
 def test_all_gradients_zero_is_nothing_learning(logdir):
     """Predictions rounded before the loss: every gradient is exactly 0 from step 0, named at
-    step 20 (sampled steps 0, 10, 20), not after a plateau's ~120 values."""
+    step 20 (sampled steps 0, 10, 20), not after a plateau's ~120 values, as an error (no step trains)."""
     events = train(logdir, mlp(8, 16, 1), batches(25, (32, 8)), _regression(round_output=True))
     event = only(events, "frozen_parameters")
-    assert event.step == 20 and event.severity == "warning" and event.evidence["steps"] == 21
+    assert event.step == 20 and event.severity == "error" and event.evidence["steps"] == 21
     assert "every gradient has been exactly zero" in event.message and "nothing is learning" in event.message
     assert "round/argmax" in event.hint
 
