@@ -11,6 +11,7 @@ from tb_lossdiag.detectors.missing_zero_grad import MissingZeroGrad
 from tb_lossdiag.detectors.nonfinite_input import NonfiniteInput
 from tb_lossdiag.detectors.nonfinite_activation import NonfiniteActivation
 from tb_lossdiag.detectors.nonfinite_gradient import NonfiniteGradient
+from tb_lossdiag.detectors.nonfinite_origin import NonfiniteOrigin
 from tb_lossdiag.detectors.unnormalized_input import UnnormalizedInput
 from tb_lossdiag.detectors.exploding_gradient import ExplodingGradient
 from tb_lossdiag.detectors.vanishing_gradient import VanishingGradient
@@ -46,6 +47,7 @@ BUILTIN = (
     NonfiniteInput,
     NonfiniteActivation,
     NonfiniteGradient,
+    NonfiniteOrigin,
     UnnormalizedInput,
     ExplodingGradient,
     VanishingGradient,
