@@ -248,6 +248,20 @@ def test_inferred_operand_root_is_likely_measured_is_certain():
     assert "a log of <= 0 in the forward graph (3 of 64 operands) at step 5" in diagnose([measured])[0].summary
 
 
+def test_nll_on_probabilities_read_off_a_float_loss_is_a_likely_root_of_its_curve():
+    """negative_loss names nll_loss on probabilities from a float loss's first values (a curve event):
+    one diagnosis, rooted there as "likely", the negative loss and the stall its consequences."""
+    events = [ev("negative_loss", 4, "warning", value=-0.05, first_max=-0.0496, first_min=-0.0586),
+              dataclasses.replace(ev("nll_on_probabilities", 4, "warning", tag="loss/train", value=-0.05,
+                                     first_max=-0.0496, first_min=-0.0586), category="curve"),
+              ev("loss_plateau", 139, "warning", level=-0.055)]
+    (diagnosis,) = diagnose(events)
+    assert diagnosis.root.kind == "nll_on_probabilities" and diagnosis.confidence == "likely"
+    assert diagnosis.summary.startswith(
+        "nll_loss fed probabilities: `loss/train` is negative from its first value and within [-1, 0] "
+        "(-0.0496 to -0.0586, step 4) -> `loss/train` stalls at -0.055 from step 139. Fix:")
+
+
 def test_unknown_kind_is_its_own_root_with_a_readable_summary():
     (diagnosis,) = diagnose([ev("label_range", -1, tag="data/y", rank=0)])
     assert diagnosis.summary.startswith("label range in `data/y` before training")

@@ -72,8 +72,8 @@ HINT_UNBOUNDED = (
 
 
 class NegativeLoss(CurveDetector):
-    """Fires when a loss goes below zero where it cannot, looks like nll_loss on probabilities,
-    or falls without bound."""
+    """Fires when a loss goes below zero where it cannot, looks like nll_loss on probabilities
+    (then also naming that likely cause as an nll_on_probabilities event), or falls without bound."""
 
     id = "negative_loss"
     validation = True  # a validation loss below zero is as broken as a training one
@@ -105,7 +105,7 @@ class NegativeLoss(CurveDetector):
         if point.graph is not None and point.graph.loss_fn:
             events.extend(self._holds_loss_function(point, state))
         if state.count == t.first_points and _probabilities_signature(point, state, t):
-            events.append(self._probabilities(point, state))
+            events.extend(self._probabilities(point, state))
         if point.value < -t.tolerance or self.episodes.active((point.tag, "fall")):
             events.extend(self._falling(point, state))
         return events
@@ -153,20 +153,23 @@ class NegativeLoss(CurveDetector):
         ]
 
     def _probabilities(self, point, state):
-        """The warning for a float loss negative from its first values and within [-1, 0]."""
-        first = state.first
-        return self.event(
-            point.step,
-            "warning",
-            point.tag,
-            f"loss is negative from its first value and stays within [-1, 0] ({fmt(max(first))} to "
-            f"{fmt(min(first))} over its first {len(first)} values): likely nll_loss fed probabilities "
-            "(softmax output) instead of log-probabilities, for which it returns -p[target]",
-            HINT_PROBABILITIES,
-            value=point.value,
-            first_max=max(first),
-            first_min=min(first),
-        )
+        """A float loss negative from its first values and within [-1, 0]: the negative loss (what
+        the curve shows), and nll_loss fed probabilities, its likely cause (what it means)."""
+        low, high = min(state.first), max(state.first)
+        span = f"{fmt(high)} to {fmt(low)} over its first {len(state.first)} values"
+        return [
+            self.event(
+                point.step, "warning", point.tag,
+                f"loss is negative from its first value and stays within [-1, 0] ({span})",
+                HINT_PROBABILITIES, value=point.value, first_max=high, first_min=low,
+            ),
+            self.event(
+                point.step, "warning", point.tag,
+                f"likely nll_loss fed probabilities (softmax output) instead of log-probabilities: it "
+                f"returns -p[target], in [-1, 0], as this loss does from its first value ({span})",
+                HINT_PROBABILITIES, kind="nll_on_probabilities", value=point.value, first_max=high, first_min=low,
+            ),
+        ]
 
     def _falling(self, point, state):
         """The error for a loss running below zero toward minus infinity (onset and reminders)."""

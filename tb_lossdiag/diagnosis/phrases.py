@@ -60,6 +60,13 @@ def _frozen(e: Event) -> str:
     return f"{_count(e.evidence.get('parameters', 0), 'parameter')} never change (step {e.step})"
 
 
+def _nll_on_probabilities(e: Event) -> str:
+    if "first_max" in e.evidence:  # inferred from a float loss's first values
+        return (f"nll_loss fed probabilities: `{e.tag}` is negative from its first value and within [-1, 0] "
+                f"({_num(e.evidence['first_max'])} to {_num(e.evidence['first_min'])}, step {e.step})")
+    return f"nll_loss fed probabilities (`{e.tag}`)"
+
+
 PHRASES: Dict[str, Callable[[Event], str]] = {
     "nonfinite_input": _nonfinite_input,
     "nonfinite_loss": _nonfinite_loss,
@@ -80,7 +87,7 @@ PHRASES: Dict[str, Callable[[Event], str]] = {
     "missing_zero_grad": lambda e: f"gradients of {_count(e.evidence.get('parameters', 0), 'parameter')} never zeroed (step {e.step}): every update repeats all earlier ones",
     "frozen_parameters": _frozen,
     "grad_scale_collapse": lambda e: f"GradScaler scale collapsed to {_num(e.evidence.get('scale', 0))} at step {e.step}",
-    "nll_on_probabilities": lambda e: f"nll_loss fed probabilities (`{e.tag}`)",
+    "nll_on_probabilities": _nll_on_probabilities,
     "softmax_before_cross_entropy": lambda e: f"CrossEntropyLoss fed softmax output (`{e.tag}`)",
     "target_shape_mismatch": lambda e: f"loss broadcasts prediction and target of different shapes (`{e.tag}`)",
     "unnormalized_input": lambda e: f"unnormalized input `{_name(e)}` (RMS {_num(e.evidence.get('rms', 0))})"

@@ -70,11 +70,13 @@ def test_a_correct_cross_entropy_run_is_quiet(tmp_path):
 
 def test_a_float_loss_negative_from_its_first_values_in_minus_one_to_zero_is_likely_nll_on_probabilities():
     """-p[target] rising from -0.1 toward -0.9 (nll_loss on softmax output, logged with .item()):
-    a warning at the 5th value naming the likely cause."""
+    a warning at the 5th value, and its likely cause named as an nll_on_probabilities event."""
     values = -(0.1 + 0.8 * (1 - np.exp(-np.arange(200) / 80))) + 0.01 * np.random.default_rng(0).standard_normal(200)
     events = feed(NegativeLoss(), values, tag="loss/train")
-    assert [(e.step, e.severity) for e in events] == [(4, "warning")]
-    assert "likely nll_loss fed probabilities" in events[0].message and "LogSoftmax" in events[0].hint
+    assert [(e.step, e.severity, e.kind) for e in events] == [
+        (4, "warning", "negative_loss"), (4, "warning", "nll_on_probabilities")]
+    assert "likely nll_loss fed probabilities" in events[1].message and "LogSoftmax" in events[1].hint
+    assert events[1].category == "curve"  # inferred from the curve: a diagnosis rooted on it is "likely"
 
 
 def test_other_negative_losses_do_not_get_the_nll_wording():
@@ -85,7 +87,7 @@ def test_other_negative_losses_do_not_get_the_nll_wording():
     assert feed(NegativeLoss(), 0.3 * np.exp(-np.arange(200) / 20) - 0.3 * (1 - np.exp(-np.arange(200) / 20))) == []
     assert feed(NegativeLoss(), np.linspace(-1.5, -3.0, 200)) == []
     graph = LossGraph(loss_fn="cosine_embedding_loss")
-    assert not any("nll_loss" in e.message for e in
+    assert not any("nll_loss" in e.message or e.kind == "nll_on_probabilities" for e in
                    [e for v in neg_dice for e in NegativeLoss().on_loss(LossPoint("loss", 0, float(v), graph=graph))])
 
 
