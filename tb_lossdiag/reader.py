@@ -1,8 +1,10 @@
 """Read lossdiag events (and, on request, loss curves) from a log directory, with no TensorBoard server."""
 
 import dataclasses
+import math
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+import re
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -15,6 +17,16 @@ from tb_lossdiag.tags import Exactly, Substring, TagRule, matcher
 # Told (bytes read so far, bytes in all) as a log directory is read.
 Progress = Callable[[int, int], None]
 _RECORD_MARK = metadata.PLUGIN_NAME.encode()  # in every lossdiag record: its plugin name, its tag prefix
+# A sharded model's ranks each write their part of the job's global norms (watch/summaries.py):
+# diag/shard/<name>, <name> one of SHARD_NAMES, each the root of the rank's share of the squares.
+SHARD_PREFIX = "diag/shard/"
+SHARD_NAMES = ("grad_norm", "weight_norm", "update_norm", "updated_weight_norm", "ranks")
+# The job's global values combine() makes of them, under these names.
+JOB_PREFIX = "diag/job/"
+JOB_NAMES = ("grad_norm", "weight_norm", "update_ratio")
+_RANK_RUN = re.compile(r"rank\d+")  # rank_log_dir's run of rank N > 0
+Points = List[Tuple[int, float]]  # (step, value) in file order
+_SHARD_MARK = SHARD_PREFIX.encode()
 
 
 @dataclasses.dataclass
@@ -29,6 +41,10 @@ class RunEvents:
     curves: Dict[str, List[Tuple[int, float, float]]] = dataclasses.field(default_factory=dict)
     loss_tags: List[str] = dataclasses.field(default_factory=list)  # the tags its DiagWriter diagnosed as losses
     diagnosis: list = dataclasses.field(default_factory=list)  # tb_lossdiag.diagnosis.Diagnosis, most serious first
+    shards: Dict[str, Points] = dataclasses.field(default_factory=dict)  # a sharded model's: SHARD_NAMES -> points
+    # On the first run of a sharded job (rank 0's) once read_logdir has read its ranks: JOB_PREFIX +
+    # JOB_NAMES -> the job's global values, at the steps every rank recorded (see combine)
+    combined: Dict[str, Points] = dataclasses.field(default_factory=dict)
 
 
 def find_runs(logdir: str) -> List[str]:
@@ -43,12 +59,20 @@ def find_runs(logdir: str) -> List[str]:
 
 
 def read_logdir(logdir: str, loss_tags: Optional[TagRule] = None, progress: Optional[Progress] = None) -> List[RunEvents]:
-    """The lossdiag events of every run below `logdir` (and the curves of tags `loss_tags` accepts)."""
-    return list(iter_logdir(logdir, loss_tags, progress))
+    """The lossdiag events of every run below `logdir` (and the curves of tags `loss_tags` accepts);
+    the first run of each sharded job gets the job's global norms (`combined`)."""
+    runs = list(iter_logdir(logdir, loss_tags, progress))
+    jobs: Dict[str, List[RunEvents]] = {}
+    for run in runs:
+        if run.shards:
+            jobs.setdefault(job_of(run.run), []).append(run)
+    for ranks in jobs.values():
+        ranks[0].combined = combine([run.shards for run in ranks])
+    return runs
 
 
 def iter_logdir(logdir: str, loss_tags: Optional[TagRule] = None, progress: Optional[Progress] = None) -> Iterator[RunEvents]:
-    """read_logdir's runs one at a time, each read when asked for."""
+    """read_logdir's runs one at a time, each read when asked for (with no `combined` norms)."""
     runs = find_runs(logdir)
     tell = _Tally(progress, sum(os.path.getsize(p) for run in runs for p in _event_files(run)))
     for path in runs:
@@ -91,7 +115,7 @@ class _Run:
         return True
 
     def _curve(self, tag: str) -> Optional[list]:
-        if not self.is_loss(tag) or tag.startswith(metadata.TAG_PREFIX):  # a record's tag: parsed in full
+        if self.is_loss is None or not self.is_loss(tag) or tag.startswith(metadata.TAG_PREFIX):  # a record's tag: parsed in full
             return None
         self.plugin_of.setdefault(tag, "")
         return self.result.curves.setdefault(tag, [])
@@ -111,6 +135,8 @@ class _Run:
                 self.result.events.extend(record.events)
                 self.loss_tags.update(dict.fromkeys(record.loss_tags))
                 self.per_record.append(record.notices)
+            elif value.tag.startswith(SHARD_PREFIX):
+                self.result.shards.setdefault(value.tag[len(SHARD_PREFIX):], []).append((event.step, value.simple_value))
             elif self.is_loss is not None and self.is_loss(value.tag):
                 plugin = plugin or self.plugin_of.get(value.tag, "")
                 self.plugin_of.setdefault(value.tag, plugin)
@@ -127,18 +153,51 @@ class _Run:
         return self.result
 
 
+def job_of(run: str) -> str:
+    """The job a run belongs to: "x" for "x/rank3" (rank_log_dir's layout; "." for "rank3"), else the run."""
+    head, _, last = run.replace(os.sep, "/").rpartition("/")
+    return (head or ".") if _RANK_RUN.fullmatch(last) else run
+
+
+def combine(ranks: Sequence[Mapping[str, Sequence[Tuple[int, float]]]]) -> Dict[str, Points]:
+    """A sharded job's global norms from its ranks' shard records (RunEvents.shards, one per rank):
+    JOB_PREFIX + "grad_norm" and "weight_norm" (root of the sum of the ranks' squares) and
+    "update_ratio" (the global update norm over the global norm of the weights it updated), at the
+    steps where every rank of the job (as many as their records say) recorded its part."""
+    parts: Dict[int, List[Dict[str, float]]] = {}  # step -> each rank's record of it
+    for shards in ranks:
+        at: Dict[int, Dict[str, float]] = {}
+        for name, points in shards.items():
+            for step, value in points:  # a step written twice (a restart): its last value
+                at.setdefault(step, {})[name] = value
+        for step, record in at.items():
+            parts.setdefault(step, []).append(record)
+    combined: Dict[str, Points] = {JOB_PREFIX + name: [] for name in JOB_NAMES}
+    for step in sorted(parts):
+        records = parts[step]
+        if any(any(name not in record for name in SHARD_NAMES) or record["ranks"] != len(records) for record in records):
+            continue  # a rank missing at this step (not sampled there, or its run not here)
+        total = {name: math.sqrt(sum(record[name] ** 2 for record in records)) for name in SHARD_NAMES[:4]}
+        combined[JOB_PREFIX + "grad_norm"].append((step, total["grad_norm"]))
+        combined[JOB_PREFIX + "weight_norm"].append((step, total["weight_norm"]))
+        if total["updated_weight_norm"] > 0:
+            combined[JOB_PREFIX + "update_ratio"].append((step, total["update_norm"] / total["updated_weight_norm"]))
+    return {name: points for name, points in combined.items() if points}
+
+
 def _event_files(path: str) -> List[str]:
     return [os.path.join(path, f) for f in sorted(os.listdir(path)) if "tfevents" in f]
 
 
 def _finder(is_loss: Optional[Callable[[str], bool]]) -> eventfile.Finder:
     """What marks a record worth decoding: lossdiag records, and the scalars of the loss tags."""
+    marks = [_RECORD_MARK, _SHARD_MARK]
     if is_loss is None:
-        return eventfile.Finder([_RECORD_MARK])
+        return eventfile.Finder(marks)
     if isinstance(is_loss, Exactly):
-        return eventfile.Finder([_RECORD_MARK, *(tag.encode() for tag in is_loss.tags)])
+        return eventfile.Finder([*marks, *(tag.encode() for tag in is_loss.tags)])
     if isinstance(is_loss, Substring) and is_loss.text.isascii():
-        return eventfile.Finder([_RECORD_MARK], folded=[is_loss.text.encode()])
+        return eventfile.Finder(marks, folded=[is_loss.text.encode()])
     return eventfile.Finder(every=True)  # any other predicate needs every tag decoded
 
 

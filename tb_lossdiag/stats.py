@@ -10,7 +10,8 @@ are cheap; `std` is ~12x slower than `sum`, `isfinite().sum()` ~40x, `var_mean` 
 import dataclasses
 import functools
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+import sys
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -70,7 +71,7 @@ def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kin
     if unit_kind == "relu" and seen is None:
         per_unit = _per_unit(nonzero, unit_dim)
         nonzeros, flagged = per_unit.sum(), (per_unit == 0).sum()
-    elif unit_kind == "relu":
+    elif unit_kind == "relu" and seen is not None:
         nonzeros, flagged = _sum(nonzero), (seen == 0).sum()
     elif unit_kind is not None:
         centred = output - 0.5 if unit_kind == "sigmoid" else output
@@ -138,6 +139,33 @@ def operand_stats(x: torch.Tensor, op: str) -> torch.Tensor:
     return torch.stack([x.amin().float(), (x <= 0).sum().float()])
 
 
+def local(tensors: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+    """Each tensor's values on this rank, detached: a DTensor's local shard (to_local(): no
+    communication, never a gather), any other tensor itself."""
+    dtensor = _dtensor_type()
+    if dtensor is None:
+        return [t.detach() if t.requires_grad else t for t in tensors]
+    with torch.no_grad():  # to_local() with grad on is an autograd function (~9x slower)
+        return [t.to_local().detach() if isinstance(t, dtensor) else t.detach() for t in tensors]
+
+
+def replicas(tensor: torch.Tensor) -> Optional[int]:
+    """How many ranks hold each of a DTensor's local values (the sizes of the mesh dims it is
+    replicated over, 1 when sharded over all of them); None for a plain tensor."""
+    dtensor = _dtensor_type()
+    if dtensor is None or not isinstance(tensor, dtensor):
+        return None
+    mesh = tensor.device_mesh
+    return math.prod(mesh.size(dim) for dim, place in enumerate(tensor.placements) if place.is_replicate())
+
+
+def _dtensor_type():
+    """torch's DTensor class once something has imported it, else None: importing it here would
+    cost ~0.9 s, and a DTensor cannot exist before it is imported."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return getattr(module, "DTensor", None)
+
+
 def to_host(tensors: Sequence[torch.Tensor]) -> List[List[float]]:
     """The values of `tensors` as Python floats: one host transfer (one sync) per device."""
     out: List[List[float]] = [[] for _ in tensors]
@@ -157,6 +185,11 @@ def to_host(tensors: Sequence[torch.Tensor]) -> List[List[float]]:
 
 
 # -- host side -----------------------------------------------------------------------------
+
+
+def root_sum_sq(values: Iterable[float]) -> float:
+    """sqrt(sum of squares): the norm of parts whose norms are `values`."""
+    return math.sqrt(sum(v * v for v in values))
 
 
 def moments(total: float, total_sq: float, n: int) -> Tuple[float, float]:
@@ -210,14 +243,28 @@ class ActivationStats:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShardNorms:
+    """This rank's part of global norms, in a model of sharded (DTensor) parameters: each value is
+    sqrt(sum of its parameters' squares / their replicas), so that over every rank of the job,
+    sqrt(sum of the values' squares) is the global norm (reader.combine does that)."""
+
+    grad: float  # the gradients the optimizer applies (those of StepStats.grad_norms)
+    weight: float  # the parameters
+    update: float  # the optimizer step's change of the parameters it updated (0 when none was measured)
+    updated_weight: float  # those parameters before the step: the global update ratio's denominator
+    ranks: int  # the ranks of the job (torch.distributed's world size)
+
+
+@dataclasses.dataclass(frozen=True)
 class LayerStats:
-    """The parameters of one module, at a sampled step."""
+    """The parameters of one module, at a sampled step (under FSDP, this rank's shard of them)."""
 
     name: str  # module path ("" for parameters of the root module)
-    numel: int
+    numel: int  # values on this rank (a sharded parameter's local shard)
     grad_norm: float  # L2 norm of all its gradients; NaN if none is finite, 0 with no gradient
     weight_norm: float = 0.0  # L2 norm of its parameters when the gradient was taken
     update_ratio: Optional[float] = None  # ||w_after - w_before|| / ||w_before|| over the optimizer step
+    shard: Optional[ShardNorms] = None  # in a sharded model: its part of the job's global norms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +317,18 @@ class StepStats:
 
     @functools.cached_property  # read by several detectors every step: computed once
     def grad_norm(self) -> Optional[float]:
-        """The global L2 norm of all gradients (None when no gradient was measured)."""
+        """The L2 norm of all gradients on this rank: the global one, or under FSDP its shard's
+        (None when no gradient was measured)."""
         if not self.grad_norms:
             return None
         return math.sqrt(sum(n * n for n in self.grad_norms.values()))
+
+    @property
+    def shard(self) -> Optional[ShardNorms]:
+        """A sampled step of a sharded model: this rank's part of the job's global norms; else None."""
+        parts = [layer.shard for layer in self.layers if layer.shard is not None]
+        if not parts:
+            return None
+        return ShardNorms(grad=root_sum_sq(p.grad for p in parts), weight=root_sum_sq(p.weight for p in parts),
+                          update=root_sum_sq(p.update for p in parts),
+                          updated_weight=root_sum_sq(p.updated_weight for p in parts), ranks=parts[0].ranks)

@@ -1,5 +1,6 @@
 """The gradients probe: every measured gradient's norm on sampled steps, and on the others a
-cheap probe of the smallest ones that decides whether the step is measured in full."""
+cheap probe of the smallest ones that decides whether the step is measured in full. A sharded
+(DTensor) gradient is measured on this rank's shard: its norm is the shard's."""
 
 import math
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -50,11 +51,11 @@ class GradientProbe:
         present = self._gradients(parameters.measured)
         weights = None
         if record.sampled:
-            weights = record.add(S.norms([p.detach() for _, p in parameters.named]))
+            weights = record.add(S.norms(S.local([p for _, p in parameters.named])))
             record.facts = parameters.facts()
         record.gradients = GradientEntry(
             names=tuple(parameters.named[i][0] for i, _ in present),
-            norms_slot=record.add(S.norms([g.detach() for _, g in present])),
+            norms_slot=record.add(S.norms([g for _, g in present])),
             weights_slot=weights,
         )
 
@@ -89,10 +90,11 @@ class GradientProbe:
         return record.values[entry.weights_slot] if entry is not None and entry.weights_slot is not None else None
 
     def _gradients(self, indices: Sequence[int]) -> List[Tuple[int, torch.Tensor]]:
-        """(index, gradient) of the parameters among `indices` that have a dense gradient: the one
-        place the probes read .grad."""
+        """(index, gradient on this rank, detached) of the parameters among `indices` that have a
+        dense gradient: the one place the probes read .grad."""
         named = self._parameters.named
-        return [(i, g) for i in indices if (g := named[i][1].grad) is not None and not g.is_sparse]
+        present = [(i, g) for i in indices if (g := named[i][1].grad) is not None and not g.is_sparse]
+        return list(zip([i for i, _ in present], S.local([g for _, g in present])))
 
 
 def _norm(tensors) -> float:

@@ -1,5 +1,6 @@
 """What watch() writes beside the detectors' records: a dozen diag/ scalars on each sampled step,
-and every 10th sampled step a per-layer table."""
+and every 10th sampled step a per-layer table. A sharded model's ranks also write their parts of
+the job's global norms (diag/shard/*), which the reader combines: no rank ever asks another."""
 
 import math
 
@@ -31,8 +32,14 @@ class SummaryWriting:
             self._writer.add_text("diag/layers", layer_table(stats), stats.step)
 
 
+# This rank's part of the job's global norms (S.ShardNorms), marked as a shard's: a reader sums
+# the squares of these over the ranks of one job, and never DDP's replicated diag/grad_norm.
+SHARD_PREFIX = "diag/shard/"
+
+
 def summary_scalars(stats: S.StepStats):
-    """A dozen chartable tags under diag/: totals and extremes, never one tag per layer."""
+    """A dozen chartable tags under diag/: totals and extremes, never one tag per layer; under
+    FSDP, diag/grad_norm is this rank's shard's and diag/shard/* its part of the global norms."""
     scalars = {}
     if stats.grad_norms:
         scalars["diag/grad_norm"] = stats.grad_norm
@@ -58,6 +65,11 @@ def summary_scalars(stats: S.StepStats):
         scalars["diag/input_rms"] = floats[0].rms
     if stats.inputs:
         scalars["diag/input_nonfinite"] = sum(i.nonfinite for i in stats.inputs)
+    shard = stats.shard
+    if shard is not None:
+        scalars.update({SHARD_PREFIX + "grad_norm": shard.grad, SHARD_PREFIX + "weight_norm": shard.weight,
+                        SHARD_PREFIX + "update_norm": shard.update,
+                        SHARD_PREFIX + "updated_weight_norm": shard.updated_weight, SHARD_PREFIX + "ranks": shard.ranks})
     return scalars
 
 

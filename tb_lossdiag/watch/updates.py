@@ -1,6 +1,6 @@
 """The updates probe, a two-step measure: a strided sample of each parameter before
-optimizer.step() and again after it; the norm of the change estimates each layer's update ratio.
-Also the learning rates the step used."""
+optimizer.step() and again after it; the norm of the change estimates each layer's update ratio
+(of a sharded parameter: of this rank's shard). Also the learning rates the step used."""
 
 import dataclasses
 from typing import List, NamedTuple, Optional, Sequence, Tuple
@@ -63,21 +63,19 @@ class UpdateProbe:
         entry = record.update
         if entry is None or entry.slot is None:
             return []
-        named = self._parameters.named
+        numel = self._parameters.numel
         found = []
         for index, delta in zip(entry.indices, record.values[entry.slot]):
-            size = named[index][1].numel()
-            sampled = -(-size // _stride(size))  # values in its sample
+            size = numel[index]
+            sampled = -(-size // _stride(size)) or 1  # values in its sample (an empty shard has none)
             found.append((index, delta ** 2 * size / sampled))
         return found
 
     def _samples(self, indices: Sequence[int]) -> List[torch.Tensor]:
-        """Every _stride-th value of each parameter, the same ones each call."""
-        samples = []
-        for i in indices:
-            flat = self._parameters.named[i][1].detach().reshape(-1)
-            samples.append(flat[::_stride(flat.numel())])
-        return samples
+        """Every _stride-th value of each parameter (on this rank), the same ones each call."""
+        named = self._parameters.named
+        flats = [t.reshape(-1) for t in S.local([named[i][1] for i in indices])]
+        return [flat[::_stride(flat.numel())] for flat in flats]
 
 
 def learning_rates(record, optimizer) -> None:
