@@ -45,12 +45,15 @@ def find_origin(model: torch.nn.Module, args: Sequence = (), kwargs: Optional[Di
     names the loss function. `output_grads`: the gradients the loss sent into the model's output
     tensors (in output order), when kept; otherwise ones stand in for them, which find a NaN made
     by the model's own backward. `autocast`: (device type, dtype) of the autocast the step's
-    forward ran under. Costs one forward and one backward of the model, one host transfer for the
-    input check and one per pass; a model holding collectives (FSDP, SyncBatchNorm) gets the
-    input check only.
+    forward ran under. Call it before optimizer.step() applies the step's gradients: with weights
+    already NaN/Inf the answer is None. Costs one forward and one backward of the model and a few
+    host transfers (the weights, the inputs, each pass); a model holding collectives (FSDP,
+    SyncBatchNorm) gets the input check only.
     """
     model = _unwrapped(model)
     kwargs = dict(kwargs or {})
+    if not S.to_host([_finite([p.detach() for p in model.parameters()])])[0][0]:
+        return None  # weights already NaN/Inf (called after optimizer.step()): the birthplace is gone
     bad_input = _bad_input(model, args, kwargs)
     if bad_input is not None:
         return S.NonfiniteOrigin("input", bad_input.name, _input_detail(bad_input))

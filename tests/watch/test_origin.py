@@ -129,3 +129,11 @@ def test_the_search_leaves_the_model_as_it_was():
     assert all(torch.equal(b, buffers[name]) for name, b in model.named_buffers())
     assert torch.equal(model[0].weight.grad, torch.ones_like(model[0].weight))
     assert model[4].weight.grad is None and root_calls == []
+
+
+def test_weights_already_nan_give_no_origin():
+    """Called after optimizer.step() applied NaN gradients, every module would look guilty: no answer."""
+    model = mlp(8, 16, 4)
+    with torch.no_grad():
+        model[0].weight[0, 0] = math.nan
+    assert find_origin(model, (_batch(),)) is None
