@@ -14,6 +14,7 @@ from tb_lossdiag.watch import operands
 from tb_lossdiag.watch.activations import ActivationProbe, activation_stats
 from tb_lossdiag.watch.arguments import checked
 from tb_lossdiag.watch.gradients import GradientProbe
+from tb_lossdiag.watch.guard import Guard, options
 from tb_lossdiag.watch.inputs import InputProbe
 from tb_lossdiag.watch.parameters import Parameters
 from tb_lossdiag.watch.record import StepRecord, first_tensor
@@ -21,6 +22,7 @@ from tb_lossdiag.watch.scaler import ScalerProbe
 from tb_lossdiag.watch.stale import StaleGradients
 from tb_lossdiag.watch.summaries import SummaryWriting
 from tb_lossdiag.watch.updates import UpdateProbe, learning_rates
+from tb_lossdiag.writer import DiagnosticError
 
 _CALM_SAMPLES = 5  # calm sampled steps in a row after which the sampling interval doubles
 
@@ -69,8 +71,9 @@ class Watch:
 
     def __init__(self, writer, model, optimizer=None, *, every: int = 10, first_step: int = 0,
                  max_every: Optional[int] = None, activations: bool = True, layer_table: bool = True,
-                 scaler=None):
+                 scaler=None, guard=False, max_skips: int = 10, keep_batches: int = 3, keep_mb: float = 64):
         max_every = checked(model, optimizer, scaler, every, max_every, first_step)
+        guarding = options(guard, optimizer, scaler, max_skips, keep_batches, keep_mb)
         # torch.compile(model): the hooks go on the compiled wrapper, whose hooks run eagerly around
         # the compiled graph (no graph break); names and leaves are the original module's. Leaf
         # hooks inside a compiled graph are not re-run when added later, so no activation statistics.
@@ -97,6 +100,7 @@ class Watch:
         self._updates = UpdateProbe(self._parameters)
         self._summaries = SummaryWriting(writer, layer_table)
         self._scaler: Optional[ScalerProbe] = None
+        self._guard = Guard(original, optimizer, guarding, writer.get_logdir()) if guarding else None
         self._handles: List[RemovableHandle] = []
         self._sampled_handles: List[RemovableHandle] = []  # the hooks on only while the coming step is a sampled one
         self._install(scaler)
@@ -128,6 +132,8 @@ class Watch:
         """Called by the writer with a logged loss: on sampled steps, or when the loss is not finite,
         read its divisions' and logs' operands."""
         record = self._record
+        if record is not None and self._guard is not None:  # a loss logged before step()
+            self._guard.saw_loss(tensor, value, self._output_node_id)
         if record is None or record.loss_read or tensor.grad_fn is None:
             return
         if not record.sampled and math.isfinite(value):
@@ -143,6 +149,9 @@ class Watch:
         self._handles.append(after)
         if self._optimizer is not None:
             self._handles.append(self._optimizer.register_step_post_hook(self._after_step))
+        if self._guard is not None:  # every step: the guard's forward pre-hook and the one pre-step hook
+            self._handles.append(self._model.register_forward_pre_hook(self._guard_forward, with_kwargs=True))
+            self._handles.append(self._optimizer.register_step_pre_hook(self._before_step))
         if scaler is not None and scaler.is_enabled():
             self._scaler = ScalerProbe(scaler, self._end_skipped)
         self._prepare()
@@ -170,7 +179,7 @@ class Watch:
             return
         if self._measure_activations:
             self._sampled_handles.append(self._model.register_forward_pre_hook(self._before_forward))
-        if self._optimizer is not None:
+        if self._optimizer is not None and self._guard is None:
             self._sampled_handles.append(self._optimizer.register_step_pre_hook(self._before_step))
 
     def _observing(self) -> bool:
@@ -190,6 +199,11 @@ class Watch:
             self._activations.hook(self._measure_activation)
             # A model that is itself a leaf is measured by its own hook, before _after_forward's.
             self._model._forward_hooks.move_to_end(self._after_forward_id)
+
+    @_guarded("watch: guard")
+    def _guard_forward(self, module, args, kwargs):
+        if self._observing():
+            self._guard.before_forward(args, kwargs)
 
     @_guarded("watch: activations")
     def _measure_activation(self, name, module, args, output):
@@ -259,16 +273,35 @@ class Watch:
         replaced = None
         if callable(closure):  # unguarded: an error of the user's closure is the user's to see
             replaced = args[:1], {**kwargs, "closure": _Evaluated(closure)}
-        self._measure_step()
+        if self._current().sampled:
+            self._measure_step()
+        if self._guard is not None:
+            self._guard_step()
         return replaced
 
     @_guarded("watch: optimizer")
     def _measure_step(self):
-        """A sampled step's measures before step() changes the weights (its only pre-step hook)."""
+        """A sampled step's measures before step() changes the weights."""
         record = self._current()
         self._parameters.refresh()
         self._measure_gradients(record)
         self._updates.before(record)
+
+    def _guard_step(self):
+        """guard=: a step whose loss or gradients are not finite does not change the weights; its
+        events are recorded, and DiagnosticError raised, outside the writer's guard."""
+        record = self._current()
+        events, stop = [], None
+        with self._writer.guard("watch: guard", record.step):
+            reason = self._guard.check()
+            if reason is not None:
+                self._measure_gradients(record)  # before the skip drops them
+                events, stop = self._guard.skip(record.step, reason)
+        self._writer.record(events)
+        if stop is not None:
+            self._end_step()  # the detectors see this step first: the diagnosis names its cause
+            self._writer.record([stop])
+            raise DiagnosticError(stop, self._writer.events)
 
     @_guarded("watch: optimizer")
     def _after_step(self, optimizer, args, kwargs):
@@ -301,6 +334,8 @@ class Watch:
     def _close_step(self):
         record, self._record = self._record, None
         record.held_inputs = []  # nothing of the batch outlives its step
+        if self._guard is not None:
+            self._guard.end_step()
         if record.sampled and self._scaler is not None:
             self._scaler.read_scale(record)
         self._step += 1
