@@ -22,6 +22,12 @@ HINT_SLOW = (
     "Nothing to fix yet: the loss is coming down, slowly. If it stays this slow, raise the learning "
     "rate (e.g. 3-10x) or add a warmup to a higher one."
 )
+HINT_UNMEASURED = (
+    "A slow start, or stuck: the logged loss alone cannot tell. If it stays flat, raise the "
+    "learning rate (e.g. 10x) and check that optimizer.step() and zero_grad() are called every "
+    "step; writer.watch(model, optimizer), or logging the loss tensor instead of loss.item(), "
+    "lets tb_lossdiag measure whether the weights learn."
+)
 HINT_ENDED = "Nothing to fix: the loss came down from the plateau."
 
 
@@ -31,8 +37,10 @@ class LossPlateau(CurveDetector):
     A loss that converged to a floor is not a plateau: it made progress first. Only a loss that
     has not come meaningfully down from its initial level (max_progress) counts. Such a stretch
     is a warning when the run is stuck (no trend at all, or a loss that does not change by a single
-    bit); one that is falling, however slowly, is a slow start (info). A plateau the loss leaves
-    downward is reported as ended.
+    bit); one that is falling, however slowly, is a slow start (info). A flat loss with no model
+    statistics beside it (a float logged, nothing watched) is info: a healthy slow start (the
+    CIFAR-10 tutorial's ~900 flat steps) and a stuck run give the same curve, and only the weights'
+    gradients and updates tell them apart. A plateau the loss leaves downward is reported as ended.
     """
 
     id = "loss_plateau"
@@ -50,8 +58,17 @@ class LossPlateau(CurveDetector):
         every: int = 10  # values between analyses (each sorts two quarters of the window)
         reminders: int = 2
 
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._measured = False  # whether the model's gradients were seen (watch() or the swap-only probes)
+
     def new_state(self):
         return _PlateauState(Trace(recent=self.thresholds.window))
+
+    def on_step(self, stats):
+        if stats.grad_norm is not None:
+            self._measured = True
+        return ()
 
     def new_episodes(self):
         t = self.thresholds
@@ -130,22 +147,31 @@ class LossPlateau(CurveDetector):
             falling = rank_trend(values) <= -t.trend_z
         elif state.severity == "info":
             blocks = [level for level, _, _ in trace.blocks][-((trace.count - state.begun) // trace.block):]
-            # Too few block levels to show a trend yet: the slow start stands.
-            falling = len(blocks) < t.trend_blocks or rank_trend(blocks) <= -t.trend_z
+            # Too few block levels to show a trend yet, or no model statistics: the note stands.
+            falling = not self._measured or len(blocks) < t.trend_blocks or rank_trend(blocks) <= -t.trend_z
         else:
             falling = False
         if onset is None and (state.severity == "warning" or falling):
             return ()  # nothing new: a reminder is not due, a slow start is said once
-        if falling:
+        if falling or not self._measured:
             state.severity = "info"
             if onset == "reminder":
                 return ()
-            message = (
-                f"slow start: over steps {first_step}\u2013{point.step} the loss fell only from "
-                f"{fmt(old)} to {fmt(new)} ({_change(improvement)}), within "
-                f"{fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}, but it is falling"
-            )
-            severity, hint = "info", HINT_SLOW
+            span = f"over steps {first_step}\u2013{point.step} the loss "
+            if falling:
+                message = (
+                    f"slow start: {span}fell only from {fmt(old)} to {fmt(new)} ({_change(improvement)}), "
+                    f"within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}, but it is falling"
+                )
+                hint = HINT_SLOW
+            else:
+                message = (
+                    f"flat start: {span}went from {fmt(old)} to {fmt(new)} ({_change(improvement)}), still "
+                    f"within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}; with no model "
+                    "statistics, a slow start and a stuck run look the same"
+                )
+                hint = HINT_UNMEASURED
+            severity = "info"
         else:
             # An onset, a reminder, or a slow start found stuck after all.
             again = still(onset) if state.severity == "warning" else ""

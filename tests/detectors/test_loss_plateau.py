@@ -7,11 +7,19 @@ import torch.nn.functional as F
 from curve_helpers import classification, decay, feed, fit, kinds, mlp, noisy
 from tb_lossdiag import DiagWriter
 from tb_lossdiag.detectors.loss_plateau import LossPlateau
+from tb_lossdiag.stats import StepStats
+
+
+def watched():
+    """A detector that has seen the model's gradients (watch(), or the swap-only probes)."""
+    detector = LossPlateau()
+    detector.on_step(StepStats(step=0, sampled=True, grad_norms={"w": 1.0}))
+    return detector
 
 
 def test_scripted_flat_loss_is_reported_once_with_numbers():
     """A loss stuck at 2.3 (2% noise) is reported by step 130, once, saying how little it moved."""
-    events = feed(LossPlateau(), noisy(np.full(400, 2.3), 0.02))
+    events = feed(watched(), noisy(np.full(400, 2.3), 0.02))
     assert events and 100 <= events[0].step <= 130
     first = events[0]
     assert first.kind == "loss_plateau" and first.severity == "warning"
@@ -97,16 +105,27 @@ def test_a_slow_start_is_info_and_ends_when_the_loss_falls():
 def test_a_flat_loss_without_trend_is_a_warning_for_every_seed():
     """The same 300 steps without the drift: stuck, a warning at the first window."""
     for seed in range(6):
-        events = feed(LossPlateau(), noisy(np.full(300, 2.3), 0.01, seed))
+        events = feed(watched(), noisy(np.full(300, 2.3), 0.01, seed))
         assert events[0].severity == "warning" and events[0].step <= 130, seed
         assert "no downward trend" in events[0].message
+
+
+def test_a_flat_float_loss_with_nothing_watched_is_a_note_not_a_warning():
+    """The same flat curve with no model statistics (a float logged, no watch()): a slow start and a
+    stuck run look alike, so one info note at the first window, never a warning; a loss that does not
+    change by a single bit is still a warning."""
+    for seed in range(3):
+        events = feed(LossPlateau(), noisy(np.full(600, 2.3), 0.01, seed))
+        assert [(e.severity, e.step <= 130) for e in events] == [("info", True)], seed
+        assert "flat start" in events[0].message and "watch(model, optimizer)" in events[0].hint
+    assert [e.severity for e in feed(LossPlateau(), np.full(50, 0.6931))] == ["warning"]
 
 
 def test_a_stuck_loss_that_recovers_is_shown_as_ended_without_more_reminders():
     """No trend for 400 steps, then the learning rate is raised and it falls: the warning's span
     ends once, and nothing follows."""
     values = np.r_[noisy(np.full(400, 2.3), 0.02), noisy(decay(600, start=2.3, floor=0.3, tau=50), 0.05, 1)]
-    events = feed(LossPlateau(), values)
+    events = feed(watched(), values)
     warnings = [e for e in events if e.severity == "warning"]
     (end,) = _ended(events)
     assert warnings and all(end.evidence["start_step"] <= w.step <= end.step for w in warnings)
