@@ -4,7 +4,8 @@ The tensor functions return small device tensors and never read them: the watch 
 of a step in one host transfer (`to_host`). The recipes follow CPU timings of these ops on
 activation-sized tensors: `sum`, `dot` and `sign().abs_().sum()`
 are cheap; `std` is ~12x slower than `sum`, `isfinite().sum()` ~40x, `var_mean` and
-`count_nonzero` 40-60x.
+`count_nonzero` 40-60x. A DTensor (FSDP2, tensor parallelism) is measured on this rank's shard,
+with no communication.
 """
 
 import dataclasses
@@ -49,7 +50,7 @@ def _per_unit(mask_or_values: torch.Tensor, unit_dim: int) -> torch.Tensor:
 
 def unit_nonzeros(output: torch.Tensor, unit_dim: int = 1) -> torch.Tensor:
     """Per unit (output dim `unit_dim`), how many of its values are not 0."""
-    return _per_unit(output.ne(0), unit_dim)
+    return _per_unit(_here(output).ne(0), unit_dim)
 
 
 def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kind: Optional[str],
@@ -66,6 +67,7 @@ def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kin
     """
     # ~10 small ops, each a dispatch that costs more in a real step (cold caches) than its math:
     # no per-part dtype casts (stack promotes), no device move unless the input is elsewhere.
+    output, inp, whole, seen = _here(output), _here(inp), _here(whole), _here(seen)
     nonzero = output.sign().abs_()
     total = _sum(output)
     if unit_kind == "relu" and seen is None:
@@ -89,17 +91,19 @@ def activation_stats(output: torch.Tensor, inp: Optional[torch.Tensor], unit_kin
 def input_stats(x: torch.Tensor) -> torch.Tensor:
     """[sum, sum of squares, max |x|] of a floating input batch."""
     # max(max, -min) rather than abs().amax(): as fast, without a temporary copy of the batch.
+    x = _here(x)
     absmax = torch.maximum(x.amax(), x.amin().neg())
     return torch.stack([_sum(x).float(), _sum_sq(x).float(), absmax.float()])
 
 
 def finiteness_probe(x: torch.Tensor) -> torch.Tensor:
     """A scalar that is finite exactly when x holds no NaN/Inf (barring float32 overflow)."""
-    return _sum(x)
+    return _sum(_here(x))
 
 
 def nonfinite_counts(x: torch.Tensor) -> torch.Tensor:
     """NaN/Inf count per column of a 2-D x, else one total (exact, and slow on CPU: call it rarely)."""
+    x = _here(x)
     bad = ~torch.isfinite(x)
     counts = bad.sum(0) if x.dim() == 2 else bad.sum().reshape(1)
     return counts.float()
@@ -109,6 +113,7 @@ def nonfinite_rows(x: torch.Tensor, k: int) -> torch.Tensor:
     """[rows holding NaN/Inf, then the indices of the first `k` of them, then their counts] of x's
     dim 0 (x of 2+ dims); with fewer bad rows, the other places are rows of count 0. Exact, device
     ops only (no sync), and slow on CPU like nonfinite_counts."""
+    x = _here(x)
     counts = (~torch.isfinite(x)).flatten(1).sum(1, dtype=torch.float32)
     bad = counts > 0
     # The earliest bad rows score highest: topk picks them without a sync (nonzero() would sync).
@@ -122,7 +127,7 @@ def norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     if not tensors:
         return torch.zeros(0)
     # stack promotes mixed dtypes itself: no per-norm .to() (~1.5 us of dispatch each).
-    return torch.stack(torch._foreach_norm(list(tensors)))
+    return torch.stack(torch._foreach_norm(local(tensors)))
 
 
 def update_norms(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -132,7 +137,7 @@ def update_norms(before: Sequence[torch.Tensor], after: Sequence[torch.Tensor]) 
 
 def operand_stats(x: torch.Tensor, op: str) -> torch.Tensor:
     """[min |x|, zeros] of a denominator (op "div"), or [min x, values <= 0] of a log's argument."""
-    x = x.detach()
+    x = _here(x).detach()
     if op == "div":
         magnitude = x.abs()
         return torch.stack([magnitude.amin().float(), (magnitude == 0).sum().float()])
@@ -142,11 +147,17 @@ def operand_stats(x: torch.Tensor, op: str) -> torch.Tensor:
 def local(tensors: Sequence[torch.Tensor]) -> List[torch.Tensor]:
     """Each tensor's values on this rank, detached: a DTensor's local shard (to_local(): no
     communication, never a gather), any other tensor itself."""
+    return [t.detach() if t.requires_grad else t for t in map(_here, tensors)]
+
+
+def _here(t):
+    """A DTensor's local shard, any other tensor (or None) itself: every statistic here is of the
+    values on this rank (a DTensor op could otherwise redistribute: a collective)."""
     dtensor = _dtensor_type()
-    if dtensor is None:
-        return [t.detach() if t.requires_grad else t for t in tensors]
+    if dtensor is None or not isinstance(t, dtensor):
+        return t
     with torch.no_grad():  # to_local() with grad on is an autograd function (~9x slower)
-        return [t.to_local().detach() if isinstance(t, dtensor) else t.detach() for t in tensors]
+        return t.to_local()
 
 
 def replicas(tensor: torch.Tensor) -> Optional[int]:

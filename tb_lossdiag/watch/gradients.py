@@ -51,7 +51,7 @@ class GradientProbe:
         present = self._gradients(parameters.measured)
         weights = None
         if record.sampled:
-            weights = record.add(S.norms(S.local([p for _, p in parameters.named])))
+            weights = record.add(S.norms([p for _, p in parameters.named]))
             record.facts = parameters.facts()
         record.gradients = GradientEntry(
             names=tuple(parameters.named[i][0] for i, _ in present),

@@ -7,6 +7,7 @@ import math
 from tensorboard.compat.proto import summary_pb2
 
 from tb_lossdiag import stats as S
+from tb_lossdiag.reader import SHARD_PREFIX
 
 _TABLE_EVERY = 10  # sampled steps between two per-layer tables (a text record costs ~0.2 ms)
 
@@ -30,11 +31,6 @@ class SummaryWriting:
         self._sampled_count += 1
         if self._layer_table and table_due and (stats.layers or stats.activations):
             self._writer.add_text("diag/layers", layer_table(stats), stats.step)
-
-
-# This rank's part of the job's global norms (S.ShardNorms), marked as a shard's: a reader sums
-# the squares of these over the ranks of one job, and never DDP's replicated diag/grad_norm.
-SHARD_PREFIX = "diag/shard/"
 
 
 def summary_scalars(stats: S.StepStats):
@@ -66,10 +62,10 @@ def summary_scalars(stats: S.StepStats):
     if stats.inputs:
         scalars["diag/input_nonfinite"] = sum(i.nonfinite for i in stats.inputs)
     shard = stats.shard
-    if shard is not None:
-        scalars.update({SHARD_PREFIX + "grad_norm": shard.grad, SHARD_PREFIX + "weight_norm": shard.weight,
-                        SHARD_PREFIX + "update_norm": shard.update,
-                        SHARD_PREFIX + "updated_weight_norm": shard.updated_weight, SHARD_PREFIX + "ranks": shard.ranks})
+    if shard is not None:  # marked as a shard's: the reader sums these over a job, never DDP's copies
+        parts = {"grad_norm": shard.grad, "weight_norm": shard.weight, "update_norm": shard.update,
+                 "updated_weight_norm": shard.updated_weight, "ranks": shard.ranks}  # reader.SHARD_NAMES
+        scalars.update({SHARD_PREFIX + name: value for name, value in parts.items()})
     return scalars
 
 
