@@ -151,18 +151,20 @@ def _traced_forward(model, args, kwargs) -> _Trace:
 
 
 def _forward_origin(trace: _Trace) -> Optional[S.NonfiniteOrigin]:
-    """The first call to end with a non-finite output; when its input was not finite either, the
-    NaN came from the enclosing module's own code (an op that is no module), before that call."""
+    """The first call to end with a non-finite output. When its input was not finite either, the
+    NaN came from the enclosing module's own code (an op that is no module) before that call; when
+    the call's inner calls were all finite, from its own code too."""
     first = next((i for i in trace.ended if not trace.finite[i][1]), None)
     if first is None:
         return None
+    before = ""
+    if not trace.finite[first][0] and trace.calls[first].parent >= 0:
+        before = f", before it called {trace.calls[first].name!r}"
+        first = trace.calls[first].parent
     call = trace.calls[first]
-    if trace.finite[first][0] or call.parent < 0:
-        return S.NonfiniteOrigin("module", call.name, f"{call.kind}; its input was finite")
-    parent = trace.calls[call.parent]
-    source = "finite" if trace.finite[call.parent][0] else "not finite"
-    return S.NonfiniteOrigin("module", parent.name, f"{parent.kind}; its input was {source}; made by its "
-                             f"own code (no submodule), before it called {call.name!r}")
+    source = "finite" if trace.finite[first][0] else "not finite"
+    own = "; made by its own code (no submodule)" if before or _has_inner(trace.calls, first) else ""
+    return S.NonfiniteOrigin("module", call.name, f"{call.kind}; its input was {source}{own}{before}")
 
 
 # -- the loss and the backward ---------------------------------------------------------------
@@ -227,11 +229,16 @@ def _backward_origin(trace: _Trace, output_grads, loss) -> Optional[S.NonfiniteO
     if chosen is None:
         return None
     call = trace.calls[chosen]
-    own = "; by its own code (no submodule)" if chosen in holds_bad or call.parent < 0 else ""
+    own = "; by its own code (no submodule)" if _has_inner(trace.calls, chosen) else ""
     return S.NonfiniteOrigin("backward", call.name, f"{call.kind}{own}; the gradient at its output was finite")
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _has_inner(calls: List[_Call], i: int) -> bool:
+    """Whether call `i` called other modules."""
+    return any(call.parent == i for call in calls)
 
 
 def _inside(calls: List[_Call], i: int, outer: int) -> bool:

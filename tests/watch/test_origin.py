@@ -99,6 +99,19 @@ def test_nan_made_only_in_backward_names_the_module():
     assert origin.detail == "Sqrt; the gradient at its output was finite"
 
 
+class SqrtInOwnCode(LogInOwnCode):
+    """sqrt at 0 in the model's own code: forward 0, an infinite derivative, and inf * 0 = NaN."""
+
+    def forward(self, x):
+        return self.fc2(torch.sqrt(self.fc1(x) * 0))
+
+
+def test_nan_made_in_backward_by_a_modules_own_code_names_that_module():
+    origin = find_origin(SqrtInOwnCode(), (_batch(),))
+    assert (origin.place, origin.name) == ("backward", "")
+    assert origin.detail == "SqrtInOwnCode; by its own code (no submodule); the gradient at its output was finite"
+
+
 def test_a_nonfinite_gradient_from_the_loss_names_the_loss():
     """The gradient the loss sent into the model's output (kept by the caller) was already NaN."""
     model, x = mlp(8, 16, 4), _batch()
