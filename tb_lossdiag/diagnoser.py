@@ -15,6 +15,7 @@ FAILURE_KIND = "diagnostic_failure"
 # keep the steps of the values; only finding them waits (TensorBoard sees records seconds later anyway).
 DEFER_VALUES = 32
 DEFER_SECONDS = 1.0
+REPLAY_VALUES = 512  # values each detector takes in turn in replay()
 
 
 class Diagnoser:
@@ -49,6 +50,7 @@ class Diagnoser:
             for method in ("on_loss", "on_step")
         }
         self._listeners = {
+            "loss": overriding["on_loss"],
             "on_loss": [d for d in overriding["on_loss"] if not d.deferrable],
             "deferred": [d for d in overriding["on_loss"] if d.deferrable],
             "on_step": overriding["on_step"],
@@ -81,10 +83,34 @@ class Diagnoser:
     def flush(self) -> List[Event]:
         """Events of the loss values the deferrable detectors have not seen yet."""
         points, self._deferred = self._deferred, []
-        new: List[Event] = []
-        for point in points:
-            new.extend(self._dispatch("deferred", point, point.step))
-        return new
+        return self._replay(points, "deferred")
+
+    def replay(self, points: Sequence) -> List[Event]:
+        """Events for many loss values at once (an offline scan of whole curves), as loss() of each
+        then flush() would find them, in the order of the values, then of the detectors."""
+        # In chunks: the detectors of one tag then meet the same blocks of values while
+        # curve.block_stats still holds their statistics.
+        return [event for start in range(0, len(points), REPLAY_VALUES)
+                for event in self._replay(points[start: start + REPLAY_VALUES], "loss")]
+
+    def _replay(self, points: Sequence, channel: str) -> List[Event]:
+        # Each detector takes all the values in turn: its state stays in the CPU's caches, and the
+        # per-call lookups are made once.
+        found = []  # (value index, detector index, events)
+        for order, det in enumerate(list(self._listeners[channel])):
+            on_loss = det.on_loss
+            index = 0
+            try:
+                for index, point in enumerate(points):
+                    events = on_loss(point)
+                    if events:
+                        found.append((index, order, events))
+            except Exception as error:  # a detector bug must never reach the training loop
+                self._switch_off(det)
+                found.append((index, order, [failure_event(f"detector {det.id}", error, points[index].step,
+                                                           "was switched off")]))
+        found.sort(key=lambda item: item[:2])
+        return [event for _, _, events in found for event in events]
 
     def step(self, stats) -> List[Event]:
         """New events for one step's model statistics."""
@@ -98,12 +124,16 @@ class Diagnoser:
             try:
                 new.extend(getattr(det, call)(observation))
             except Exception as error:  # a detector bug must never reach the training loop
-                self.detectors.remove(det)
-                for listeners in self._listeners.values():
-                    if det in listeners:
-                        listeners.remove(det)
+                self._switch_off(det)
                 new.append(failure_event(f"detector {det.id}", error, step, "was switched off"))
         return new
+
+    def _switch_off(self, det: Detector) -> None:
+        """Remove a failing detector from every channel."""
+        self.detectors.remove(det)
+        for listeners in self._listeners.values():
+            if det in listeners:
+                listeners.remove(det)
 
 
 def failure_event(where: str, error: BaseException, step: int, outcome: str) -> Event:

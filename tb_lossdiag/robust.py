@@ -1,5 +1,6 @@
 """Robust statistics: a level and a spread that a few outliers (a bad batch, a spike) barely move."""
 
+import itertools
 import math
 from typing import Optional, Sequence
 
@@ -33,16 +34,16 @@ def diff_sigma(xs: Sequence[float]) -> float:
     """Point noise estimated from successive differences, so a trend does not count as noise."""
     if len(xs) < 3:
         return 0.0
-    diffs = [b - a for a, b in zip(xs, xs[1:])]
+    diffs = [b - a for a, b in zip(xs, itertools.islice(xs, 1, None))]
     # Differences of white noise have sqrt(2) times its spread.
     return robust_sigma(diffs) / math.sqrt(2.0)
 
 
 def log_noise(xs: Sequence[float]) -> Optional[float]:
     """Point noise of log(xs): relative noise, even across a curve's range; None if any x <= 0."""
-    if any(x <= 0 for x in xs):
+    if len(xs) and min(xs) <= 0:
         return None
-    return diff_sigma([math.log(x) for x in xs])
+    return diff_sigma(list(map(math.log, xs)))
 
 
 def rank_trend(xs: Sequence[float]) -> float:

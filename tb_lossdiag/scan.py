@@ -24,19 +24,14 @@ def scan_run(curves: Dict[str, List[Tuple[int, float, float]]],
              validation_tags: TagRule = DEFAULT_VALIDATION_RULE) -> List[Event]:
     """The curve detectors' events over a run's loss curves (`RunEvents.curves`), replayed in step order."""
     is_validation = matcher(validation_tags, "validation_tags")
-    detectors = Diagnoser()
+    validation = {tag: bool(is_validation(tag)) for tag in curves}
     points = sorted(
         (step, wall_time, tag, value)
         for tag, curve in curves.items()
         for step, value, wall_time in curve
     )
-    found = []
-    wall_times = {}
-    for step, wall_time, tag, value in points:
-        point = LossPoint(tag=tag, step=step, value=value, is_validation=bool(is_validation(tag)))
-        wall_times[step] = wall_time
-        found.extend(detectors.loss(point))
-    found.extend(detectors.flush())
+    wall_times = {step: wall_time for step, wall_time, _, _ in points}  # the last of each step, as logged
+    found = Diagnoser().replay([LossPoint(tag, step, value, validation[tag]) for step, _, tag, value in points])
     return [dataclasses.replace(e, wall_time=wall_times.get(e.step, 0.0)) for e in found]
 
 

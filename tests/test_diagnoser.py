@@ -98,3 +98,31 @@ def test_the_detector_after_a_failing_one_still_sees_every_value():
         for point in _points([1.0, 2.0, 3.0]):
             diagnoser.loss(point)
     assert after.steps == [0, 1, 2]
+
+
+def test_replay_finds_what_loss_and_flush_find_value_by_value():
+    """An offline replay (scan) gives the events of loss() per value then flush(), in value then
+    detector order; a detector failing mid-curve is switched off there and the others go on."""
+    class BrokenAt(Detector):
+        id = "broken_at"
+        deferrable = True
+
+        def on_loss(self, point):
+            if point.step == 700:
+                raise ZeroDivisionError("bug")
+            return [self.event(point.step, "info", point.tag, "b", "h")] if point.step % 100 == 0 else []
+
+    def events(replay):
+        diagnoser = D.Diagnoser([Seen(deferrable=True), BrokenAt(), Seen(deferrable=False)])
+        points = _points([1.0] * (2 * D.REPLAY_VALUES + 5))
+        with pytest.warns(RuntimeWarning, match="detector broken_at failed"):
+            if replay:
+                found = diagnoser.replay(points)
+            else:
+                found = [e for p in points for e in diagnoser.loss(p)] + diagnoser.flush()
+        return sorted((e.step, e.kind) for e in found)
+
+    replayed = events(replay=True)
+    assert replayed == events(replay=False)
+    assert (700, D.FAILURE_KIND) in replayed and (800, "broken_at") not in replayed
+    assert replayed.count((1000, "seen")) == 2  # both Seen detectors went on past the failure

@@ -2,6 +2,7 @@
 
 import collections
 import functools
+import itertools
 import math
 import re
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -150,6 +151,17 @@ class CurveDetector(Detector):
         )
 
 
+BlockStats = Tuple[float, float, Optional[float]]  # (median, linear noise, log noise or None)
+
+
+@functools.lru_cache(maxsize=128)  # a Diagnoser.replay() chunk holds 32 blocks per tag
+def block_stats(block: Tuple[float, ...]) -> BlockStats:
+    """A full block's level and noises. Cached: the curve detectors of one tag each keep a Trace
+    of the same values, so the same blocks reach this once per detector (a median and two noise
+    estimates cost ~100x the lookup)."""
+    return median(block), diff_sigma(block), log_noise(block)
+
+
 class Trace:
     """Bounded summary of one loss curve: recent values, start level, best level and noise.
 
@@ -160,6 +172,7 @@ class Trace:
 
     def __init__(self, recent: int = 64, block: int = 16, blocks: int = 32, start_points: int = 16):
         self.recent: "collections.deque[Tuple[int, float]]" = collections.deque(maxlen=recent)
+        self._values: "collections.deque[float]" = collections.deque(maxlen=recent)  # recent's values alone
         self.block = block
         self.start_points = start_points
         self.count = 0
@@ -169,28 +182,32 @@ class Trace:
         self._current: List[float] = []
         # (median, linear noise, log noise or None) of the latest full blocks: a level and a noise
         # that a rise happening right now has not yet inflated.
-        self.blocks: "collections.deque[Tuple[float, float, Optional[float]]]" = collections.deque(maxlen=blocks)
+        self.blocks: "collections.deque[BlockStats]" = collections.deque(maxlen=blocks)
         self.best: Optional[Tuple[float, int, int]] = None  # (level, step, count then)
+        self._noises: Optional[Tuple[float, Optional[float]]] = None  # noise() and log_noise() of these blocks
 
     def add(self, step: int, value: float) -> bool:
         """Record one value; False (and nothing recorded) when it is NaN or infinite."""
-        if not math.isfinite(value):
+        if not -math.inf < value < math.inf:
             return False
         self.count += 1
         if self.first is None:
             self.first = (step, value)
         self.recent.append((step, value))
+        self._values.append(value)
         if len(self._early) < self.start_points:
             self._early.append(value)
             self.start = median(self._early)
             # Early levels count as best only once a few values smooth out the first one's noise.
             if len(self._early) >= 5:
                 self._lower_best(median(self._early[-8:]), step)
-        self._current.append(value)
-        if len(self._current) >= self.block:
-            level = median(self._current)
-            self.blocks.append((level, diff_sigma(self._current), log_noise(self._current)))
-            self._lower_best(level, step)
+        current = self._current
+        current.append(value)
+        if len(current) >= self.block:
+            stats = block_stats(tuple(current))
+            self.blocks.append(stats)
+            self._noises = None
+            self._lower_best(stats[0], step)
             self._current = []
         return True
 
@@ -208,8 +225,10 @@ class Trace:
 
     def values(self, n: Optional[int] = None) -> List[float]:
         """The last n recorded values (all kept ones when n is None), oldest first."""
-        vals = [v for _, v in self.recent]
-        return vals if n is None else vals[-n:]
+        values = self._values
+        if n is None or n >= len(values):
+            return list(values)
+        return list(itertools.islice(values, len(values) - n, None)) if n > 0 else []
 
     def level(self, n: int) -> float:
         """Median of the last n values."""
@@ -219,14 +238,23 @@ class Trace:
         """Typical point noise: median over recent full blocks, or of the values so far before one."""
         if not self.blocks:
             return diff_sigma(self._early)
-        return median([lin for _, lin, _ in self.blocks])
+        return self._block_noises()[0]
 
     def log_noise(self) -> Optional[float]:
         """Typical point noise of log(loss) (relative noise); None once a value was <= 0."""
         if not self.blocks:
             return log_noise(self._early)
-        logs = [lg for _, _, lg in self.blocks]
-        return None if any(lg is None for lg in logs) else median(logs)
+        return self._block_noises()[1]
+
+    def _block_noises(self) -> Tuple[float, Optional[float]]:
+        """(median linear noise, median log noise or None) of the full blocks, kept until the next one."""
+        if self._noises is None:
+            logs = [lg for _, _, lg in self.blocks]
+            self._noises = (
+                median([lin for _, lin, _ in self.blocks]),
+                None if None in logs else median(logs),  # type: ignore[arg-type]  # no None past the test
+            )
+        return self._noises
 
 
 _SPLIT_WORDS = re.compile(

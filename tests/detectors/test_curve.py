@@ -55,3 +55,22 @@ def test_curve_detectors_see_training_values_per_tag_and_skip_validation():
     seen = [e.message for tag, val in [("a", False), ("b", False), ("a", False), ("a/val", True)]
             for e in detector.on_loss(LossPoint(tag, 0, 1.0, val))]
     assert seen == ["1", "1", "2"]
+
+
+def test_trace_keeps_its_statistics_exact_while_caching_them():
+    """Levels and noises equal a fresh computation over the values, at every count."""
+    from tb_lossdiag.detectors.curve import Trace
+    from tb_lossdiag.robust import diff_sigma, log_noise, median
+
+    values = (1 + np.arange(300) / 100) * np.exp(0.2 * np.random.default_rng(1).standard_normal(300))
+    trace, other = Trace(recent=40), Trace(recent=40)
+    for count, value in enumerate(values.tolist(), 1):
+        trace.add(count, value)
+        other.add(count, value)  # a second Trace of the same curve: its blocks come from the cache
+        blocks = [values[i: i + 16].tolist() for i in range(0, count - count % 16, 16)][-32:]
+        assert trace.values() == values[max(0, count - 40): count].tolist()
+        assert trace.values(7) == values[max(0, count - 7): count].tolist()
+        if blocks:
+            assert trace.noise() == other.noise() == median([diff_sigma(b) for b in blocks])
+            assert trace.log_noise() == median([log_noise(b) for b in blocks])
+            assert trace.best[0] <= min(median(b) for b in blocks)
