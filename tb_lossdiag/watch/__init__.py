@@ -28,6 +28,22 @@ Mixed precision: with `scaler=` (a torch.amp.GradScaler), an iteration whose opt
 scaler skips (inf/NaN gradients, normal while it finds its scale) still ends a step at
 `scaler.update()`, so step numbers stay those of the loop; its gradients are not measured (they
 are the scaled, overflowing ones by design). Sampled steps read the scale with the other statistics.
+
+Guard: `watch(model, optimizer, guard=True)` checks every step, before optimizer.step(), that every
+gradient the optimizer holds is finite (and the loss, when it is logged before step()). A step
+that is not is skipped: its gradients are dropped (.grad = None), so every torch optimizer leaves
+each weight and its state (Adam's moments and step count) untouched, and the model's buffers
+(BatchNorm's running statistics) are restored to what they were before the step's first forward;
+a `skipped_step` event says why. After `max_skips` (10) skipped steps in a row, or at the first
+such step with `guard="stop"`, DiagnosticError stops training before the weights change. At a
+skipped step the forward's arguments (and the loss's target when the loss was logged before
+backward()) are saved as <run>/lossdiag/batch-<step>.pt, at most `keep_batches` (3) files and
+`keep_mb` (64) MB per run (`tb-lossdiag batch FILE` shows them), and the run's first such step
+gets the NaN-origin search (watch/origin.py) on that batch. Cost: every step copies the model's
+buffers and reads one finiteness flag of all gradients (their largest |value|), a sync on an
+accelerator, as GradScaler.step() has; guard=False adds nothing. With an enabled `scaler=` the
+scaler already skips every step with inf/NaN gradients: the guard adds nothing then. Under DDP the
+gradients are all-reduced before step(): every rank skips the same step, with no communication.
 """
 
 from tb_lossdiag.watch.core import Watch

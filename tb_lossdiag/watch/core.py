@@ -1,10 +1,11 @@
-"""Watch: the sampling schedule, the hooks, and the ONE host transfer per sampled step. What each
-hook measures is a probe of its own module (inputs, activations, operands, stale, gradients,
-updates, scaler); what is written beside the detectors' records is summaries'."""
+"""Watch: the hooks, and the ONE host transfer per sampled step. Which steps are sampled is
+schedule's; what each hook measures is a probe of its own module (inputs, activations, operands,
+stale, gradients, updates, scaler); what is written beside the detectors' records is summaries';
+what guard=True does at a non-finite step is guard's."""
 
 import functools
 import math
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch.utils.hooks import RemovableHandle
@@ -19,36 +20,11 @@ from tb_lossdiag.watch.inputs import InputProbe
 from tb_lossdiag.watch.parameters import Parameters
 from tb_lossdiag.watch.record import StepRecord, first_tensor
 from tb_lossdiag.watch.scaler import ScalerProbe
+from tb_lossdiag.watch.schedule import Schedule
 from tb_lossdiag.watch.stale import StaleGradients
 from tb_lossdiag.watch.summaries import SummaryWriting
 from tb_lossdiag.watch.updates import UpdateProbe, learning_rates
 from tb_lossdiag.writer import DiagnosticError
-
-_CALM_SAMPLES = 5  # calm sampled steps in a row after which the sampling interval doubles
-
-
-class Schedule:
-    """Which steps are sampled: those with `step % interval == 0`, the interval starting at `every`,
-    doubling after every _CALM_SAMPLES calm sampled steps up to `max_every`, back to `every` at
-    any alarm."""
-
-    def __init__(self, every: int, max_every: int):
-        self.every = every
-        self.max_every = max_every
-        self.interval = every
-        self.calm = 0  # sampled steps in a row without a warning or error
-
-    def sampled(self, step: int) -> bool:
-        return step % self.interval == 0
-
-    def adapt(self, alarmed: bool, sampled: int) -> None:
-        """After steps were read: `alarmed` when anything looked wrong, `sampled` steps among them."""
-        if alarmed:
-            self.interval, self.calm = self.every, 0
-            return
-        self.calm += sampled
-        if self.calm >= _CALM_SAMPLES and self.interval < self.max_every:
-            self.interval, self.calm = min(2 * self.interval, self.max_every), 0
 
 
 def _guarded(where: str):
@@ -101,6 +77,7 @@ class Watch:
         self._summaries = SummaryWriting(writer, layer_table)
         self._scaler: Optional[ScalerProbe] = None
         self._guard = Guard(original, optimizer, guarding, writer.get_logdir()) if guarding else None
+        self._origins: Dict[int, S.NonfiniteOrigin] = {}  # step -> where its NaN/Inf was born (guard)
         self._handles: List[RemovableHandle] = []
         self._sampled_handles: List[RemovableHandle] = []  # the hooks on only while the coming step is a sampled one
         self._install(scaler)
@@ -163,7 +140,7 @@ class Watch:
         training step of a small MLP, with the caches cold from the model's own work): the model's
         forward pre-hook (it puts hooks on the leaf modules for the activations) and the
         optimizer's pre-step hook (measuring before step() changes the weights) are on for sampled
-        steps only; an unsampled step runs the model's forward hook, one hook on the output as
+        steps only (with guard=, the pre-step hook and the guard's forward pre-hook are on always); an unsampled step runs the model's forward hook, one hook on the output as
         backward starts and the post-step hook.
         """
         self._upcoming = self._schedule.sampled(self._step)
@@ -296,8 +273,13 @@ class Watch:
             reason = self._guard.check()
             if reason is not None:
                 self._measure_gradients(record)  # before the skip drops them
+                with self._writer.guard("watch: nan origin", record.step):
+                    origin = self._guard.origin()
+                    if origin is not None:
+                        self._origins[record.step] = origin
                 events, stop = self._guard.skip(record.step, reason)
-        self._writer.record(events)
+        if events:
+            self._writer.record(events)
         if stop is not None:
             self._end_step()  # the detectors see this step first: the diagnosis names its cause
             self._writer.record([stop])
@@ -408,6 +390,7 @@ class Watch:
             operands=tuple(entry.stats(values) for entry in record.operands),
             grad_scale=values[record.scale][0] if record.scale is not None else None,
             skipped_steps=self._scaler.take_skipped() if record.sampled and self._scaler is not None else 0,
+            origin=self._origins.pop(record.step, None),
             **record.facts,
         )
 

@@ -10,7 +10,10 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from tb_lossdiag import batchfile
+from tb_lossdiag import stats as S
 from tb_lossdiag.events import Event
+from tb_lossdiag.watch.origin import find_origin
+from tb_lossdiag.watch.record import first_tensor
 
 _LOSS_SIDE_NODES = 32  # autograd nodes searched between the logged loss and the model output for its target
 
@@ -59,6 +62,7 @@ class Guard:
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, options: GuardOptions,
                  run_dir: str):
+        self._model = model
         self._optimizer = optimizer
         self._names = {id(p): name for name, p in model.named_parameters()}
         self._options = options
@@ -67,7 +71,9 @@ class Guard:
         self._buffers = list(model.buffers())
         self._saved: Optional[List[torch.Tensor]] = None  # the buffers before the step's first forward
         self._forwards: List[Tuple[Any, Any]] = []  # the step's training forwards' (args, kwargs): references
-        self._loss: Optional[float] = None  # a non-finite loss logged before step()
+        self._loss: Optional[torch.Tensor] = None  # a non-finite loss logged before step()
+        self._autocast: Optional[Tuple[str, torch.dtype]] = None  # the autocast the step's forward ran under
+        self._origin_sought = False
         self._target: Optional[torch.Tensor] = None  # that loss's target, when autograd still held it
         self._skipped = 0  # steps skipped in a row
         self._kept_files = 0
@@ -79,20 +85,23 @@ class Guard:
             # One copy of every buffer per step (BatchNorm: 2 floats per channel and a counter), to
             # undo what a skipped step's forward did to them.
             self._saved = [b.detach().clone() for b in self._buffers]
+            first = first_tensor(args) if args else first_tensor(kwargs)
+            device = first.device.type if first is not None else "cpu"
+            self._autocast = (device, torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else None
         self._forwards.append((args, kwargs))
 
     def saw_loss(self, tensor: torch.Tensor, value: float, stop: Optional[int]) -> None:
         """A loss logged before step(): a non-finite one stops the step, and its target is kept
         if autograd still holds it (the loss logged before backward())."""
         if not math.isfinite(value):
-            self._loss = value
+            self._loss = tensor
             self._target = loss_target(tensor, stop)
 
     def check(self) -> Optional[str]:
         """Why the coming optimizer.step() must not change the weights, or None when the loss (if
         logged) and every gradient are finite. Reads one flag per device: a sync on an accelerator."""
         if self._loss is not None:
-            return f"the loss is {self._loss}"
+            return f"the loss is {self._loss.item()}"
         grads = self._gradients()
         if all(bool(flag) for flag in _finite_flags([g for _, g in grads])):
             self._skipped = 0
@@ -100,6 +109,19 @@ class Guard:
         bad = [self._names.get(id(p), "an unnamed parameter") for p, g in grads if not bool(torch.isfinite(g).all())]
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         return f"gradients of {len(bad)} of {len(grads)} parameters are NaN/Inf ({shown})"
+
+    def origin(self) -> Optional[S.NonfiniteOrigin]:
+        """At the run's first non-finite step (None at later ones): where its NaN/Inf was born,
+        by re-running the step's forwards and backward on its batch (watch/origin.py; a forward
+        and a backward of the model). Call it before skip(), while the weights are the step's."""
+        if self._origin_sought:
+            return None
+        self._origin_sought = True
+        for args, kwargs in self._forwards:
+            found = find_origin(self._model, args, kwargs, loss=self._loss, autocast=self._autocast)
+            if found is not None:
+                return found
+        return None
 
     def skip(self, step: int, reason: str) -> Tuple[List[Event], Optional[Event]]:
         """Undo the step (gradients dropped: every torch optimizer then leaves each parameter and
@@ -138,6 +160,7 @@ class Guard:
         self._forwards = []
         self._loss = None
         self._target = None
+        self._autocast = None
 
     def _gradients(self) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """(parameter, gradient values) of every parameter the optimizer holds that has a gradient."""

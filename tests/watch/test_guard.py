@@ -72,6 +72,8 @@ def test_a_nan_batch_is_skipped_as_if_it_never_came(logdir, name):
     (skipped,) = _kinds(writer, "skipped_step")
     assert skipped.step == NAN_STEP and "skipped" in skipped.message and "restored" in skipped.message
     assert os.path.join("lossdiag", f"batch-{NAN_STEP}.pt") in skipped.message
+    # The NaN-origin search ran on the kept batch: the NaN was born in the input.
+    assert [(e.step, e.evidence) for e in _kinds(writer, "nonfinite_origin")] == [(NAN_STEP, {"input": 1.0})]
 
 
 def test_the_kept_batch_reproduces_the_nan_and_stop_leaves_the_weights_of_step_4(logdir):
