@@ -20,6 +20,7 @@ from tb_lossdiag.watch.inputs import InputProbe
 from tb_lossdiag.watch.record import StepRecord
 
 _MAX_DEPTH = 4  # levels of tuples, lists and dicts searched for tensors in arguments and outputs
+_WRAPPERS = ("OptimizedModule", "DistributedDataParallel", "DataParallel")
 # Modules whose forward calls a torch.distributed collective: a re-run on one rank would hang.
 _COLLECTIVE_MODULES = ("FullyShardedDataParallel", "SyncBatchNorm", "FSDP")
 
@@ -62,7 +63,7 @@ def find_origin(model: torch.nn.Module, args: Sequence = (), kwargs: Optional[Di
     context = torch.autocast(autocast[0], dtype=autocast[1]) if autocast else contextlib.nullcontext()
     with _restored_buffers(model), torch.random.fork_rng(devices=_cuda_devices(model, args, kwargs)):
         with torch.enable_grad(), context:
-            trace = _traced_forward(model, args, kwargs)
+            trace = _traced_forward(model, _detached(tuple(args)), _detached(kwargs))
         found = _forward_origin(trace)
         if found is not None:
             return found
@@ -263,9 +264,26 @@ def _tensors(value, depth: int = _MAX_DEPTH) -> Tuple[torch.Tensor, ...]:
     return ()
 
 
+def _detached(value, depth: int = _MAX_DEPTH):
+    """`value` with its tensors detached, a few levels into tuples, lists and dicts: a state carried
+    over from the last step (an RNN's hidden state) brings no graph already freed into the re-run."""
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if depth == 0:
+        return value
+    if type(value) is dict:
+        return {k: _detached(v, depth - 1) for k, v in value.items()}
+    if type(value) in (tuple, list):
+        return type(value)(_detached(v, depth - 1) for v in value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+        return type(value)(*(_detached(v, depth - 1) for v in value))
+    return value  # other containers are passed as they are
+
+
 def _finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """A bool scalar on the first tensor's device: no tensor holds NaN/Inf (device ops, no sync)."""
-    checks = [torch.isfinite(t.detach()).all() for t in tensors]
+    # A sparse gradient (nn.Embedding(sparse=True)) is finite when its stored values are.
+    checks = [torch.isfinite(t.detach()._values() if t.is_sparse else t.detach()).all() for t in tensors]
     if not checks:
         return torch.tensor(True)
     device = checks[0].device
@@ -273,10 +291,11 @@ def _finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def _unwrapped(model: torch.nn.Module) -> torch.nn.Module:
-    """The module a torch.compile or DistributedDataParallel wrapper holds (no DDP hooks, no compile)."""
+    """The module a torch.compile or (Distributed)DataParallel wrapper holds: no compile, no
+    replicas, no DDP reducer hooks in the re-run."""
     for attribute in ("_orig_mod", "module"):
         inner = getattr(model, attribute, None)
-        if type(model).__name__ in ("OptimizedModule", "DistributedDataParallel") and isinstance(inner, torch.nn.Module):
+        if type(model).__name__ in _WRAPPERS and isinstance(inner, torch.nn.Module):
             model = inner
     return model
 

@@ -122,6 +122,36 @@ def test_a_nonfinite_gradient_from_the_loss_names_the_loss():
     assert origin.place == "loss" and "gradient the loss sent back" in origin.detail
 
 
+class Recurrent(nn.Module):
+    """An RNN whose hidden state the loop feeds back without detaching it, then sqrt at 0."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.rnn, self.fc = nn.RNN(8, 16, batch_first=True), nn.Linear(16, 4)
+
+    def forward(self, x, h):
+        out, h = self.rnn(x, h)
+        return self.fc(torch.sqrt(out * 0)), h
+
+
+def test_a_state_carried_from_the_last_step_does_not_break_the_search():
+    """The last step's backward freed the graph the hidden state carries: the re-run starts from its values."""
+    model, x = Recurrent(), torch.randn(2, 5, 8)
+    out, h = model(x, torch.zeros(1, 2, 16))
+    out.sum().backward()
+    origin = find_origin(model, (x, h))
+    assert (origin.place, origin.name) == ("backward", "")
+
+
+def test_sparse_gradients_are_read():
+    model = nn.Sequential(nn.Embedding(10, 4, sparse=True), Sqrt(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[0].weight[3] = 0.0
+    origin = find_origin(model, (torch.tensor([[3, 3]]),))
+    assert (origin.place, origin.name) == ("backward", "1")
+
+
 def test_a_finite_step_has_no_origin():
     assert find_origin(mlp(8, 16, 4), (_batch(),), loss=1.0) is None
 
