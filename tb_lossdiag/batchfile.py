@@ -39,10 +39,15 @@ def save(path: str, payload: dict) -> None:
 
 def load(path: str) -> dict:
     """A batch file's payload, its tensors on the CPU (weights_only: loading runs no code)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    what = "is not a tb_lossdiag batch file (watch(guard=True) writes them as <run>/lossdiag/batch-<step>.pt)"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # the unpickler raises whatever the bytes lead it to (KeyError, UnpicklingError, ...)
+        raise ValueError(f"{path} {what}: {type(error).__name__}: {error}") from error
     if not isinstance(payload, dict) or "forwards" not in payload:
-        raise ValueError(f"{path} is not a tb_lossdiag batch file (watch(guard=True) writes them as "
-                         "<run>/lossdiag/batch-<step>.pt)")
+        raise ValueError(f"{path} {what}")
     return payload
 
 

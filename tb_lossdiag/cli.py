@@ -1,4 +1,5 @@
-"""The tb-lossdiag command: report or scan the diagnostics of a log directory, or write the demo gallery."""
+"""The tb-lossdiag command: report or scan the diagnostics of a log directory, write the demo gallery, or
+show a batch file that watch(guard=True) kept."""
 
 import argparse
 import json
@@ -166,6 +167,18 @@ def _demo(args) -> int:
     return demo.serve(args.logdir, args.port, args.host)
 
 
+def _batch(args) -> int:
+    from tb_lossdiag import batchfile
+
+    try:
+        text = batchfile.describe(args.file)
+    except (OSError, ValueError) as error:
+        print(f"tb-lossdiag: cannot read {args.file!r} as a batch file: {error}", file=sys.stderr)
+        return 2
+    _print_quietly(lambda: print(text))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tb-lossdiag", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -192,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=6006)
     demo.add_argument("--host", default="localhost")
     demo.set_defaults(run=_demo)
+
+    batch = commands.add_parser(
+        "batch", help="print what a batch file kept by watch(guard=True) holds: shapes, dtypes, the rows "
+        "and columns holding NaN/Inf, value ranges")
+    batch.add_argument("file", help="<run>/lossdiag/batch-<step>.pt")
+    batch.set_defaults(run=_batch)
     return parser
 
 

@@ -176,3 +176,31 @@ def test_a_waiting_terminal_gets_a_progress_line_and_json_none(logdir, capsys, m
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert main(["report", logdir]) == 0
     assert "reading" not in sys.stderr.getvalue()
+
+
+def test_batch_prints_where_the_nan_sits_in_a_kept_batch(logdir, capsys):
+    """`tb-lossdiag batch FILE` on the file watch(guard=True) kept: the argument's row and column
+    of the NaN; a file that is not a batch file exits 2 with a message."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with DiagWriter(logdir) as writer:
+        writer.watch(model, optimizer, guard=True)
+        for step in range(3):
+            x = torch.randn(8, 4)
+            if step == 1:
+                x[5, 2] = NAN
+            optimizer.zero_grad()
+            model(x).sum().backward()
+            optimizer.step()
+    path = os.path.join(logdir, "lossdiag", "batch-1.pt")
+    assert main(["batch", path]) == 0
+    out = capsys.readouterr().out
+    assert "args[0]: float32 [8, 4], NaN 1, Inf 0 of 32, in rows 5 (1 of 8), columns 2 (1 of 4)" in out
+    not_a_batch = os.path.join(logdir, "notes.txt")
+    with open(not_a_batch, "w") as f:
+        f.write("hello")
+    assert main(["batch", not_a_batch]) == 2
+    assert "cannot read" in capsys.readouterr().err
