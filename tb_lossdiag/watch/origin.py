@@ -194,9 +194,9 @@ def _backward_origin(trace: _Trace, output_grads, loss) -> Optional[S.NonfiniteO
     differentiable = [k for k, t in enumerate(root.outputs) if t.requires_grad]
     if not differentiable:
         return None
-    given = list(output_grads or ())
-    upstream = [given[k] if k < len(given) and given[k] is not None else torch.ones_like(root.outputs[k])
-                for k in differentiable]
+    given = {k: g for k, (g, out) in enumerate(zip(output_grads or (), root.outputs))
+             if g is not None and g.shape == out.shape}  # one of another shape is ignored
+    upstream = [given[k] if k in given else torch.ones_like(root.outputs[k]) for k in differentiable]
     if given and not S.to_host([_finite(upstream)])[0][0]:
         return _loss_origin(loss, "the model's output was finite, the gradient the loss sent back into it was not")
     targets: Dict[int, torch.Tensor] = {}
@@ -214,7 +214,7 @@ def _backward_origin(trace: _Trace, output_grads, loss) -> Optional[S.NonfiniteO
         return any(id(t) in bad for t in tensors)
 
     holds_bad = set()  # calls one of whose inner calls got a non-finite gradient at its output
-    for i, call in enumerate(trace.calls):
+    for call in trace.calls:
         if any_bad(call.outputs):
             parent = call.parent
             while parent >= 0 and parent not in holds_bad:
