@@ -9,7 +9,8 @@ with its own writer and hooks attached to that model. Figures are medians over r
 time divided by the SummaryWriter block's in the same round, for wall time and for the process's
 CPU time. Configurations: bare loop; SummaryWriter logging the loss; DiagWriter logging it;
 watch() sampling no step (the every-step checks); watch() every 10 steps (how a run starts, and
-where it returns after any alarm); everything every step; and a second SummaryWriter block, whose
+where it returns after any alarm); everything every step; guard=True on the unsampled steps (what
+the guard adds to a step); and a second SummaryWriter block, whose
 ratio to the first (A/A) shows how far the machine's noise alone moves a ratio at the time.
 watch() at its defaults, relaxed in a long calm run to 1 step in 80, is per round the unsampled
 block plus 1/8 of what sampling every 10th step added to it. The accounting splits a step's cost
@@ -86,13 +87,15 @@ WATCH_OPTIONS = {
     "watch_unsampled": {"every": 10 ** 9},  # only the every-step checks: what most steps pay
     "watch_every10": {"max_every": 10},  # the start of a run, and after any alarm
     "everything": {"every": 1, "max_every": 1},
+    "guard_unsampled": {"every": 10 ** 9, "guard": True},  # guard=True on top of the every-step checks
 }
 # Timed; "summarywriter_again" is a second SummaryWriter block: its ratio to the first (A/A) is the
 # noise floor of the measure on the machine at the time.
 CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
-           "everything")
+           "everything", "guard_unsampled")
 LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
-          "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter"}
+          "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter",
+          "guard_unsampled": "guard (unsampled)"}
 RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
 
 
@@ -345,6 +348,7 @@ def figures(times, held, params, tensor_memory, python_memory):
         "vs_summarywriter": {c: {m: paired(times, c, i) for i, m in enumerate(MEASURES)} for c in times},
         "vs_bare": {c: {m: paired(times, c, i, "bare") for i, m in enumerate(MEASURES)} for c in times},
         "accounting": {m: accounting(costs[m]) for m in MEASURES},
+        "guard_added_us": {m: (costs[m]["guard_unsampled"] - costs[m]["watch_unsampled"]) * 1e6 for m in MEASURES},
         "tensor_bytes_held": held, "param_bytes": params,
         "peak_tensor_added_bytes": tensor_memory, "peak_python_added_bytes": python_memory,
         "seconds_per_step": {c: times[c] for c in CONFIGS},  # per round: (wall, process CPU)
@@ -370,7 +374,7 @@ def main(argv=None):
     # One batch for thousands of steps: a plateau by design, and Adam blow-ups near a loss of 0.
     logging.getLogger("tb_lossdiag").setLevel(logging.CRITICAL)
     results = {}
-    shown = ("summarywriter_again", "diagwriter", "watch", "watch_every10", "everything")
+    shown = ("summarywriter_again", "diagwriter", "watch", "watch_every10", "everything", "guard_unsampled")
     with tempfile.TemporaryDirectory() as logdir:
         print(f"vs SummaryWriter, wall time ({args.threads} torch thread(s)): median over {args.rounds} rounds of "
               "paired blocks on one model (95% bootstrap interval); watch (defaults) = the unsampled block "
@@ -418,6 +422,8 @@ def main(argv=None):
             print(f"{workload:<12} {a['summarywriter_us']:>8.0f} {a['diagwriter_added_us']:>12.1f} "
                   f"{a['watch_every_step_us']:>12.1f} {a['sampled_step_us']:>14.0f} {a['watch_every10']:>17.3f}"
                   f" {results[workload]['vs_summarywriter']['watch_every10']['wall'][0]:>9.3f}")
+        print("guard=True adds to an unsampled step (µs of wall time): " + "; ".join(
+            f"{w}: {results[w]['guard_added_us']['wall']:.1f}" for w in args.workloads))
         scalars, events = writer_throughput(logdir)
         results["writer"] = {"loss_scalars_per_s": scalars, "events_per_s": events}
         print(f"writer: {scalars:,.0f} loss scalars/s diagnosed and written; {events:,.0f} events/s written")
