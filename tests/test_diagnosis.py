@@ -15,7 +15,7 @@ CATEGORY = {
     "saturated_activation": "model", "dead_activation": "model", "vanishing_gradient": "model",
     "nll_on_probabilities": "model", "softmax_before_cross_entropy": "model",
     "target_shape_mismatch": "model", "division_by_zero": "model", "log_of_nonpositive": "model",
-    "frozen_parameters": "model", "grad_scale_collapse": "model",
+    "frozen_parameters": "model", "grad_scale_collapse": "model", "nonfinite_origin": "model",
     "missing_values": "data", "nonfinite_values": "data", "empty_strings": "data",
 }
 TAGS = {
@@ -88,6 +88,12 @@ LINKS = {
     "dead units -> nothing learning": (ev("dead_activation", 10, "warning"), ev("frozen_parameters", 20, "warning", parameters=4, steps=20)),
     "collapsed scaler -> nothing learning at its step": (ev("grad_scale_collapse", 20, "warning"), ev("frozen_parameters", 20, "warning", parameters=4, steps=20)),
     "nothing learning -> plateau": (ev("frozen_parameters", 20, "warning", parameters=4, steps=20), ev("loss_plateau", 130, "warning")),
+    "NaN born in a module -> its activation report": (ev("nonfinite_origin", 8, tag="module enc", module=1.0), ev("nonfinite_activation", 8)),
+    "NaN born in the loss -> that loss": (ev("nonfinite_origin", 8, tag="loss mse_loss", loss=1.0), ev("nonfinite_loss", 8, value=NAN)),
+    "NaN born in backward -> gradients": (ev("nonfinite_origin", 8, tag="backward norm", backward=1.0), ev("nonfinite_gradient", 8)),
+    "NaN batch -> where it was born": (ev("nonfinite_input", 8), ev("nonfinite_origin", 8, tag="input x", input=1.0)),
+    "measured division -> the module it made NaN": (ev("division_by_zero", 8, minimum=0.0, bad_values=1, values=8), ev("nonfinite_origin", 8, tag="module div", module=1.0)),
+    "exploding gradients -> the NaN's birthplace": (ev("exploding_gradient", 5, "warning"), ev("nonfinite_origin", 8, tag="module fc", module=1.0)),
 }
 # ... and must not link these.
 NOT_LINKS = {
@@ -107,7 +113,37 @@ NOT_LINKS = {
     "negative loss does not explain a divergence": (ev("negative_loss", 2), ev("loss_divergence", 50, "warning")),
     "dead units do not explain parameters left out of the optimizer": (ev("dead_activation", 10, "warning"), ev("frozen_parameters", 20, "warning", parameters=4)),
     "plateau explains nothing": (ev("loss_plateau", 130, "warning"), ev("frozen_parameters", 140, "warning")),
+    "a NaN's birthplace does not explain a plateau": (ev("nonfinite_origin", 8, tag="module enc", module=1.0), ev("loss_plateau", 130, "warning")),
 }
+
+
+def _origin(step, place, name, message):
+    return dataclasses.replace(ev("nonfinite_origin", step, tag=f"{place} {name}", **{place: 1.0}), message=message)
+
+
+def test_the_nans_birthplace_is_the_root_and_named_first():
+    """A module's output is the first NaN: one diagnosis rooted there, in execution order before the
+    activation report of the same module and step (not repeated), the loss and gradients its consequences."""
+    born = _origin(8, "module", "enc.fc2", "NaN/Inf first appeared in the output of 'enc.fc2' (Linear) at step 8")
+    events = [ev("nonfinite_loss", 8, value=NAN), ev("nonfinite_gradient", 8, parameters=4),
+              ev("nonfinite_activation", 8, tag="module enc.fc2"), born]
+    (diagnosis,) = diagnose(events)
+    assert diagnosis.root is born and diagnosis.summary.startswith(
+        "NaN/Inf first appeared in the output of 'enc.fc2' (Linear) at step 8 -> `loss/train` NaN at step 8 -> "
+        "gradients of 4 parameters NaN/Inf at step 8. Fix:")
+
+
+def test_a_nan_birthplace_is_named_in_its_causes_chain_first():
+    """Exploding gradients end in a NaN born in a module: the birthplace is the chain's first link,
+    however many echoes come before it; a NaN batch's root does not repeat its own birthplace."""
+    born = _origin(9, "module", "fc", "NaN/Inf first appeared in the output of 'fc' (Linear) at step 9")
+    events = [ev("exploding_gradient", 5, "warning", grad_norm=1e6)] + [
+        ev("nonfinite_loss", 9, tag=f"loss/{i}", value=NAN) for i in range(5)] + [born]
+    (diagnosis,) = diagnose(events)
+    assert diagnosis.summary.startswith("gradient norm 1e+06 at step 5 -> NaN/Inf first appeared in the output of 'fc'")
+    batch = _origin(8, "input", "x", "NaN/Inf first appeared in the input batch at step 8: argument 'x'")
+    (diagnosis,) = diagnose([ev("nonfinite_input", 8, count=1, numel=8), batch, ev("nonfinite_loss", 8, value=NAN)])
+    assert diagnosis.root.kind == "nonfinite_input" and "first appeared" not in diagnosis.summary
 
 
 @pytest.mark.parametrize("name", sorted(LINKS))

@@ -19,6 +19,7 @@ from tb_lossdiag.events import Event, severity_rank
 
 FAILURE_KIND = "diagnostic_failure"  # tb_lossdiag's own failure: about the tool, not the training
 CHAIN_LINKS = 4  # consequences named in a summary; the rest are counted
+ORIGIN_KIND = "nonfinite_origin"  # where a NaN was born: named in its diagnosis's summary, never a second diagnosis
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,13 +146,17 @@ def _confidence(root: Event) -> str:
 
 def _diagnosis(root: Event, consequences: List[Event], several_ranks: bool) -> Diagnosis:
     # Reminders repeat a link already named; an operand check read off a NaN loss names that loss;
-    # the root's kind on other ranks is said by the ranks in front.
-    links, seen = [], {(root.kind, root.tag, root.rank), (root.tag, root.step, root.rank)}
+    # the root's kind on other ranks is said by the ranks in front; the NaN's birthplace is named
+    # first (a NaN batch's root already names it).
+    linked: List[Tuple[bool, str]] = []  # (not the birthplace, phrase)
+    seen = {(root.kind, root.tag, root.rank), (root.tag, root.step, root.rank)}
     for event in consequences:
         keys = {(event.kind, event.tag, event.rank), (event.tag, event.step, event.rank)}
-        if not seen & keys and (event.kind, event.rank == root.rank) != (root.kind, False):
-            links.append(phrase(event, root=False) + (f" (rank {event.rank})" if event.rank != root.rank else ""))
+        if not seen & keys and (event.kind, event.rank == root.rank) != (root.kind, False) and not _told(root, event):
+            text = phrase(event, root=False) + (f" (rank {event.rank})" if event.rank != root.rank else "")
+            linked.append((event.kind != ORIGIN_KIND, text))
         seen |= keys
+    links = [text for _, text in sorted(linked, key=lambda link: link[0])]  # stable
     chain = [phrase(root)] + links[:CHAIN_LINKS]
     if len(links) > CHAIN_LINKS:
         chain.append(f"{len(links) - CHAIN_LINKS} more")
@@ -160,3 +165,8 @@ def _diagnosis(root: Event, consequences: List[Event], several_ranks: bool) -> D
     where = f"rank{'s' * (len(ranks) > 1)} {', '.join(map(str, ranks))}: " if several_ranks else ""
     summary = where + " -> ".join(chain) + f". Fix: {fix}"
     return Diagnosis(root, tuple(consequences), _confidence(root), fix, summary)
+
+
+def _told(root: Event, event: Event) -> bool:
+    """Whether the root already says what `event` says: a NaN batch names where its NaN was born."""
+    return root.kind == "nonfinite_input" and event.kind == ORIGIN_KIND and "input" in event.evidence

@@ -72,6 +72,7 @@ PHRASES: Dict[str, Callable[[Event], str]] = {
     "nonfinite_loss": _nonfinite_loss,
     "nonfinite_gradient": lambda e: f"gradients of {_count(e.evidence.get('parameters', 0), 'parameter')} NaN/Inf at step {e.step}",
     "nonfinite_activation": lambda e: f"module `{_name(e)}` outputs NaN/Inf at step {e.step}",
+    "nonfinite_origin": lambda e: e.message,  # the birthplace, as the origin search worded it
     "division_by_zero": _op,
     "log_of_nonpositive": _op,
     "loss_divergence": _divergence,

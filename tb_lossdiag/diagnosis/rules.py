@@ -25,12 +25,17 @@ STAGES = {
     "grad_scale_collapse": 6,
 }
 _CATEGORY_STAGES = {"data": 0, "model": 3, "curve": 5}  # kinds not named above: loss curves at 5
+# Where a NaN was born (nonfinite_origin, evidence named by its place): after the batch check that
+# counts a NaN input, before the first module, loss value or gradient that reports it downstream.
+_ORIGIN_STAGES = {"input": 1.5, "module": 2.5, "loss": 3.5, "backward": 5.5}
 
 
-def position(event: Event) -> Tuple[int, int]:
+def position(event: Event) -> Tuple[int, float]:
     """(step, stage): the order in which a training loop meets the event."""
     if event.category == "data":
         return event.step, 0
+    if event.kind == "nonfinite_origin":
+        return event.step, next((v for k, v in _ORIGIN_STAGES.items() if k in event.evidence), 3)
     if inferred_op(event):
         return event.step, 4  # the loss's own division or log, after the model's forward
     if nothing_learning(event):
@@ -67,8 +72,10 @@ def _stall(effect: Event) -> bool:
 
 
 def _echo(effect: Event) -> bool:
-    """Whether `effect` reports NaN/Inf that arrived from upstream."""
-    return effect.kind in NONFINITE or inferred_op(effect) or effect.kind == "grad_scale_collapse"
+    """Whether `effect` reports NaN/Inf that arrived from upstream (where a NaN was first seen
+    included: whatever made the NaN explains its birthplace)."""
+    return (effect.kind in NONFINITE or inferred_op(effect)
+            or effect.kind in ("grad_scale_collapse", "nonfinite_origin"))
 
 
 def same_fault_again(cause: Event, effect: Event) -> bool:
@@ -100,6 +107,12 @@ def op_at_zero_makes_nonfinite(cause: Event, effect: Event) -> bool:
 def nonfinite_activation_flows_on(cause: Event, effect: Event) -> bool:
     """The first module to output NaN/Inf hands it to the loss and, in backward, to the gradients."""
     return cause.kind == "nonfinite_activation" and _echo(effect)
+
+
+def nonfinite_origin_flows_on(cause: Event, effect: Event) -> bool:
+    """The place a step's first NaN/Inf appeared (a module's output, the loss, a module's backward)
+    hands it on to everything after it: the loss, the gradients, and the weights they update."""
+    return cause.kind == "nonfinite_origin" and _echo(effect)
 
 
 def nonfinite_loss_flows_back(cause: Event, effect: Event) -> bool:
@@ -191,6 +204,7 @@ RULES: Tuple[Callable[[Event, Event], bool], ...] = (
     data_nonfinite_reaches_batches,
     op_at_zero_makes_nonfinite,
     nonfinite_activation_flows_on,
+    nonfinite_origin_flows_on,
     nonfinite_loss_flows_back,
     nonfinite_gradient_breaks_weights,
     instability_escalates,
