@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from detectors.scenarios import mlp
+from detectors.scenarios import batches, mlp, only
+from tb_lossdiag import DiagWriter
 from tb_lossdiag.watch.origin import find_origin
 
 
@@ -180,3 +181,33 @@ def test_weights_already_nan_give_no_origin():
     with torch.no_grad():
         model[0].weight[0, 0] = math.nan
     assert find_origin(model, (_batch(),)) is None
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std over the batch: 0/0 = NaN when every row of the batch is the same."""
+
+    def forward(self, x):
+        return (x - x.mean(0)) / x.std(0)
+
+
+def test_through_watch_the_event_names_the_module_and_the_step(logdir):
+    """Step 6's batch repeats one row (finite data): the Standardize module makes 0/0. The
+    guarded watch re-runs that step and names the module, not the Linear layers its NaN reached."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), Standardize(), nn.Tanh(), nn.Linear(16, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    data = batches(10, (32, 8), classes=4)
+    data[6] = (data[6][0][:1].repeat(32, 1), data[6][1])
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, guard=True)
+    for step, (x, y) in enumerate(data):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    event = only(writer.events, "nonfinite_origin")
+    assert event.step == 6 and event.tag == "module 1"
+    assert event.message == ("NaN/Inf first appeared in the output of '1' (Standardize; its input was finite) "
+                             "at step 6")
