@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tb_lossdiag.diagnosis import Diagnosis, diagnose, explain
+from tb_lossdiag.diagnosis import Diagnosis, describe, diagnose, explain
 from tb_lossdiag.diagnosis.rules import RULES
 from tb_lossdiag.events import Event
 
@@ -349,3 +349,4 @@ def test_explain_names_the_root_then_the_others():
     first, second = text.splitlines()
     assert first.startswith("Root cause (certain): NaN/Inf in the input data")
     assert second.startswith("Also (certain): 0 parameters never change (step 0)")
+    assert describe(diagnose(events)) == text and describe([]) == ""  # what a caller holding the diagnoses says

@@ -56,8 +56,12 @@ def diagnose(events: Sequence[Event]) -> List[Diagnosis]:
 
 
 def explain(events: Sequence[Event]) -> str:
+    """describe(diagnose(events))."""
+    return describe(diagnose(events))
+
+
+def describe(found: Sequence["Diagnosis"]) -> str:
     """What stop_on_error=True raises with: the first diagnosis, then one line per other; "" when none."""
-    found = diagnose(events)
     if not found:
         return ""
     first, others = found[0], found[1:]
