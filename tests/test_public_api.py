@@ -2,7 +2,11 @@
 
 import pathlib
 import re
+import subprocess
+import sys
 import types
+
+import pytest
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +38,9 @@ def test_all_is_the_documented_public_api():
 
 def test_all_is_every_public_name_of_the_package():
     """Nothing public is importable from tb_lossdiag without being in __all__ (submodules aside)."""
-    public = {name for name, value in vars(tb_lossdiag).items()
-              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    # dir(): the names imported on first use are listed before they are imported.
+    public = {name for name in dir(tb_lossdiag)
+              if not name.startswith("_") and not isinstance(getattr(tb_lossdiag, name), types.ModuleType)}
     assert sorted(tb_lossdiag.__all__) == sorted(public)
     assert len(set(tb_lossdiag.__all__)) == len(tb_lossdiag.__all__)
 
@@ -67,3 +72,23 @@ def test_one_version_string():
     setup = (pathlib.Path(__file__).resolve().parents[1] / "setup.py").read_text(encoding="utf-8")
     assert not re.search(r"version=\"\d", setup)
     assert re.fullmatch(r"\d+\.\d+\.\d+", tb_lossdiag.__version__)
+
+
+def test_unknown_names_fail_as_for_any_module():
+    with pytest.raises(AttributeError, match="no attribute 'DiagWritr'"):
+        getattr(tb_lossdiag, "DiagWritr")
+
+
+def test_importing_the_package_and_reporting_need_no_torch(logdir):
+    """`import tb_lossdiag` and `tb-lossdiag report` do not import torch (seconds on a small machine)."""
+    with DiagWriter(logdir) as writer:
+        writer.add_scalar("loss", float("nan"), 3)
+    code = (
+        "import sys, tb_lossdiag\n"
+        "from tb_lossdiag.cli import main\n"
+        f"status = main(['report', {str(logdir)!r}])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "torch was imported" not in done.stderr and "nonfinite_loss" in done.stdout
