@@ -153,6 +153,14 @@ def test_sparse_gradients_are_read():
     assert (origin.place, origin.name) == ("backward", "1")
 
 
+def test_a_float16_overflow_is_found_under_the_steps_autocast():
+    """Values ~1e5 overflow float16 (max 65504) in the first Linear under autocast; in float32 they do not."""
+    model, x = mlp(8, 16, 4), _batch() * 1e5
+    assert find_origin(model, (x,)) is None
+    origin = find_origin(model, (x,), autocast=("cpu", torch.float16))
+    assert (origin.place, origin.name) == ("module", "0")
+
+
 def test_a_finite_step_has_no_origin():
     assert find_origin(mlp(8, 16, 4), (_batch(),), loss=1.0) is None
 
