@@ -126,7 +126,7 @@ def _traced_forward(model, args, kwargs) -> _Trace:
     def after(module, call_args, call_kwargs, output):
         index = stack.pop()
         parent, inputs = started[index]
-        end(index, names.get(id(module), type(module).__name__), module, parent, inputs, _tensors(output))
+        end(index, names[id(module)], module, parent, inputs, _tensors(output))
 
     def end(index, name, module, parent, inputs, outputs):
         calls[index] = _Call(name, type(module).__name__, parent, inputs, outputs,
@@ -145,10 +145,9 @@ def _traced_forward(model, args, kwargs) -> _Trace:
         for handle in handles:
             handle.remove()
     end(0, "", model, -1, _tensors((args, kwargs)), _tensors(output))
-    order = sorted(calls)
-    values = S.to_host([flag for i in order for flag in flags[i]])
-    finite = [(bool(values[2 * k][0]), bool(values[2 * k + 1][0])) for k in range(len(order))]
-    return _Trace([calls[i] for i in order], ended, finite)
+    values = S.to_host([flag for i in range(len(calls)) for flag in flags[i]])
+    finite = [(bool(values[2 * i][0]), bool(values[2 * i + 1][0])) for i in range(len(calls))]
+    return _Trace([calls[i] for i in range(len(calls))], ended, finite)
 
 
 def _forward_origin(trace: _Trace) -> Optional[S.NonfiniteOrigin]:
