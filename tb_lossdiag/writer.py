@@ -14,6 +14,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_lossdiag import diagnosis, metadata, summary
+from tb_lossdiag import stats as S
 from tb_lossdiag.data import prepare_check
 from tb_lossdiag.detectors import Detector, LossPoint
 from tb_lossdiag.diagnoser import Diagnoser, failure_event
@@ -44,6 +45,10 @@ class DiagWriter(SummaryWriter):
     Everything SummaryWriter writes is written unchanged; DiagWriter only adds records of plugin
     `lossdiag`. Tags matching `loss_tags` (default: containing "loss") feed the loss detectors;
     those matching `validation_tags` count as validation losses.
+
+    Without watch(), a training loss logged as a tensor also gets the gradient checks: the
+    parameters its autograd graph reaches are probed (non-finite, exploding and vanishing gradients,
+    a missing zero_grad(), parameters that never change); `auto_watch=False` turns that off.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class DiagWriter(SummaryWriter):
         tune: Optional[Mapping[str, Mapping]] = None,
         disable: Sequence[str] = (),
         stop_on_error: bool = False,
+        auto_watch: bool = True,
     ):
         # Validate everything before SummaryWriter creates files, so a typo leaves no empty run.
         self._diagnoser = Diagnoser(detectors, tune, disable)
@@ -77,6 +83,10 @@ class DiagWriter(SummaryWriter):
         self._new_loss_tag = False  # a loss tag no record holds yet: the next record is written even if empty
         self._graphs = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
         self._watches = []
+        # Swap-only: without watch(), a logged loss tensor's graph leads to the parameters it trains
+        # (tb_lossdiag.watch.auto); off with auto_watch=False, and for good once watch() is called.
+        self._auto_watch = auto_watch
+        self._auto = None
         self._rank = _distributed_rank()
         self._record_tag = metadata.TAG_PREFIX + uuid.uuid4().hex[:12]
         self._record_step = 0
@@ -97,12 +107,13 @@ class DiagWriter(SummaryWriter):
     def add_scalar(self, tag, scalar_value, global_step=None, walltime=None, new_style=False, double_precision=False):
         """SummaryWriter.add_scalar, then the loss detectors when `tag` names a loss."""
         is_loss = self._roles(tag)[0]
-        graph = None
+        graph, step = None, 0
         if is_loss:
-            scalar_value, graph = self._read_loss(tag, scalar_value)
+            step = self._step_of(tag, global_step)
+            scalar_value, graph = self._read_loss(tag, scalar_value, step)
         super().add_scalar(tag, scalar_value, global_step, walltime, new_style, double_precision)
         if is_loss:
-            self._observe_loss(tag, scalar_value, global_step, graph)
+            self._observe_loss(tag, scalar_value, step, graph)
 
     def add_scalars(self, main_tag, tag_scalar_dict, global_step=None, walltime=None):
         """SummaryWriter.add_scalars, then the loss detectors for each "main_tag/key" naming a loss."""
@@ -110,18 +121,21 @@ class DiagWriter(SummaryWriter):
         for key, value in tag_scalar_dict.items():
             full_tag = f"{main_tag}/{key}"
             if self._roles(full_tag)[0]:
-                value, graph = self._read_loss(full_tag, value)
-                losses[full_tag] = (value, graph)
+                step = self._step_of(full_tag, global_step)
+                value, graph = self._read_loss(full_tag, value, step)
+                losses[full_tag] = (value, step, graph)
             values[key] = value
         super().add_scalars(main_tag, values, global_step, walltime)
-        for full_tag, (value, graph) in losses.items():
-            self._observe_loss(full_tag, value, global_step, graph)
+        for full_tag, (value, step, graph) in losses.items():
+            self._observe_loss(full_tag, value, step, graph)
 
     def watch(self, model, optimizer=None, **options):
-        """Install probes on `model` (and `optimizer`); returns a handle whose remove() takes them off."""
+        """Install probes on `model` (and `optimizer`); returns a handle whose remove() takes them off.
+        It takes over from the swap-only gradient checks (their hooks come off)."""
         from tb_lossdiag.watch import Watch
 
         handle = Watch(self, model, optimizer, **options)
+        self._stop_auto()
         self._watches.append(handle)
         return handle
 
@@ -146,6 +160,7 @@ class DiagWriter(SummaryWriter):
         for handle in self._watches:
             handle.remove()
         self._watches.clear()
+        self._stop_auto()
         if self.all_writers is not None:
             self._drain()
         atexit.unregister(self._atexit)
@@ -207,14 +222,25 @@ class DiagWriter(SummaryWriter):
                 self._new_loss_tag = True
         return roles
 
-    def _read_loss(self, tag, value):
+    def _read_loss(self, tag, value, step):
         """(the value to write, its LossGraph or None): a loss tensor is read here, once."""
         if not isinstance(value, torch.Tensor):
             return value, None
         graph = self._loss_graph(tag, value)
-        # The one host transfer SummaryWriter would make anyway; passing the float on writes the
-        # same record.
-        number = _loss_item(tag, value)
+        _one_value(tag, value)
+        # The one host transfer SummaryWriter would make anyway (passing the float on writes the
+        # same record); the swap-only checks' statistics ride along with it.
+        number = None
+        with self.guard("auto watch", step):
+            auto = self._auto_for(tag, value)
+            if auto is not None:
+                extra = auto.before_read(value, step)
+                values = S.to_host([value, *extra]) if extra else [[]]
+                if extra:
+                    number = values[0][0]  # a float: the loss is floating, as its graph says
+                auto.after_read(values[1:])
+        if number is None:
+            number = value.item()  # no detach(): item() reads a tensor that requires grad as it is
         for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
             handle.saw_loss(value, number)
         return number, graph
@@ -228,8 +254,24 @@ class DiagWriter(SummaryWriter):
             cached = self._graphs[tag] = (name, describe_loss(tensor))
         return cached[1]
 
-    def _observe_loss(self, tag, value, global_step, graph):
-        step = self._step_of(tag, global_step)
+    def _auto_for(self, tag, tensor):
+        """The swap-only watcher when it should see this loss tensor (a training loss with a graph,
+        no watch()), created at the first one; else None."""
+        if not self._auto_watch or tensor.grad_fn is None or self._roles(tag)[1]:
+            return None
+        if self._auto is None:
+            from tb_lossdiag.watch.auto import AutoWatch
+
+            self._auto = AutoWatch(self)
+        return self._auto
+
+    def _stop_auto(self):
+        self._auto_watch = False
+        if self._auto is not None:
+            auto, self._auto = self._auto, None
+            auto.remove()
+
+    def _observe_loss(self, tag, value, step, graph):
         with self.guard("loss detectors", step):
             point = LossPoint(
                 tag=tag,
@@ -240,6 +282,8 @@ class DiagWriter(SummaryWriter):
             )
             self._record(self._diagnoser.loss(point))
         self._maybe_stop()
+        if self._auto is not None:
+            self._auto.deliver(step)
 
     def _step_of(self, tag, global_step):
         if global_step is None:
@@ -307,14 +351,13 @@ class _Guard:
         return False
 
 
-def _loss_item(tag: str, tensor: torch.Tensor):
+def _one_value(tag: str, tensor: torch.Tensor) -> None:
     if tensor.numel() != 1:
         raise ValueError(
             f"add_scalar({tag!r}, ...) got a loss tensor of shape {tuple(tensor.shape)}; a loss tag "
             "needs one value: reduce it first (loss.mean(), or reduction='mean' in the loss "
             "function), or log it under a tag without 'loss'"
         )
-    return tensor.item()  # no detach(): item() reads a tensor that requires grad as it is
 
 
 def rank_log_dir(logdir: str) -> str:

@@ -2,28 +2,55 @@
 applied are still there, untouched (a missing optimizer.zero_grad())."""
 
 import weakref
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
+
+import torch
 
 from tb_lossdiag.watch.parameters import Parameters
 
 
-class StaleGradients:
-    """Remembers each applied gradient after a step and finds it unchanged at the next backward."""
+class Inspection(NamedTuple):
+    """What check found: gradients certainly left over, and gradients whose values decide it."""
 
-    def __init__(self, parameters: Parameters):
+    stale: List[str]  # still the very tensor, at the very version, the last step left
+    # after_update only: still the same tensor, changed in place after backward (clipped,
+    # unscaled, or zeroed by zero_grad(set_to_none=False)); not zero means it was not cleared
+    changed: List[Tuple[str, torch.Tensor]]
+
+
+class StaleGradients:
+    """Remembers each applied gradient after a step and finds it unchanged at the next backward.
+
+    With `after_update` (no optimizer seen: swap-only) it is armed at the end of every backward
+    pass instead, and a gradient counts only once its parameter has changed since (an update
+    applied it): the micro-batches of gradient accumulation are not stale.
+    """
+
+    def __init__(self, parameters: Parameters, after_update: bool = False):
         self._parameters = parameters
-        self._armed: Dict[int, Tuple[weakref.ref, int]] = {}  # parameter index -> (weakref to its .grad, its version) after a step
+        self._after_update = after_update
+        # parameter index -> (weakref to its .grad, its version when armed, its version when last
+        # seen, the parameter's version when armed)
+        self._armed: Dict[int, Tuple[weakref.ref, int, int, int]] = {}
 
     @property
     def armed(self) -> bool:
         return bool(self._armed)
 
     def arm(self) -> None:
-        """After optimizer.step(): remember the gradients it applied. Only what the optimizer holds:
-        optimizer.zero_grad() never clears the others, and frozen_parameters already names them."""
+        """After optimizer.step() (or, after_update, backward): remember the gradients. Only what the
+        optimizer holds: optimizer.zero_grad() never clears the others, and frozen_parameters
+        already names them."""
         named = self._parameters.named
-        self._armed = {i: (weakref.ref(g), g._version) for i in self._parameters.measured
-                       if (g := named[i][1].grad) is not None}
+        self._armed = {i: (weakref.ref(g), g._version, g._version, p._version) for i in self._parameters.measured
+                       if (g := (p := named[i][1]).grad) is not None}
+
+    def seen(self) -> None:
+        """after_update: the gradients as they are now (after clipping or unscaling, before the next
+        backward), so that a later in-place change is told from these."""
+        named = self._parameters.named
+        self._armed = {i: (ref, version, g._version, param) for i, (ref, version, _, param) in self._armed.items()
+                       if (g := named[i][1].grad) is not None and g is ref()}
 
     def disarm(self) -> None:
         self._armed = {}
@@ -31,7 +58,24 @@ class StaleGradients:
     def check(self) -> List[str]:
         """As backward starts, before any gradient accumulates: the parameters whose .grad is still
         the very tensor, at the very version, the last step left (nothing cleared it)."""
+        return self.inspect().stale
+
+    def inspect(self) -> Inspection:
+        """check(), and after_update the gradients changed in place since backward whose values
+        tell (reading them is the caller's: a sync on an accelerator)."""
         armed, self._armed = self._armed, {}
         named = self._parameters.named
-        return [named[i][0] for i, (ref, version) in armed.items()
-                if (g := named[i][1].grad) is not None and g._version == version and g is ref()]
+        stale: List[str] = []
+        changed: List[Tuple[str, torch.Tensor]] = []
+        for i, (ref, version, seen, param) in armed.items():
+            name, p = named[i]
+            g = p.grad
+            if g is None or g is not ref() or g._version != seen:
+                continue  # cleared, replaced, or changed since last seen (zero_grad(set_to_none=False))
+            if self._after_update and p._version == param:
+                continue  # no update since backward: gradient accumulation
+            if version == seen:
+                stale.append(name)
+            else:
+                changed.append((name, g))
+        return Inspection(stale, changed)

@@ -1,0 +1,319 @@
+"""Swap-only checks: when a loss tensor is logged and no watch() is active, DiagWriter puts the
+gradient-side probes on the parameters the loss's autograd graph reaches, with no nn.Module.
+
+Found: the graph's AccumulateGrad leaves (auto_graph), once per distinct graph (a cheap signature,
+read on a new root op and on sampled steps); a new graph (a new head) extends the set. Installed:
+one pre-hook on each parameter's AccumulateGrad node (held, so that every forward reuses it),
+whose first call in a backward pass checks for gradients left from before the last update (a
+missing zero_grad()) before any accumulates, and queues a callback for the pass's end. Measured
+as watch() does, by the same probes (GradientProbe, StaleGradients): on sampled steps every
+gradient's and parameter's norm and each parameter's sum (a fingerprint: unchanged since the last
+sampled step means nothing moved it); on the others the cheap non-finite / 10x check. The step is
+the logged loss's: measured when its loss is logged after backward, or, when the loss is logged
+before its backward (learnt from a hook on the logged loss's root), at the end of that backward.
+
+Same StepStats, same detectors: nonfinite_gradient (naming the first parameter backward reaches),
+exploding_gradient, vanishing_gradient (layers are the ops that take parameters, first layer
+first), missing_zero_grad, frozen_parameters' "nothing is learning". Not known this way: the
+optimizer (learning rates, parameters it misses), activations and inputs; the first warning or
+error of such a run gets one info event saying that watch(model, optimizer) adds them.
+
+Cost: per backward pass one Python call per parameter (the pre-hooks) and one callback; per logged
+step a few attribute reads per parameter and, on an accelerator, one fused norm of the gradients.
+No host sync of its own, by construction: every statistic stays on the device until the writer
+reads the loss value (the one transfer SummaryWriter makes anyway), which carries them
+(DiagWriter reads them together with S.to_host). On CPU a read costs no sync. Nothing of a batch
+is kept: the hook on a logged loss's root is the graph's reference to this object, never the
+other way round, and the AccumulateGrad nodes held reference only their parameters.
+"""
+
+import dataclasses
+from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+
+import torch
+from torch.utils.hooks import RemovableHandle
+
+from tb_lossdiag import stats as S
+from tb_lossdiag.events import Event
+from tb_lossdiag.watch.auto_graph import leaves, param_name, signature
+from tb_lossdiag.watch.core import Schedule
+from tb_lossdiag.watch.gradients import GradientProbe
+from tb_lossdiag.watch.parameters import Parameters
+from tb_lossdiag.watch.record import StepRecord
+from tb_lossdiag.watch.stale import StaleGradients
+from tb_lossdiag.watch.summaries import SummaryWriting
+
+KIND = "auto_watch"  # the one info event of a swap-only run that ran into trouble
+
+
+class GraphParameters(Parameters):
+    """Parameters found in a loss's graph: each one's layer is the op that takes it."""
+
+    def __init__(self, named: List[Tuple[str, torch.Tensor]], layers: List[str]):
+        super().__init__(named)
+        self.layer_of = list(layers)
+
+
+class _Pending(NamedTuple):
+    """A measured step awaiting the transfer."""
+
+    record: StepRecord
+    sums: Optional[int]  # slot of every parameter's sum (sampled steps)
+    changed: Tuple[Tuple[Tuple[str, ...], int], ...]  # (names, slot of their gradients' norms): see Inspection
+
+
+class AutoWatch:
+    """The swap-only probes of one DiagWriter; remove() takes every hook off."""
+
+    def __init__(self, writer, every: int = 10, max_every: int = 80):
+        self._writer = writer
+        self._schedule = Schedule(every, max_every)
+        self._count = 0  # steps measured: sampling counts these (a loss logged every 100 steps is sampled too)
+        self._events_seen = writer.event_count
+        self._told = False  # the info event that watch() adds checks
+        self._signatures: Set[tuple] = set()
+        self._index: Dict[int, int] = {}  # id(parameter) -> its index in named
+        self._named: List[Tuple[str, torch.Tensor]] = []
+        self._layers: List[str] = []
+        self._nodes: List[object] = []  # the AccumulateGrad nodes held: every forward reuses them
+        self._handles: List[RemovableHandle] = []
+        self._removed = False
+        self._parameters = GraphParameters([], [])
+        self._gradients = GradientProbe(self._parameters)
+        self._stale = StaleGradients(self._parameters, after_update=True)
+        self._summaries = SummaryWriting(writer, layer_table=True)
+        self._root_op: Optional[str] = None
+        self._in_backward = False
+        self._backward_ended = False  # a backward pass ended since the last step was measured
+        self._logged_before_backward = False  # learnt when a logged loss's own backward runs later
+        self._claimed: Optional[int] = None  # the step whose logged loss's backward is running
+        self._last_step: Optional[int] = None
+        self._not_cleared: List[str] = []
+        self._changed: List[Tuple[Tuple[str, ...], torch.Tensor]] = []
+        self._pending: List[_Pending] = []
+        self._read: List[_Pending] = []
+        self._fingerprint: Optional[Tuple[Tuple[float, ...], ...]] = None  # weight norms and sums at the last sample
+
+    @property
+    def parameter_names(self) -> List[str]:
+        """The parameters found so far, first reached by backward first (per graph)."""
+        return [name for name, _ in self._named]
+
+    @property
+    def active(self) -> bool:
+        """Whether hooks are on (remove() not called)."""
+        return not self._removed
+
+    # -- called by the writer ----------------------------------------------------------------
+
+    def before_read(self, loss: torch.Tensor, step: int) -> List[torch.Tensor]:
+        """A training loss tensor is logged at `step`: find its parameters, measure the step if its
+        backward ran, and return the statistics to read with the loss's value (device tensors)."""
+        self._in_backward = False  # a backward that raised never reached its end callback
+        root = loss.grad_fn
+        if step != self._last_step:
+            if self._find(root) and self._count == 0 and any(p.grad is not None for _, p in self._named):
+                # The first loss found is logged after its backward: that backward ran before any
+                # hook was on, so its gradients are measured now and the next backward is checked.
+                self._backward_ended = True
+                self._stale.arm()
+            # Fires only if this loss's backward is still to come: then its end is this step's.
+            root.register_prehook(_Claim(self, step))
+            if self._backward_ended and not self._logged_before_backward:
+                self._measure(step)
+            self._stale.seen()
+        return [t for pending in self._pending for t in pending.record.tensors]
+
+    def after_read(self, values: List[List[float]]) -> None:
+        """The values of what before_read returned, in its order."""
+        start = 0
+        for pending in self._pending:
+            record = pending.record
+            record.values = values[start:start + len(record.tensors)]
+            start += len(record.tensors)
+            record.tensors = []
+        self._read.extend(self._pending)
+        self._pending = []
+
+    def deliver(self, step: int) -> None:
+        """Hand the read steps to the detectors (outside any guard: stop_on_error's
+        DiagnosticError must reach the training loop); `step` is the one now logged or ended."""
+        read, self._read = self._read, []
+        ready = []
+        if read:
+            with self._writer.guard("auto watch: statistics", read[-1].record.step):
+                ready = [stats for pending in read if (stats := self._step_stats(pending)) is not None]
+                for stats in ready:
+                    if stats.sampled:
+                        self._summaries.write(stats)
+        for stats in ready:
+            self._writer.observe_step(stats)
+        self._adapt(ready, step)
+
+    def remove(self) -> None:
+        """Take every hook off, let go of the nodes, and hand on what is still pending."""
+        self._removed = True
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._nodes.clear()
+        self._stale.disarm()
+        if self._pending:
+            with self._writer.guard("auto watch: statistics", self._pending[-1].record.step):
+                self.after_read(S.to_host([t for pending in self._pending for t in pending.record.tensors]))
+        self._pending = []
+        self.deliver(self._last_step if self._last_step is not None else 0)
+
+    # -- the graph -----------------------------------------------------------------------------
+
+    def _find(self, root) -> bool:
+        """Extend the parameters with those of a graph not seen before (looked at when the root op
+        changes and on sampled steps: a new head is found by the next sampled step at the latest);
+        whether any was new."""
+        name = root.name()
+        if name == self._root_op and not self._schedule.sampled(self._count):
+            return False
+        self._root_op = name
+        key = signature(root)
+        if key in self._signatures:
+            return False
+        self._signatures.add(key)
+        new = [leaf for leaf in leaves(root) if id(leaf.node.variable) not in self._index]
+        if not new:
+            return False
+        first_layer = len(set(self._layers))
+        for leaf in new:
+            param = leaf.node.variable
+            self._index[id(param)] = len(self._named)
+            self._named.append((param_name(len(self._named), param.shape, leaf.op), param))
+            self._layers.append(f"{leaf.op} #{first_layer + leaf.layer}")
+            self._nodes.append(leaf.node)
+            self._handles.append(leaf.node.register_prehook(self._reached))
+        self._parameters = GraphParameters(self._named, self._layers)
+        self._gradients = GradientProbe(self._parameters)
+        self._stale = StaleGradients(self._parameters, after_update=True)
+        self._fingerprint = None
+        return True
+
+    # -- backward -----------------------------------------------------------------------------
+
+    def _reached(self, grad_outputs):
+        """Before a parameter's gradient accumulates; the first call of a backward pass is its start."""
+        if self._in_backward:
+            return None
+        self._in_backward = True
+        try:
+            # Runs once this backward pass has finished: the gradients are complete then.
+            torch.autograd.Variable._execution_engine.queue_callback(self._backward_ends)
+            found = self._stale.inspect()
+            self._not_cleared.extend(found.stale)
+            if found.changed:  # their values tell: read with the step's transfer
+                names, grads = zip(*found.changed)
+                self._changed.append((names, S.norms(list(grads))))
+        except Exception as error:
+            self._failed("auto watch: gradients", error)
+        return None
+
+    def _backward_ends(self) -> None:
+        self._in_backward = False
+        try:
+            self._backward_ended = True
+            self._stale.arm()
+            if self._claimed is not None:
+                step, self._claimed = self._claimed, None
+                self._measure(step)
+                if not self._pending[-1].record.on_device:  # a CPU read costs no sync: read now
+                    self.after_read(S.to_host([t for p in self._pending for t in p.record.tensors]))
+        except Exception as error:
+            self._failed("auto watch: gradients", error)
+        if self._read:
+            self.deliver(self._read[-1].record.step)
+
+    def claim(self, step: int) -> None:
+        """The backward now starting is that of the loss logged at `step`."""
+        self._logged_before_backward = True
+        self._claimed = step
+
+    def _failed(self, where: str, error: Exception) -> None:
+        with self._writer.guard(where, self._last_step if self._last_step is not None else 0):
+            raise error
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _measure(self, step: int) -> None:
+        """Queue the step's statistics: the gradients as watch() measures them, sums of the
+        parameters on sampled steps, and what the last backward's start found."""
+        self._backward_ended = False
+        self._last_step = step
+        record = StepRecord(step, self._schedule.sampled(self._count))
+        self._count += 1
+        self._gradients.measure(record)
+        sums = None
+        if record.sampled and self._named:
+            with torch.no_grad():
+                sums = record.add(torch.stack([t.sum(dtype=torch.float32) for t in S.local([p for _, p in self._named])]))
+        record.not_cleared, self._not_cleared = self._not_cleared, []
+        changed = tuple((names, record.add(norms)) for names, norms in self._changed)
+        self._changed = []
+        self._pending.append(_Pending(record, sums, changed))
+
+    def _step_stats(self, pending: _Pending) -> Optional[S.StepStats]:
+        """The StepStats of a read step, or None when nothing in it reaches the detectors."""
+        record = pending.record
+        values = record.values
+        record.not_cleared += [name for names, slot in pending.changed
+                               for name, norm in zip(names, values[slot]) if norm != 0]
+        if not (self._gradients.review(record) or record.not_cleared):
+            return None
+        grad_norms = self._gradients.norms(record)
+        layers: Tuple[S.LayerStats, ...] = ()
+        if record.sampled:
+            weights = self._gradients.weights(record)
+            layers = self._parameters.layers(grad_norms, weights, ())
+            fingerprint = (tuple(weights or ()), tuple(values[pending.sums]) if pending.sums is not None else ())
+            if fingerprint == self._fingerprint:
+                # Not one parameter moved since the last sampled step: exactly no update (no ratio
+                # is known otherwise: no optimizer step is seen).
+                layers = tuple(dataclasses.replace(layer, update_ratio=0.0) for layer in layers)
+            self._fingerprint = fingerprint
+            layers = layers[::-1]  # first layer first: backward reaches the output layer first
+        return S.StepStats(step=record.step, sampled=record.sampled, grad_norms=grad_norms,
+                           grads_not_cleared=tuple(record.not_cleared), layers=layers)
+
+    def _adapt(self, ready: List[S.StepStats], step: int) -> None:
+        """watch()'s schedule: back to `every` at any alarm or flagged step, relaxing while calm;
+        the first alarm of the run also says what watch() would add."""
+        alarmed = self._writer.alarmed_since(self._events_seen)
+        self._events_seen = self._writer.event_count
+        flagged = any(not stats.sampled for stats in ready)
+        self._schedule.adapt(alarmed or flagged, sum(stats.sampled for stats in ready))
+        if alarmed and not self._told:
+            self._told = True
+            self._writer.record([self._watch_adds(step)])
+
+    def _watch_adds(self, step: int) -> Event:
+        return Event(
+            step=step, kind=KIND, severity="info", tag="gradients",
+            message=f"only the loss curve and the gradients of the {len(self._named)} parameters found "
+                    "in the loss's autograd graph were checked (no watch() call): activation statistics "
+                    "(dead or saturated units, the layer where a NaN starts), input checks (a NaN or "
+                    "unnormalized batch) and the optimizer's checks need the model and the optimizer",
+            hint="writer.watch(model, optimizer) adds them.",
+            category="model",
+        )
+
+
+class _Claim:
+    """A pre-hook on a logged loss's root: it runs only if that loss's backward comes after
+    add_scalar. The graph holds it (and so the watcher) until the graph is freed, never the other
+    way round; once the watcher is removed it does nothing."""
+
+    __slots__ = ("watch", "step")
+
+    def __init__(self, watch: AutoWatch, step: int):
+        self.watch, self.step = watch, step
+
+    def __call__(self, grad_outputs):
+        if self.watch.active:
+            self.watch.claim(self.step)
+        return None
