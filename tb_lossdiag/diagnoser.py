@@ -3,7 +3,7 @@
 import math
 import time
 import warnings
-from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from tb_lossdiag.detectors import Detector, default_detectors
 from tb_lossdiag.events import Event
@@ -57,7 +57,7 @@ class Diagnoser:
         }
         self._deferred: List = []  # loss points the deferrable detectors have not seen yet
         self._deferred_since = 0.0  # time.monotonic() of the oldest of them
-        self._graphs = {}  # tag -> the LossGraph of its last value
+        self._graphs: Dict[str, object] = {}  # tag -> the LossGraph of its last value (or None)
 
     def loss(self, point) -> List[Event]:
         """New events for one logged loss value (deferrable detectors see values in batches)."""

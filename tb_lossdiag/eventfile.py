@@ -2,7 +2,7 @@
 
 import os
 import struct
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def batches(path: str, notices: List[str], finder: Finder,
                     return
             yield buf, offsets, lengths
         if frames.tail is not None:
-            notices.append(_tail_notice(path, frames))
+            notices.append(_tail_notice(path, frames.tail))
 
 
 class _Frames:
@@ -70,7 +70,7 @@ class _Frames:
     def __init__(self, f, finder: Finder, progress):
         self.f, self.finder, self.progress = f, finder, progress
         self.size = os.fstat(f.fileno()).st_size  # a file still being written is read as it was here
-        self.tail = None  # (buffer, offset in it, its file offset) at a ragged end
+        self.tail: Optional[Tuple[bytes, int, int]] = None  # (buffer, offset in it, its file offset) at a ragged end
 
     def __iter__(self):
         buf, base, need, read = b"", 0, CHUNK, 0
@@ -99,7 +99,8 @@ _SENTINEL = 1 << 80  # beyond any record's end
 def _walk(buf: bytes, marks: Optional[List[int]]):
     """(where the first record not wholly in `buf` starts, starts of the whole records holding a mark)."""
     # marks None: every whole record.
-    unpack, pos, prev, starts = _LENGTH.unpack_from, 0, -1, []
+    unpack, pos, prev = _LENGTH.unpack_from, 0, -1
+    starts: List[int] = []
     note = starts.append
     # The hot loops: one length read per record, until a length can no longer be read (past the end).
     try:
@@ -153,7 +154,7 @@ def _crcs(buf: bytes, offsets: List[int], lengths: List[int]) -> List[int]:
     if _c_crc32c is not None:
         return [_c_crc32c(buf[o: o + n]) for o, n in zip(offsets, lengths)]
     result = [0] * len(offsets)
-    groups = {}
+    groups: Dict[int, List[int]] = {}  # length -> indexes of the records of that length
     for index, n in enumerate(lengths):
         groups.setdefault(n, []).append(index)
     for n, indexes in groups.items():
@@ -197,9 +198,9 @@ def _numpy_crc32c(buf: bytes, offsets: List[int], n: int) -> np.ndarray:
     return crc ^ np.uint32(0xFFFFFFFF)
 
 
-def _tail_notice(path: str, frames: _Frames) -> str:
-    """What a ragged end means: a truncated file, unless a damaged length sent the framing astray."""
-    buf, pos, base = frames.tail
+def _tail_notice(path: str, tail: Tuple[bytes, int, int]) -> str:
+    """What a ragged end (`_Frames.tail`) means: a truncated file, unless a damaged length sent the framing astray."""
+    buf, pos, base = tail
     if pos + _HEADER > len(buf) or all(_heads_ok(buf, [pos])):
         return _truncated(os.path.basename(path), base + pos)
     return _first_damage(path)

@@ -9,7 +9,13 @@ TagRule = Union[str, Callable[[str], bool]]
 DEFAULT_LOSS_RULE = "loss"
 # A tag part that names a held-out split: "loss/val", "val_loss", "Loss/validation", "eval/loss".
 _VALIDATION = re.compile(r"(^|[^a-z])(val|valid|validation|eval|evaluation|test|dev|holdout)([^a-z]|$)", re.I)
-DEFAULT_VALIDATION_RULE: TagRule = _VALIDATION.search
+
+
+def _names_a_split(tag: str) -> bool:
+    return _VALIDATION.search(tag) is not None
+
+
+DEFAULT_VALIDATION_RULE: TagRule = _names_a_split
 
 
 @dataclasses.dataclass(frozen=True)

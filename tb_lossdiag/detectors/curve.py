@@ -5,7 +5,7 @@ import functools
 import itertools
 import math
 import re
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Hashable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -69,10 +69,10 @@ class Episodes:
 
     def __init__(self, reminders: int = 2, first_gap: int = 100, max_onsets: int = 3, ends: bool = False):
         self._onsets = Onsets(reminders=reminders, first_gap=first_gap, max_onsets=max_onsets)
-        self._active = set()
+        self._active: Set[Hashable] = set()
         self._ends = ends
-        self._starts = {}  # key -> start step of its last reported episode
-        self._running = set()  # keys whose reported episode has not ended
+        self._starts: Dict[Hashable, int] = {}  # key -> start step of its last reported episode
+        self._running: Set[Hashable] = set()  # keys whose reported episode has not ended
 
     def active(self, key) -> bool:
         """Whether `key` is in an episode now (so a relaxed rule may keep it there)."""

@@ -19,8 +19,8 @@ from typing import Mapping, Optional
 from tb_lossdiag.integrations import grad_scaler, guarded, require
 from tb_lossdiag.writer import DiagWriter
 
-transformers = require("transformers", "Hugging Face transformers", "huggingface")
-TensorBoardCallback = transformers.integrations.TensorBoardCallback
+require("transformers", "Hugging Face transformers", "huggingface")  # a missing one: an error naming the extra
+from transformers.integrations import TensorBoardCallback  # noqa: E402
 
 
 class LossDiagCallback(TensorBoardCallback):
