@@ -3,7 +3,7 @@
 import dataclasses
 
 from tb_lossdiag.detectors._model import ModelDetector, broken
-from tb_lossdiag.stats import UNIT_KINDS
+from tb_lossdiag.units import UNIT_KINDS
 
 
 class DeadActivation(ModelDetector):

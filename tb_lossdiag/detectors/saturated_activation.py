@@ -3,7 +3,7 @@
 import dataclasses
 
 from tb_lossdiag.detectors._model import ModelDetector, broken
-from tb_lossdiag.stats import SATURATION, UNIT_KINDS
+from tb_lossdiag.units import SATURATION, UNIT_KINDS
 
 _FLAT = {"sigmoid": f"within {1 - SATURATION:.0%} of 0 or 1", "tanh": f"beyond +-{SATURATION}"}
 

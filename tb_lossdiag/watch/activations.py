@@ -11,6 +11,7 @@ from torch.utils.hooks import RemovableHandle
 
 from tb_lossdiag import stats as S
 from tb_lossdiag.detectors.dead_activation import DeadActivation
+from tb_lossdiag.units import UNIT_KINDS
 from tb_lossdiag.watch.record import first_tensor
 
 _ACTIVATION_ROWS = 16  # batch rows whose activations are measured on a sampled step, at most
@@ -79,7 +80,7 @@ class ActivationProbe:
         out = out.reshape(1) if out.dim() == 0 else out
         inp = first_tensor(args)
         kind = type(module).__name__
-        unit_kind = S.UNIT_KINDS.get(kind)
+        unit_kind = UNIT_KINDS.get(kind)
         # Features of [N, F] and of an unbatched [F]; channels of [N, C, ...] unless the module
         # that made this layout puts features last ([N, T, C] sequences, [N, H, W, C] images).
         unit_dim = -1 if out.dim() <= 2 or self._features_last else 1
@@ -123,7 +124,7 @@ def activation_stats(values, entries: List[ActivationEntry]) -> Tuple[S.Activati
         numel = entry.numel
         mean, std = S.moments(total, total_sq, numel)
         flagged = flagged if math.isfinite(flagged) else 0
-        relu = S.UNIT_KINDS.get(entry.kind) == "relu"
+        relu = UNIT_KINDS.get(entry.kind) == "relu"
         found.append(S.ActivationStats(
             name=entry.name, kind=entry.kind, numel=max(numel, entry.units * entry.samples), mean=mean, std=std,
             zero_fraction=1.0 - nonzero / numel if math.isfinite(nonzero) else math.nan,
