@@ -17,11 +17,18 @@ from tb_lossdiag.robust import diff_sigma, log_noise, median
 def detrend(xs: np.ndarray) -> np.ndarray:
     """`xs` minus its least-squares straight line through (i, xs[i])."""
     n = len(xs)
-    i = np.arange(n) - (n - 1) / 2.0
-    # Closed form of sum(i ** 2) for centered i.
-    var_i = n * (n * n - 1) / 12.0
+    i, var_i = _centered(n)
     slope = float(i @ xs) / var_i if var_i else 0.0
-    return xs - xs.mean() - slope * i
+    # np.add.reduce is what ndarray.mean() sums with, without its Python-level checks.
+    return xs - float(np.add.reduce(xs)) / n - slope * i
+
+
+@functools.lru_cache(maxsize=64)  # a detector detrends windows of one or two lengths, thousands of times
+def _centered(n: int) -> Tuple[np.ndarray, float]:
+    """(i - its mean for i in 0..n-1, the closed form of the sum of their squares)."""
+    i = np.arange(n) - (n - 1) / 2.0
+    i.flags.writeable = False  # shared by every call
+    return i, n * (n * n - 1) / 12.0
 
 
 def fmt(x: float) -> str:
