@@ -1,0 +1,284 @@
+"""Swap-only: a loop that only swaps SummaryWriter for DiagWriter and logs the loss tensor gets the
+gradient checks watch() gives, at the same steps, from the loss's autograd graph."""
+
+import gc
+import weakref
+
+import pytest
+import torch
+from torch import nn
+
+from tb_lossdiag import DiagWriter
+from tb_lossdiag.watch.auto_graph import leaves
+
+MODEL_KINDS = ("nonfinite_gradient", "exploding_gradient", "missing_zero_grad", "frozen_parameters",
+               "vanishing_gradient")
+
+
+def _train(logdir, watch=False, steps=30, log_first=False, fault=None, zero_grad=True, log_item=False, lr=0.05,
+           **writer_options):
+    """A plain classifier loop; `fault(step, loss, model)` may change the loss. Returns the writer's
+    events (closed) as (step, kind) of the model kinds, and the writer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    writer = DiagWriter(logdir, **writer_options)
+    if watch:
+        writer.watch(model, optimizer)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for step in range(steps):
+        if zero_grad:
+            optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        if fault is not None:
+            loss = fault(step, loss, model, x, y)
+        if log_first:
+            writer.add_scalar("loss/train", loss.item() if log_item else loss, step)
+        loss.backward()
+        optimizer.step()
+        if not log_first:
+            writer.add_scalar("loss/train", loss.item() if log_item else loss, step)
+    writer.close()
+    return [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS], writer
+
+
+def _both(tmp_path, **options):
+    """(watch()'s model events, swap-only's) for the same loop."""
+    watched, _ = _train(str(tmp_path / "watch"), watch=True, **options)
+    swapped, writer = _train(str(tmp_path / "auto"), **options)
+    return watched, swapped, writer
+
+
+def _nan_hidden_gradient(step, loss, model, x, y):
+    """From step 7 the gradient reaching the first layer's output turns NaN (the loss stays finite)."""
+    if step < 7:
+        return loss
+    hidden = model[0](x)
+    hidden.register_hook(lambda grad: grad * float("nan"))
+    return nn.functional.cross_entropy(model[4](model[3](model[2](model[1](hidden)))), y)
+
+
+def test_nonfinite_gradient_at_the_same_step_naming_the_first_broken_parameter(tmp_path):
+    """A NaN born in backward at the first layer: nonfinite_gradient at step 7 as with watch(),
+    naming only the first layer's parameters (the later layers' gradients stay finite)."""
+    watched, swapped, writer = _both(tmp_path, fault=_nan_hidden_gradient)
+    assert ("nonfinite_gradient" in {k for _, k in watched}) and swapped == watched
+    (event,) = [e for e in writer.events if e.kind == "nonfinite_gradient"]
+    assert event.step == 7 and "2 of 6 parameters" in event.message
+    assert "'param 4 (32, via AddmmBackward0)', 'param 5 (32x8, via AddmmBackward0)'" in event.message
+
+
+def test_a_healthy_loop_gets_no_model_event_and_no_info(tmp_path):
+    watched, swapped, writer = _both(tmp_path)
+    assert watched == swapped == []
+    assert writer.events == []
+
+
+def test_vanishing_gradient_at_the_same_step(tmp_path):
+    """A 10-layer sigmoid MLP: the first layer's gradient vanishes; the graph's ops are its layers,
+    first layer first, as watch()'s modules are."""
+    found = {}
+    for name, watch in (("watch", True), ("auto", False)):
+        torch.manual_seed(0)
+        blocks = [nn.Linear(8, 32), nn.Sigmoid()] + [m for _ in range(9) for m in (nn.Linear(32, 32), nn.Sigmoid())]
+        model = nn.Sequential(*blocks, nn.Linear(32, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        writer = DiagWriter(str(tmp_path / name))
+        if watch:
+            writer.watch(model, optimizer)
+        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+        for step in range(12):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            writer.add_scalar("loss/train", loss, step)
+        writer.close()
+        found[name] = [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS]
+    assert found["auto"] == found["watch"] == [(10, "vanishing_gradient")]
+
+
+def test_parameters_are_found_in_the_order_backward_reaches_them():
+    """A residual block and a weight used twice: the order found is the order backward accumulates."""
+    torch.manual_seed(0)
+    first, second, head = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+    x = torch.randn(3, 4)
+    h = torch.relu(first(x))
+    h = h + second(h) + nn.functional.linear(h, first.weight)  # first.weight also used late
+    loss = head(h).sum()
+    reached = []
+    for p in (*first.parameters(), *second.parameters(), *head.parameters()):
+        p.register_post_accumulate_grad_hook(lambda p: reached.append(p))
+    found = [leaf.node.variable for leaf in leaves(loss.grad_fn)]
+    loss.backward()
+    assert [id(p) for p in found] == [id(p) for p in reached]
+
+
+def _explode(step, loss, model, x, y):
+    return loss * 1e9 if step == 15 else loss
+
+
+def test_exploding_gradient_at_the_same_step(tmp_path):
+    """A gradient 1e9x its typical level at step 15 (an unsampled step): found there, as by watch()."""
+    watched, swapped, _ = _both(tmp_path, fault=_explode)
+    assert (15, "exploding_gradient") in swapped and swapped == watched
+
+
+def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_before_backward(tmp_path):
+    watched, swapped, _ = _both(tmp_path, zero_grad=False, log_first=True)
+    assert swapped == watched == [(1, "missing_zero_grad")]
+
+
+def test_missing_zero_grad_logged_after_backward_one_step_after_watch(tmp_path):
+    """Logged after backward, the first loss is seen after its backward ran: the first check is
+    at the second backward after it (step 2), one step after watch()'s."""
+    watched, swapped, _ = _both(tmp_path, zero_grad=False)
+    assert watched == [(1, "missing_zero_grad")] and swapped == [(2, "missing_zero_grad")]
+
+
+def test_gradient_accumulation_and_clipping_are_no_missing_zero_grad(tmp_path):
+    """Backward twice per optimizer step, gradients clipped in place: healthy, nothing found."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    writer = DiagWriter(str(tmp_path))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for step in range(40):
+        loss = nn.functional.cross_entropy(model(x[step % 2::2]), y[step % 2::2])
+        (loss / 2).backward()
+        if step % 2:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=False)
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    assert [e.kind for e in writer.events] == []
+
+
+def test_missing_zero_grad_with_clipping(tmp_path):
+    """wekws's loop: backward, clip_grad_norm_ (in place), step, never zero_grad(): found."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    writer = DiagWriter(str(tmp_path))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for step in range(10):
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    assert [(e.step, e.kind) for e in writer.events if e.severity != "info"] == [(2, "missing_zero_grad")]
+
+
+def _rounded(step, loss, model, x, y):
+    """A loss through round(): every gradient is exactly zero, nothing learns."""
+    return ((model(x).round() - 1.0) ** 2).mean()
+
+
+def test_frozen_parameters_at_the_same_step(tmp_path):
+    watched, swapped, _ = _both(tmp_path, fault=_rounded)
+    assert (20, "frozen_parameters") in swapped and swapped == watched
+
+
+def test_parameters_that_never_change_are_frozen(tmp_path):
+    """lr 0: the gradients are not zero but no parameter's fingerprint ever changes. Unchanged is
+    first seen at the second sampled step (step 10), so 20 steps of it at step 30 (watch(), which
+    reads the learning rate, names lr 0 at step 20)."""
+    events, writer = _train(str(tmp_path), fault=None, lr=0.0, steps=31)
+    assert events == [(30, "frozen_parameters")]
+    assert "no parameter has changed" in [e for e in writer.events if e.kind == "frozen_parameters"][0].message
+
+
+def test_the_first_alarm_says_once_what_watch_adds(tmp_path):
+    _, writer = _train(str(tmp_path), fault=_explode)
+    notes = [e for e in writer.events if e.kind == "auto_watch"]
+    assert len(notes) == 1 and notes[0].severity == "info" and notes[0].step == 15
+    assert "watch(model, optimizer)" in notes[0].hint
+
+
+def test_auto_watch_false_and_a_float_loss_install_nothing(tmp_path):
+    off, _ = _train(str(tmp_path / "off"), fault=_nan_hidden_gradient, auto_watch=False)
+    floats, _ = _train(str(tmp_path / "float"), fault=_nan_hidden_gradient, log_item=True)
+    assert off == floats == []
+
+
+def test_watch_takes_over(tmp_path):
+    """watch() after some swap-only steps: a NaN gradient is then named once, by watch(), with
+    the module's parameter names."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    writer = DiagWriter(str(tmp_path))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for step in range(12):
+        if step == 5:
+            writer.watch(model, optimizer, first_step=5)
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        if step == 8:
+            model[0].weight.register_hook(lambda grad: grad * float("nan"))
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    (found,) = [e for e in writer.events if e.kind == "nonfinite_gradient"]
+    assert found.step == 8 and "'0.weight'" in found.message
+    assert not [e for e in writer.events if e.kind == "auto_watch"]
+
+
+def test_close_lets_go_of_the_writer_and_keeps_no_batch(tmp_path):
+    """After add_scalar nothing of the batch is held; after close() no hook is left on the
+    parameters' gradient accumulators, which others hold too (DDP does): they no longer hold the writer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    accumulators = [p.view_as(p).grad_fn.next_functions[0][0] for p in model.parameters()]
+    writer = DiagWriter(str(tmp_path))
+    x = torch.randn(64, 8)
+    out = model(x)
+    loss = out.square().mean()
+    loss.backward()
+    writer.add_scalar("loss/train", loss, 0)
+    batch = weakref.ref(out)
+    del out, loss
+    gc.collect()
+    assert batch() is None
+    writer.close()
+    ref = weakref.ref(writer)
+    del writer
+    gc.collect()
+    assert ref() is None and accumulators
+
+
+@pytest.mark.parametrize("log_first", [False, True])
+def test_same_stats_as_watch_on_sampled_steps(tmp_path, log_first):
+    """The gradient norms the detectors get equal watch()'s, parameter for parameter."""
+    seen = {}
+    for name, watch in (("watch", True), ("auto", False)):
+        norms = seen[name] = []
+
+        class Probe(DiagWriter):
+            def observe_step(self, stats, norms=norms):
+                norms.append((stats.step, sorted(round(v, 6) for v in stats.grad_norms.values())))
+                super().observe_step(stats)
+
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        writer = Probe(str(tmp_path / name))
+        if watch:
+            writer.watch(model, optimizer)
+        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+        for step in range(21):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            if log_first:
+                writer.add_scalar("loss/train", loss, step)
+            loss.backward()
+            optimizer.step()
+            if not log_first:
+                writer.add_scalar("loss/train", loss, step)
+        writer.close()
+    assert [s for s, _ in seen["auto"]] == [0, 10, 20]
+    assert seen["auto"] == seen["watch"]
