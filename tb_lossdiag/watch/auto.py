@@ -28,7 +28,7 @@ other way round, and the AccumulateGrad nodes held reference only their paramete
 """
 
 import dataclasses
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 import torch
 from torch.utils.hooks import RemovableHandle
@@ -75,7 +75,7 @@ class AutoWatch:
         self._index: Dict[int, int] = {}  # id(parameter) -> its index in named
         self._named: List[Tuple[str, torch.Tensor]] = []
         self._layers: List[str] = []
-        self._nodes: List[object] = []  # the AccumulateGrad nodes held: every forward reuses them
+        self._nodes: List[Any] = []  # the AccumulateGrad nodes held: every forward reuses them
         self._handles: List[RemovableHandle] = []
         self._removed = False
         self._parameters = GraphParameters([], [])
@@ -110,7 +110,7 @@ class AutoWatch:
         """A training loss tensor is logged at `step`: find its parameters, measure the step if its
         backward ran, and return the statistics to read with the loss's value (device tensors)."""
         self._in_backward = False  # a backward that raised never reached its end callback
-        root = loss.grad_fn
+        root: Any = loss.grad_fn  # not None: the writer hands on losses with a graph only
         if step != self._last_step:
             if self._find(root) and self._count == 0 and any(p.grad is not None for _, p in self._named):
                 # The first loss found is logged after its backward: that backward ran before any

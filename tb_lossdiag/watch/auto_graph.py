@@ -4,7 +4,7 @@ is reached this way (a graph holds ops and tensors, not modules), so names are m
 the graph shows: "param 3 (64x32, via AddmmBackward0)"."""
 
 import collections
-from typing import Dict, List, NamedTuple
+from typing import Any, Dict, List, NamedTuple
 
 from tb_lossdiag.graph import passes_through
 
@@ -14,7 +14,7 @@ _SIGNATURE_NODES = 12  # nodes below the root a graph's signature looks at
 class Leaf(NamedTuple):
     """One parameter of a graph: its AccumulateGrad node and the op that takes it."""
 
-    node: object  # the AccumulateGrad node; node.variable is the parameter
+    node: Any  # the AccumulateGrad node (torch.autograd.graph.Node); node.variable is the parameter
     op: str  # e.g. "AddmmBackward0", looked through shape and dtype ops (TBackward0, ToCopyBackward0)
     layer: int  # index of that op among the graph's parameter-taking ops: its parameters' "layer"
 
@@ -26,8 +26,8 @@ def leaves(root) -> List[Leaf]:
     sequence number) first, and a leaf right after its last consumer: leaves are ordered by their
     consumers' lowest sequence number, descending. One walk over the whole graph.
     """
-    last_use: Dict[object, int] = {}  # leaf -> lowest sequence number of the nodes it feeds
-    taken_by: Dict[object, object] = {}  # leaf -> the op taking it (the first one found)
+    last_use: Dict[Any, int] = {}  # leaf -> lowest sequence number of the nodes it feeds
+    taken_by: Dict[Any, Any] = {}  # leaf -> the op taking it (the first one found)
     seen = {root}
     stack = [(root, root)]  # (node, the op above it, looked through shape/dtype ops)
     while stack:
@@ -44,7 +44,7 @@ def leaves(root) -> List[Leaf]:
                 seen.add(child)
                 stack.append((child, owner))
     found = sorted(last_use, key=lambda leaf: -last_use[leaf])  # stable: ties keep the walk's order
-    layer_of: Dict[object, int] = {}
+    layer_of: Dict[Any, int] = {}
     return [Leaf(leaf, taken_by[leaf].name(), layer_of.setdefault(taken_by[leaf], len(layer_of)))
             for leaf in found]
 

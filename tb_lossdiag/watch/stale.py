@@ -50,7 +50,7 @@ class StaleGradients:
         backward), so that a later in-place change is told from these."""
         named = self._parameters.named
         self._armed = {i: (ref, version, g._version, param) for i, (ref, version, _, param) in self._armed.items()
-                       if (g := named[i][1].grad) is not None and g is ref()}
+                       if ref() is (g := named[i][1].grad) and g is not None}
 
     def disarm(self) -> None:
         self._armed = {}
@@ -70,7 +70,7 @@ class StaleGradients:
         for i, (ref, version, seen, param) in armed.items():
             name, p = named[i]
             g = p.grad
-            if g is None or g is not ref() or g._version != seen:
+            if ref() is not g or g is None or g._version != seen:
                 continue  # cleared, replaced, or changed since last seen (zero_grad(set_to_none=False))
             if self._after_update and p._version == param:
                 continue  # no update since backward: gradient accumulation
