@@ -1,8 +1,10 @@
 """Per-value cost of the loss-curve detectors: µs per logged loss value, per detector and all together.
 
 Feeds N values of a realistic noisy decaying training curve (and a validation value every 50 steps)
-through `Diagnoser.loss`, first with each default detector alone, then with all of them. Each figure
-is the fastest of --repeat runs: on a shared machine the slower runs measure the neighbours.
+through `Diagnoser.loss` (what DiagWriter does while training), first with each default detector
+alone, then with all of them, and last all of them through `Diagnoser.replay` (what `scan` does with
+a curve on disk). Each figure is the least CPU time (time.process_time) of --repeat runs: on a shared
+machine wall time and the slower runs measure the neighbours.
 Run: `python benchmarks/curve_cost.py [--n 20000] [--repeat 5]`.
 """
 
@@ -30,15 +32,19 @@ def curve(n: int, seed: int = 0):
     return points
 
 
-def cost(make_detectors, points, repeat: int = 1) -> float:
-    """Fewest µs per loss value of `repeat` fresh Diagnosers running `make_detectors()` over `points`."""
+def cost(make_detectors, points, repeat: int = 1, replay: bool = False) -> float:
+    """Fewest CPU µs per loss value of `repeat` fresh Diagnosers running `make_detectors()` over
+    `points`, value by value or (`replay`) all at once."""
     best = float("inf")
     for _ in range(repeat):
         diagnoser = Diagnoser(make_detectors())
-        start = time.perf_counter()
-        for point in points:
-            diagnoser.loss(point)
-        best = min(best, time.perf_counter() - start)
+        start = time.process_time()
+        if replay:
+            diagnoser.replay(points)
+        else:
+            for point in points:
+                diagnoser.loss(point)
+        best = min(best, time.process_time() - start)
     return 1e6 * best / len(points)
 
 
@@ -52,6 +58,7 @@ def main() -> None:
         alone = functools.partial(lambda kind: [kind()], type(detector))
         print(f"{detector.id:28s} {cost(alone, points, args.repeat):8.2f} µs/value")
     print(f"{'all default detectors':28s} {cost(default_detectors, points, args.repeat):8.2f} µs/value")
+    print(f"{'all, replayed (scan)':28s} {cost(default_detectors, points, args.repeat, replay=True):8.2f} µs/value")
 
 
 if __name__ == "__main__":
