@@ -389,3 +389,22 @@ def test_stop_on_error_raises_with_the_diagnosis_not_the_first_symptom(logdir):
     assert root.severity == "warning" and root.step < raised.value.event.step
     assert f"Root cause ({raised.value.diagnosis.confidence})" in str(raised.value)
     assert raised.value.diagnosis.fix in str(raised.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_a_loss_read_with_the_gradient_statistics_is_written_as_item_reads_it(logdir, monkeypatch, dtype):
+    """Swap-only statistics ride along with the loss's own host transfer: the value written is
+    still exactly loss.item(), in every float dtype, on sampled and unsampled steps."""
+    written = []
+    monkeypatch.setattr(SummaryWriter, "add_scalar", lambda self, tag, value, *rest: written.append(value))
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1).to(dtype)
+    expected = []
+    with DiagWriter(logdir) as writer:
+        for step in range(12):
+            model.zero_grad()
+            loss = model(torch.randn(8, 4, dtype=dtype)).square().mean() / 3
+            loss.backward()
+            expected.append(loss.item())
+            writer.add_scalar("loss", loss, step)
+    assert written == expected and all(type(v) is float for v in written)
