@@ -9,6 +9,8 @@ from tb_lossdiag.detectors._model import ModelDetector, broken
 # Lookup tables: only the rows a batch uses get a gradient, so their per-value gradient says how
 # many tokens were seen, not how deep the layer is.
 _LOOKUP_TABLES = {"Embedding", "EmbeddingBag"}
+# The same tables as a swap-only watch names them: by the autograd op taking the weight ("EmbeddingBackward0 #3").
+_LOOKUP_OPS = ("EmbeddingBackward", "EmbeddingBagBackward")
 
 
 def depth_order(stats):
@@ -20,7 +22,8 @@ def depth_order(stats):
         position.setdefault(activation.name, index)
         kinds.setdefault(activation.name, activation.kind)
     layers = [layer for layer in stats.layers
-              if layer.numel and layer.grad_norm > 0 and kinds.get(layer.name) not in _LOOKUP_TABLES]
+              if layer.numel and layer.grad_norm > 0 and kinds.get(layer.name) not in _LOOKUP_TABLES
+              and not layer.name.startswith(_LOOKUP_OPS)]
     if all(layer.name in position for layer in layers):
         layers.sort(key=lambda layer: position[layer.name])
     return layers

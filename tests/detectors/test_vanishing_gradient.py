@@ -118,3 +118,16 @@ def test_gradient_large_only_past_the_last_layers_is_not_vanishing():
     sigmoid = [("layers.0", 4.4e-6), ("layers.2", 7e-6), ("layers.4", 2e-5), ("layers.6", 2e-4), ("layers.8", 4.4e-3)]
     detector = VanishingGradient()
     assert [e.step for step in (0, 10) for e in detector.on_step(_profile(step, sigmoid))] == [10]
+
+
+def test_embedding_named_by_its_graph_op_is_not_a_vanished_layer():
+    """Without watch() the layers are the ops taking parameters (word_language_model, writer swapped
+    only): an embedding table reached through EmbeddingBackward0 at 0.00025x is left out; the same
+    profile through a Linear's AddmmBackward0 fires."""
+    def profile(first_op):
+        return [(f"{first_op} #3", 7.6e-7), ("AddmmBackward0 #2", 1e-4), ("AddmmBackward0 #1", 4e-4),
+                ("AddmmBackward0 #0", 3.1e-3)]
+    for first_op, expected in (("EmbeddingBackward0", []), ("AddmmBackward0", [10])):
+        detector = VanishingGradient()
+        found = [e.step for step in (0, 10) for e in detector.on_step(_profile(step, profile(first_op)))]
+        assert found == expected, first_op
