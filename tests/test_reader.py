@@ -13,8 +13,9 @@ from tb_lossdiag import DiagWriter, eventfile, metadata, read_logdir
 from tb_lossdiag.events import Event
 from tb_lossdiag.plugin import records
 from tb_lossdiag.proto import event_pb2
-from tb_lossdiag.reader import find_runs
+from tb_lossdiag.reader import find_runs, job_of
 from tb_lossdiag.summary import events_summary
+from tests.plugin.harness import shard, write_sharded_job
 
 NAN = float("nan")
 
@@ -234,3 +235,31 @@ def test_curves_are_exactly_what_tensorboard_reads(tmp_path):
     (result,) = read_logdir(str(tmp_path), loss_tags="loss")
     assert repr(result.curves) == repr(expected)
     assert [step for step, _, _ in result.curves["loss"]] == steps
+
+
+def test_a_sharded_jobs_ranks_are_combined_into_its_global_norms(tmp_path):
+    """Each rank's shard record sums, as squares, into the job's norms on its first run; a step
+    some rank lacks gets no value; a job's rank runs and other jobs keep their own."""
+    write_sharded_job(str(tmp_path), {
+        ".": {0: shard(3.0, 2.0, 0.3, 2.0), 10: shard(1.0), 20: shard(NAN)},
+        "rank1": {0: shard(4.0, 0.0, 0.4, 0.0), 20: shard(1.0)},
+        "other": {0: shard(5.0, ranks=1)},
+        "ddp": {},
+    })
+    runs = {run.run: run for run in read_logdir(str(tmp_path))}
+    job = runs["."].combined
+    assert job["diag/job/grad_norm"][0] == (0, 5.0)
+    assert [step for step, _ in job["diag/job/grad_norm"]] == [0, 20]  # rank 1 did not record step 10
+    assert np.isnan(job["diag/job/grad_norm"][1][1])  # one rank's NaN is the job's
+    assert job["diag/job/weight_norm"][0] == (0, 2.0)
+    assert job["diag/job/update_ratio"] == [(0, pytest.approx(0.25))]  # 0.5 / 2; no update at step 20
+    assert runs["rank1"].combined == {} and dict(runs["rank1"].shards["grad_norm"])[0] == 4.0
+    assert runs["other"].combined["diag/job/grad_norm"] == [(0, 5.0)]
+    assert runs["ddp"].combined == {} and runs["ddp"].shards == {}
+
+
+@pytest.mark.parametrize("run, job", [(".", "."), ("rank3", "."), ("exp/rank12", "exp"), ("exp", "exp"),
+                                      ("exp/ranking", "exp/ranking"), ("a/rank1/b", "a/rank1/b")])
+def test_a_job_is_the_run_and_its_rank_runs(run, job):
+    """rank_log_dir's layout: rank N > 0 of job `x` writes x/rankN."""
+    assert job_of(run) == job

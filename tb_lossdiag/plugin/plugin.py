@@ -5,7 +5,7 @@ import logging
 import math
 import pathlib
 import threading
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
@@ -13,7 +13,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from tb_lossdiag import metadata
+from tb_lossdiag import metadata, reader
 from tb_lossdiag.cli import ended
 from tb_lossdiag.detectors import BUILTIN
 from tb_lossdiag.diagnosis import diagnose
@@ -155,10 +155,30 @@ class EventCache:
 _NO_STATE = _RunState(None, {})
 
 
+def stat_tags_of(tags: Iterable[str], leads_job: bool) -> List[str]:
+    """The statistics a run's card offers: its diag/ tags but the ranks' shard records; on the
+    first run of a sharded job (rank 0's), the job's global norms combined from every rank."""
+    stats = [t for t in sorted(tags) if t.startswith(STATS_PREFIX) and not t.startswith(reader.SHARD_PREFIX)]
+    return stats + [reader.JOB_PREFIX + name for name in reader.JOB_NAMES] if leads_job else stats
+
+
+def sharded_jobs(scalars: Mapping[str, Iterable[str]]) -> Dict[str, List[str]]:
+    """job (reader.job_of) -> its runs with shard records, sorted: rank 0's (the job's own) first."""
+    jobs: Dict[str, List[str]] = {}
+    for run in sorted(scalars):
+        if _SHARD_TAGS[0] in scalars[run]:
+            jobs.setdefault(reader.job_of(run), []).append(run)
+    return jobs
+
+
+_SHARD_TAGS = [reader.SHARD_PREFIX + name for name in reader.SHARD_NAMES]  # the first one marks a sharded run
+
+
 def runs_impl(data_provider, ctx, experiment, cache: EventCache) -> dict:
     """The run overview: each run's health, counts by severity, first error and curve tags."""
     scalars = data_provider.list_scalars(ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN)
     states = cache.read(data_provider, ctx, experiment)
+    leads = {ranks[0] for ranks in sharded_jobs(scalars).values()}
     runs = []
     for run in sorted(set(scalars) | set(states)):
         tags = sorted(scalars.get(run, {}))
@@ -181,7 +201,7 @@ def runs_impl(data_provider, ctx, experiment, cache: EventCache) -> dict:
                 "first_event": _brief(events[0] if events else None),
                 "kinds": sorted({e.kind for e in events}),
                 "loss_tags": loss_tags,
-                "stat_tags": [t for t in tags if t.startswith(STATS_PREFIX)],
+                "stat_tags": stat_tags_of(tags, run in leads),
                 "last_step": max((s.max_step for s in scalars.get(run, {}).values()), default=None),
                 "notices": state.notices,
             }
@@ -209,7 +229,8 @@ def events_impl(data_provider, ctx, experiment, run: str, cache: EventCache) -> 
 
 
 def curves_impl(data_provider, ctx, experiment, run: str, tags: List[str], cache: EventCache) -> dict:
-    """Downsampled curves of `run`: the given scalar tags, or all its loss tags when none are given."""
+    """Downsampled curves of `run`: the given scalar tags (a sharded job's diag/job/ norms combined
+    from its ranks' runs), or all its loss tags when none are given."""
     if not tags:
         listed = data_provider.list_scalars(
             ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN,
@@ -217,25 +238,44 @@ def curves_impl(data_provider, ctx, experiment, run: str, tags: List[str], cache
         )
         state = cache.read(data_provider, ctx, experiment, [run]).get(run, _NO_STATE)
         tags = loss_tags_of(state.loss_tags, listed.get(run, {}))
-    data = {}
-    if tags:
-        data = data_provider.read_scalars(
+    data: Dict[str, List[Tuple[int, float]]] = {}
+    own = [t for t in tags if not t.startswith(reader.JOB_PREFIX)]
+    if own:
+        read = data_provider.read_scalars(
             ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN, downsample=CURVE_POINTS,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=tags),
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=own),
         ).get(run, {})
+        data = {tag: [(p.step, p.value) for p in points] for tag, points in read.items()}
+    if len(own) < len(tags):
+        data.update(_job_norms(data_provider, ctx, experiment, run))
     curves = []
     for tag in tags:
         # A run restarted into the same directory can repeat steps: draw in step order.
-        points = sorted(data.get(tag, []), key=lambda p: p.step)
+        points = sorted(data.get(tag, []), key=lambda p: p[0])
         curves.append(
             {
                 "tag": tag,
-                "steps": [p.step for p in points],
+                "steps": [step for step, _ in points],
                 # JSON has no NaN: non-finite values are the strings "nan", "inf", "-inf", as evidence is.
-                "values": [p.value if math.isfinite(p.value) else str(p.value) for p in points],
+                "values": [value if math.isfinite(value) else str(value) for _, value in points],
             }
         )
     return {"run": run, "curves": curves}
+
+
+def _job_norms(data_provider, ctx, experiment, run: str) -> Dict[str, List[Tuple[int, float]]]:
+    """The global norms of `run`'s sharded job, combined from its ranks' shard records (reader.combine)."""
+    listed = data_provider.list_scalars(ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN)
+    ranks = sharded_jobs(listed).get(reader.job_of(run), [run])
+    # Rank runs that recorded the same steps keep the same ones when downsampled (TensorBoard's
+    # sampling is seeded): combine() uses the steps every rank kept.
+    data = data_provider.read_scalars(
+        ctx, experiment_id=experiment, plugin_name=SCALARS_PLUGIN, downsample=CURVE_POINTS,
+        run_tag_filter=provider.RunTagFilter(runs=ranks, tags=_SHARD_TAGS),
+    )
+    shards = [{tag[len(reader.SHARD_PREFIX):]: [(p.step, p.value) for p in points]
+               for tag, points in data.get(r, {}).items()} for r in ranks]
+    return reader.combine(shards)
 
 
 def static_file(name: str) -> Optional[pathlib.Path]:
@@ -257,11 +297,13 @@ class LossDiagPlugin(base_plugin.TBPlugin):
 
     def get_plugin_apps(self):
         """The routes, under /data/plugin/lossdiag."""
+        # Wrapped here, as bound methods: werkzeug's decorator is typed for plain functions.
+        app = wrappers.Request.application
         return {
-            "/static/*": self.static_route,
-            "/runs": self.runs_route,
-            "/events": self.events_route,
-            "/curves": self.curves_route,
+            "/static/*": app(self.static_route),
+            "/runs": app(self.runs_route),
+            "/events": app(self.events_route),
+            "/curves": app(self.curves_route),
         }
 
     def is_active(self):
@@ -276,7 +318,6 @@ class LossDiagPlugin(base_plugin.TBPlugin):
         """An iframed ES module under the tab name "Loss Diagnostics"."""
         return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name=metadata.TAB_NAME)
 
-    @wrappers.Request.application
     def static_route(self, request):
         """A file of the built frontend bundle."""
         name = request.path.rsplit("/static/", 1)[-1]
@@ -285,13 +326,11 @@ class LossDiagPlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, "Not found", "text/plain", code=404)
         return http_util.Respond(request, path.read_bytes(), _STATIC_TYPES[path.suffix])
 
-    @wrappers.Request.application
     def runs_route(self, request):
         """GET /runs: the run overview."""
         ctx, experiment = _request_scope(request)
         return _json(request, runs_impl(self._provider, ctx, experiment, self._cache))
 
-    @wrappers.Request.application
     def events_route(self, request):
         """GET /events?run=R: every event of run R."""
         run = request.args.get("run")
@@ -300,7 +339,6 @@ class LossDiagPlugin(base_plugin.TBPlugin):
         ctx, experiment = _request_scope(request)
         return _json(request, events_impl(self._provider, ctx, experiment, run, self._cache))
 
-    @wrappers.Request.application
     def curves_route(self, request):
         """GET /curves?run=R[&tag=T...]: downsampled curves of run R (its loss tags by default)."""
         run = request.args.get("run")

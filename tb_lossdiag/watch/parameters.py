@@ -104,7 +104,9 @@ class Parameters:
             part = sums[self.layer_of[i]]
             part[2] += shares[i] * square
             part[3] += shares[i] * weights[i] ** 2
-        return {layer: S.ShardNorms(*(math.sqrt(v) for v in part), ranks=ranks) for layer, part in sums.items()}
+        return {layer: S.ShardNorms(grad=math.sqrt(grad), weight=math.sqrt(weight), update=math.sqrt(update),
+                                    updated_weight=math.sqrt(updated), ranks=ranks)
+                for layer, (grad, weight, update, updated) in sums.items()}
 
     def _optimized_ids(self):
         return {id(p) for group in self.optimizer.param_groups for p in group["params"]}

@@ -16,9 +16,10 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from google.protobuf.internal.encoder import _VarintBytes
+from tensorboard.compat.proto import summary_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
-from tb_lossdiag import DiagWriter, Event, metadata, summary
+from tb_lossdiag import DiagWriter, Event, metadata, reader, summary
 
 NAN_STEP = 37
 NAN_COLUMN = 2
@@ -34,7 +35,8 @@ def event(step, kind="spike", severity="warning", tag="loss/train", message=None
 
 def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[int] = None, watch: bool = False) -> None:
     """Trains a tiny classifier on separable data, logging its loss tensors to `writer`; `watch`:
-    with DiagWriter.watch (which logs diag/ statistics), else logging a gradient norm itself."""
+    with DiagWriter.watch. A DiagWriter logs diag/ statistics (without watch(), its swap-only
+    probes' gradient ones); a plain SummaryWriter gets a gradient norm logged here."""
     torch.manual_seed(0)
     x = torch.randn(512, 8)
     y = (x[:, 0] + x[:, 1] > 0).long()
@@ -59,7 +61,7 @@ def _train(writer, steps: int, softmax_output: bool = False, nan_at: Optional[in
                 val = model(x[400:])
                 val_loss = torch.nn.functional.nll_loss(val, y[400:]) if softmax_output else torch.nn.functional.cross_entropy(val, y[400:])
             writer.add_scalar("loss/val", val_loss, step)
-            if not watch:
+            if not isinstance(writer, DiagWriter):
                 writer.add_scalar("diag/grad_norm", torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]), step)
 
 
@@ -95,6 +97,26 @@ def write_records(logdir: str, run: str, blobs: Iterable[bytes], losses: Sequenc
             w._get_file_writer().add_summary(record, step, 1.7e9 + step)
         for step, value in enumerate(losses):
             w.add_scalar("loss", value, step)
+
+
+def write_sharded_job(logdir: str, ranks: Mapping[str, Mapping[int, Mapping[str, float]]]) -> None:
+    """Runs as a sharded model's ranks write them under watch(): run -> step -> reader.SHARD_NAMES
+    name -> value, each step's values in one summary beside a diag/grad_norm (the rank's shard's),
+    plus a loss."""
+    for run, steps in ranks.items():
+        with contextlib.closing(SummaryWriter(os.path.join(logdir, run))) as w:
+            for step, parts in steps.items():
+                values = [summary_pb2.Summary.Value(tag="diag/grad_norm", simple_value=parts.get("grad_norm", 0.0))]
+                values += [summary_pb2.Summary.Value(tag=reader.SHARD_PREFIX + name, simple_value=value)
+                           for name, value in parts.items()]
+                w._get_file_writer().add_summary(summary_pb2.Summary(value=values), step, 1.7e9 + step)
+                w.add_scalar("loss/train", 1.0, step)
+
+
+def shard(grad: float, weight: float = 1.0, update: float = 0.0, updated_weight: float = 0.0, ranks: int = 2) -> dict:
+    """One rank's shard record of a step."""
+    return {"grad_norm": grad, "weight_norm": weight, "update_norm": update, "updated_weight_norm": updated_weight,
+            "ranks": ranks}
 
 
 def batch_bytes(event_protos: Iterable[bytes], schema_version: int = metadata.SCHEMA_VERSION) -> bytes:

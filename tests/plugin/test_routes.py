@@ -11,7 +11,7 @@ from tb_lossdiag import DiagWriter, metadata, summary
 from tb_lossdiag.plugin import plugin as lossdiag_plugin
 
 from .conftest import make_client, make_provider, route
-from .harness import NAN_COLUMN, NAN_STEP, event, write_events, write_gallery
+from .harness import NAN_COLUMN, NAN_STEP, event, shard, write_events, write_gallery, write_sharded_job
 
 
 def get_json(client, url):
@@ -39,7 +39,8 @@ def test_runs_overview_tells_health_first_error_and_curves(gallery):
     assert nan["counts"]["error"] >= 3
     assert nan["loss_tags"] == ["loss/train", "loss/val"]
     assert {"diag/grad_norm", "diag/act_std_min", "diag/input_rms"} <= set(nan["stat_tags"])  # watched
-    assert runs["nll_on_softmax"]["stat_tags"] == ["diag/grad_norm"]  # the writer only: no model checks
+    # the writer only: its swap-only probes' gradient statistics, no activation or input checks
+    assert runs["nll_on_softmax"]["stat_tags"] == ["diag/grad_nonfinite", "diag/grad_norm"]
     assert runs["healthy"]["diagnosed"] is True and sum(runs["healthy"]["counts"].values()) == 0
     assert runs["healthy"]["first_error"] is None
     assert runs["plain_summarywriter"]["diagnosed"] is False
@@ -161,7 +162,8 @@ def test_curves_route_returns_diag_statistics_on_demand(gallery):
     """?tag=diag/grad_norm returns that statistic only."""
     body = get_json(gallery, route("curves?run=nll_on_softmax&tag=diag/grad_norm"))
     assert [c["tag"] for c in body["curves"]] == ["diag/grad_norm"]
-    assert len(body["curves"][0]["steps"]) == 16
+    steps = body["curves"][0]["steps"]
+    assert steps[0] == 0 and len(steps) >= 5 and steps == sorted(set(steps))
 
 
 def test_curves_are_downsampled_for_drawing(logdir, client_for):
@@ -268,3 +270,20 @@ def test_the_cache_parses_each_record_once_and_sees_new_ones(logdir, monkeypatch
     provider = make_provider(logdir)
     assert [e.step for e in cache.read(provider, ctx, "")["r"].events] == [0, 1, 2, 3, 4, 9]
     assert len(parsed) == 6
+
+
+def test_a_sharded_job_shows_its_global_norms_on_rank_0s_card(logdir, client_for):
+    """The job's first run offers diag/job/ norms combined from every rank's shard record; no card
+    offers the raw shard records; a rank's card keeps its own statistics."""
+    write_sharded_job(logdir, {"job": {0: shard(3.0, 2.0, 0.3, 2.0), 10: shard(float("nan"))},
+                               "job/rank1": {0: shard(4.0, 0.0, 0.4, 0.0), 10: shard(1.0)}})
+    client, _ = client_for(logdir)
+    stat_tags = {run["run"]: run["stat_tags"] for run in get_json(client, route("runs"))["runs"]}
+    assert stat_tags == {"job": ["diag/grad_norm", "diag/job/grad_norm", "diag/job/weight_norm", "diag/job/update_ratio"],
+                         "job/rank1": ["diag/grad_norm"]}
+    curves = get_json(client, route("curves?run=job&tag=diag/job/grad_norm&tag=diag/job/update_ratio&tag=diag/grad_norm"))
+    assert curves["curves"] == [
+        {"tag": "diag/job/grad_norm", "steps": [0, 10], "values": [5.0, "nan"]},
+        {"tag": "diag/job/update_ratio", "steps": [0], "values": [pytest.approx(0.25)]},
+        {"tag": "diag/grad_norm", "steps": [0, 10], "values": [3.0, "nan"]},
+    ]
