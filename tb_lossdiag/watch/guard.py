@@ -81,14 +81,13 @@ class Guard:
 
     def before_forward(self, args, kwargs) -> None:
         """A training forward is about to run: hold its arguments; the step's first copies the buffers."""
+        self._forwards.append((args, kwargs))
         if self._saved is None:
             # One copy of every buffer per step (BatchNorm: 2 floats per channel and a counter), to
             # undo what a skipped step's forward did to them.
             self._saved = [b.detach().clone() for b in self._buffers]
             first = first_tensor(args) if args else first_tensor(kwargs)
-            device = first.device.type if first is not None else "cpu"
-            self._autocast = (device, torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else None
-        self._forwards.append((args, kwargs))
+            self._autocast = _autocast(first.device.type if first is not None else "cpu")
 
     def saw_loss(self, tensor: torch.Tensor, value: float, stop: Optional[int]) -> None:
         """A loss logged before step(): a non-finite one stops the step, and its target is kept
@@ -213,14 +212,30 @@ def loss_target(loss: torch.Tensor, stop: Optional[int]) -> Optional[torch.Tenso
 
 
 def _finite_flags(tensors: List[torch.Tensor]) -> List[torch.Tensor]:
-    """Per device, one bool tensor: every value of `tensors` there is finite. The largest |value|
-    of each tensor (the inf-norm) is NaN or Inf exactly when the tensor holds one, and cannot
-    overflow as a sum of squares can."""
+    """Per device, one bool tensor: every value of `tensors` there is finite. Each tensor's extremes
+    (min and max, or its largest |value|) are NaN or Inf exactly when it holds one, and cannot
+    overflow as a sum or a sum of squares can."""
     by_device: Dict[torch.device, List[torch.Tensor]] = {}
     for t in tensors:
         if t.numel():
-            by_device.setdefault(t.device, []).append(t)
-    return [torch.stack(torch._foreach_norm(group, math.inf)).isfinite().all() for group in by_device.values()]
+            by_device.setdefault(t.device, []).append(torch.view_as_real(t) if t.is_complex() else t)
+    flags = []
+    for device, group in by_device.items():
+        if device.type == "cpu":
+            # torch's CPU inf-norm is a scalar loop: 25x slower than aminmax here (MLP 784-512-256-10)
+            extremes = [value for t in group for value in torch.aminmax(t)]
+        else:  # one fused kernel for all of them
+            extremes = list(torch._foreach_norm(group, math.inf))
+        flags.append(torch.stack(extremes).isfinite().all())
+    return flags
+
+
+def _autocast(device: str) -> Optional[Tuple[str, torch.dtype]]:
+    """(device type, dtype) of the autocast on for `device`, or None; the origin search re-runs under it."""
+    try:
+        return (device, torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else None
+    except RuntimeError:  # a device type autocast does not know
+        return None
 
 
 def _event(step: int, kind: str, severity: str, message: str, **evidence: float) -> Event:

@@ -119,6 +119,31 @@ def test_a_run_where_every_batch_is_nan_stops_after_max_skips(logdir):
     assert "not kept: 3 batch files kept already" in skipped[3].message
 
 
+def test_with_gradient_accumulation_every_micro_batch_of_a_skipped_step_is_undone_and_kept(logdir):
+    """Two micro-batches per optimizer step, NaN in the second of step 1: BatchNorm's statistics are
+    back to before the first, and the batch file holds both forwards."""
+    model = _bn_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, guard=True)
+    data = _data(nan_steps=(3,), steps=6)
+    for step in range(3):
+        if step == 1:
+            before = [b.clone() for b in model.buffers()]
+        optimizer.zero_grad()
+        for x, y in data[2 * step:2 * step + 2]:
+            F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        if step == 1:
+            assert all(torch.equal(b, saved) for b, saved in zip(model.buffers(), before))
+    writer.close()
+    (skipped,) = _kinds(writer, "skipped_step")
+    assert skipped.step == 1
+    payload = batchfile.load(os.path.join(logdir, "lossdiag", "batch-1.pt"))
+    assert [torch.equal(f["args"][0], x) for f, (x, _) in zip(payload["forwards"], data[2:4])] == [True, False]
+    assert torch.isnan(payload["forwards"][1]["args"][0]).any()
+
+
 def test_a_healthy_step_resets_the_count_of_skips_in_a_row(logdir):
     """NaN batches at steps 2, 3, 5, 6 with max_skips=3: never 3 in a row, so training goes on."""
     model = _bn_model()
@@ -157,6 +182,25 @@ def test_a_nan_loss_logged_before_step_is_skipped_even_with_finite_gradients(log
     assert skipped.step == 1 and "the loss is nan" in skipped.message
     payload = batchfile.load(os.path.join(logdir, "lossdiag", "batch-1.pt"))
     assert torch.equal(payload["target"], torch.full((4, 1), 1.0))
+
+
+@pytest.mark.parametrize("value, skipped", [(-float("inf"), True), (float("nan"), True), (3e38, False)])
+def test_one_non_finite_gradient_value_is_skipped_and_a_huge_finite_one_is_not(logdir, value, skipped):
+    """One -inf or NaN among finite gradients skips the step; gradients of 3e38 (whose sum and
+    sum of squares overflow float32) are finite, and the step is taken."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-40)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, guard=True)
+    model(torch.ones(3, 4)).sum().backward()
+    model.weight.grad.fill_(3e38)
+    model.weight.grad[1, 2] = value
+    before = model.weight.detach().clone()
+    optimizer.step()
+    writer.close()
+    assert torch.equal(model.weight, before) is skipped
+    assert len(_kinds(writer, "skipped_step")) == int(skipped)
 
 
 def test_keep_mb_bounds_the_batch_files(logdir):
