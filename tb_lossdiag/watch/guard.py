@@ -5,7 +5,7 @@ and the batch that did it is kept as <run>/lossdiag/batch-<step>.pt (see tb_loss
 import dataclasses
 import math
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import torch
 
@@ -195,7 +195,8 @@ def loss_target(loss: torch.Tensor, stop: Optional[int]) -> Optional[torch.Tenso
     """The target a loss function saved for backward (nll_loss, mse_loss, l1_loss, ... save it),
     searched between `loss` and the model output's node (id `stop`); None when there is none, or
     when backward() has freed it."""
-    queue, seen = [loss.grad_fn], set()
+    queue: List[Any] = [loss.grad_fn]
+    seen: Set[int] = set()
     while queue and len(seen) < _LOSS_SIDE_NODES:
         node = queue.pop(0)
         if node is None or id(node) in seen or id(node) == stop:
