@@ -171,20 +171,21 @@ def _dtensor_type():
 
 
 def to_host(tensors: Sequence[torch.Tensor]) -> List[List[float]]:
-    """The values of `tensors` as Python floats: one host transfer (one sync) per device."""
+    """The values of `tensors` as Python floats (a DTensor's on this rank): one host transfer (one
+    sync) per device."""
+    tensors = local(tensors)
     out: List[List[float]] = [[] for _ in tensors]
     by_device: Dict[torch.device, List[int]] = {}
     for i, t in enumerate(tensors):
         by_device.setdefault(t.device, []).append(i)
     for indices in by_device.values():
         # cat promotes to the widest dtype; on CPU .tolist() is the read, with no sync.
-        parts = [tensors[i].detach().reshape(-1) for i in indices]
+        parts = [tensors[i].reshape(-1) for i in indices]
         flat = (parts[0] if len(parts) == 1 else torch.cat(parts)).tolist()
         start = 0
-        for i in indices:
-            size = tensors[i].numel()
-            out[i] = flat[start:start + size]
-            start += size
+        for i, part in zip(indices, parts):
+            out[i] = flat[start:start + part.numel()]
+            start += part.numel()
     return out
 
 
