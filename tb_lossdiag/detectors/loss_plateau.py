@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt, still
+from tb_lossdiag.detectors.vanishing_gradient import VanishingGradient, starved
 from tb_lossdiag.robust import median, rank_trend
 
 HINT = (
@@ -36,8 +37,10 @@ class LossPlateau(CurveDetector):
 
     A loss that converged to a floor is not a plateau: it made progress first. Only a loss that
     has not come meaningfully down from its initial level (max_progress) counts. Such a stretch
-    is a warning when the run is stuck (no trend at all, or a loss that does not change by a single
-    bit); one that is falling, however slowly, is a slow start (info). A flat loss with no model
+    is a warning when the run is stuck (no trend at all, a loss that does not change by a single
+    bit, or a slow fall while the first layer gets a vanished gradient at the last sampled step);
+    one that is falling, however slowly, with the gradient reaching the weights, is a slow start
+    (info). A flat loss with no model
     statistics beside it (a float logged, nothing watched) is info: a healthy slow start (the
     CIFAR-10 tutorial's ~900 flat steps) and a stuck run give the same curve, and only the weights'
     gradients and updates tell them apart. A plateau the loss leaves downward is reported as ended.
@@ -61,6 +64,7 @@ class LossPlateau(CurveDetector):
     def __init__(self, **overrides):
         super().__init__(**overrides)
         self._measured = False  # whether the model's gradients were seen (watch() or the swap-only probes)
+        self._starved = False  # whether the last sampled step's first layer got a vanished gradient
 
     def new_state(self):
         return _PlateauState(Trace(recent=self.thresholds.window))
@@ -68,6 +72,8 @@ class LossPlateau(CurveDetector):
     def on_step(self, stats):
         if stats.grad_norm is not None:
             self._measured = True
+        if stats.sampled and stats.layers:
+            self._starved = starved(stats)
         return ()
 
     def new_episodes(self):
@@ -151,14 +157,15 @@ class LossPlateau(CurveDetector):
             falling = not self._measured or len(blocks) < t.trend_blocks or rank_trend(blocks) <= -t.trend_z
         else:
             falling = False
-        if onset is None and (state.severity == "warning" or falling):
+        slow = falling and not self._starved  # falling, with the gradient reaching the first layer
+        if onset is None and (state.severity == "warning" or slow):
             return ()  # nothing new: a reminder is not due, a slow start is said once
-        if falling or not self._measured:
+        if slow or not self._measured:
             state.severity = "info"
             if onset == "reminder":
                 return ()
             span = f"over steps {first_step}\u2013{point.step} the loss "
-            if falling:
+            if slow:
                 message = (
                     f"slow start: {span}fell only from {fmt(old)} to {fmt(new)} ({_change(improvement)}), "
                     f"within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}, but it is falling"
@@ -176,12 +183,14 @@ class LossPlateau(CurveDetector):
             # An onset, a reminder, or a slow start found stuck after all.
             again = still(onset) if state.severity == "warning" else ""
             state.severity = "warning"
+            why = ("falling only slowly while the first layer gets almost no gradient" if falling
+                   else "with no downward trend")
             message = (
-                f"loss has {again}not improved over steps {first_step}\u2013{point.step}, with no "
-                f"downward trend: its level went from {fmt(old)} to {fmt(new)} ({_change(improvement)}) "
+                f"loss has {again}not improved over steps {first_step}\u2013{point.step}, {why}: its "
+                f"level went from {fmt(old)} to {fmt(new)} ({_change(improvement)}) "
                 f"and is still within {fmt(abs(100 * progress))}% of its initial {fmt(trace.start)}"
             )
-            severity, hint = "warning", HINT
+            severity, hint = "warning", VanishingGradient.hint if falling else HINT
         state.level = new
         return [
             self.event(

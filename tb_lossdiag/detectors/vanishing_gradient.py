@@ -54,15 +54,13 @@ class VanishingGradient(ModelDetector):
         patience: int = 2  # sampled steps in a row
 
     def on_step(self, stats):
-        layers = depth_order(stats)
-        if len(layers) < 3 or broken(stats):
+        profile = _profile(stats)
+        if profile is None:
             return ()
-        rms = [layer.grad_norm / math.sqrt(layer.numel) for layer in layers]
-        peak = max(range(1, len(rms)), key=rms.__getitem__)
+        layers, rms, peak = profile
         first, largest = rms[0], rms[peak]
         shrink = (largest / first) ** (1 / peak)  # the geometric shrink per layer, for the message
-        vanished = first < self.thresholds.ratio * largest and first < statistics.median(rms[1:])
-        if not self.held_onset("first", vanished, stats.step):
+        if not self.held_onset("first", _vanished(rms, peak, self.thresholds.ratio), stats.step):
             return ()
         name, peak_name = layers[0].name, layers[peak].name
         return [self.event(
@@ -72,3 +70,24 @@ class VanishingGradient(ModelDetector):
             f"~{shrink:.2g}x per layer on its way back: the early layers barely learn",
             self.hint, first_rms=first, largest_rms=largest, per_layer=shrink,
         )]
+
+
+def starved(stats) -> bool:
+    """Whether this sampled step's first layer gets a vanished gradient (the default test, no patience)."""
+    profile = _profile(stats)
+    return profile is not None and _vanished(profile[1], profile[2], VanishingGradient.Thresholds.ratio)
+
+
+def _profile(stats):
+    """(layers in depth order, their per-value gradient RMS, the index of the largest after the
+    first); None with under 3 layers or a broken step."""
+    layers = depth_order(stats)
+    if len(layers) < 3 or broken(stats):
+        return None
+    rms = [layer.grad_norm / math.sqrt(layer.numel) for layer in layers]
+    return layers, rms, max(range(1, len(rms)), key=rms.__getitem__)
+
+
+def _vanished(rms, peak, ratio) -> bool:
+    """The first layer's RMS is `ratio` x the peak's and below the later layers' median."""
+    return rms[0] < ratio * rms[peak] and rms[0] < statistics.median(rms[1:])

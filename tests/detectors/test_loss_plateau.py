@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from curve_helpers import classification, decay, feed, fit, kinds, mlp, noisy
 from tb_lossdiag import DiagWriter
 from tb_lossdiag.detectors.loss_plateau import LossPlateau
-from tb_lossdiag.stats import StepStats
+from tb_lossdiag.stats import LayerStats, StepStats
 
 
 def watched():
@@ -131,3 +131,27 @@ def test_a_stuck_loss_that_recovers_is_shown_as_ended_without_more_reminders():
     assert warnings and all(end.evidence["start_step"] <= w.step <= end.step for w in warnings)
     assert 400 < end.step < 520 and events[-1] is end
     assert "ended at step" in end.message and end.kind == "loss_plateau"
+
+
+def _sampled(step, first_rms):
+    """A sampled step of a 4-layer net whose first layer's per-value gradient is `first_rms` (the rest 1e-2)."""
+    layers = tuple(LayerStats(name, 64, rms * 8.0) for name, rms in
+                   (("0", first_rms), ("2", 5e-3), ("4", 8e-3), ("6", 1e-2)))
+    return StepStats(step=step, sampled=True, grad_norms={"w": 1.0}, layers=layers)
+
+
+def test_a_slow_fall_with_a_starved_first_layer_is_stuck():
+    """The slow start above (a 3% drift over 300 steps), watched: with the first layer's gradient
+    1e-5x the last's (a sigmoid stack: uvadlc's BaseNetwork) it is a warning naming that; with the
+    gradient reaching the first layer (1e-2x) it stays a slow-start note."""
+    rng = np.random.default_rng(0)
+    values = np.linspace(2.3, 2.23, 300) * np.exp(0.01 * rng.standard_normal(300))
+    for first_rms, severity in ((1e-7, "warning"), (1e-4, "info")):
+        detector = LossPlateau()
+        events = []
+        for step, value in enumerate(values):
+            if step % 10 == 0:
+                detector.on_step(_sampled(step, first_rms))
+            events += feed(detector, [value], first_step=step)
+        assert events and events[0].severity == severity, first_rms
+        assert ("first layer gets almost no gradient" in events[0].message) == (severity == "warning")
