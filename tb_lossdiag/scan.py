@@ -6,7 +6,6 @@ import uuid
 from typing import Dict, List, Optional, Tuple
 
 from tensorboard.compat.proto import event_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tb_lossdiag import metadata, reader, summary
 from tb_lossdiag.detectors import LossPoint
@@ -69,6 +68,9 @@ def scan_logdir(
 
 def _write_beside(run_dir: str, events: List[Event]) -> None:
     """Replace an earlier scan's file in `run_dir` with one holding `events` (possibly none)."""
+    # Imported here: tensorboard.summary takes ~0.5 s to import, and only --write needs it.
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
     for name in os.listdir(run_dir):
         if name.endswith(SCAN_SUFFIX) and "tfevents" in name:
             os.remove(os.path.join(run_dir, name))
