@@ -9,6 +9,9 @@ from typing import Any, Dict, List, NamedTuple
 from tb_lossdiag.graph import passes_through
 
 _SIGNATURE_NODES = 12  # nodes below the root a graph's signature looks at
+# A multi-layer nn.LSTM/GRU on CPU runs one fused op per layer; cuDNN runs one for all: its layers,
+# met one after the other, are one "layer" here, as the module is one layer for watch().
+_RNN_LAYER_OP = "MkldnnRnnLayerBackward"
 
 
 class Leaf(NamedTuple):
@@ -44,9 +47,15 @@ def leaves(root) -> List[Leaf]:
                 seen.add(child)
                 stack.append((child, owner))
     found = sorted(last_use, key=lambda leaf: -last_use[leaf])  # stable: ties keep the walk's order
+    result: List[Leaf] = []
     layer_of: Dict[Any, int] = {}
-    return [Leaf(leaf, taken_by[leaf].name(), layer_of.setdefault(taken_by[leaf], len(layer_of)))
-            for leaf in found]
+    for leaf in found:
+        op = taken_by[leaf].name()
+        previous = result[-1] if result else None
+        if previous is not None and op.startswith(_RNN_LAYER_OP) and previous.op.startswith(_RNN_LAYER_OP):
+            layer_of.setdefault(taken_by[leaf], previous.layer)
+        result.append(Leaf(leaf, op, layer_of.setdefault(taken_by[leaf], len(set(layer_of.values())))))
+    return result
 
 
 def signature(root) -> tuple:

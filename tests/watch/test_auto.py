@@ -282,3 +282,24 @@ def test_same_stats_as_watch_on_sampled_steps(tmp_path, log_first):
         writer.close()
     assert [s for s, _ in seen["auto"]] == [0, 10, 20]
     assert seen["auto"] == seen["watch"]
+
+
+def test_a_stacked_lstm_is_one_layer(tmp_path):
+    """word_language_model's 2-layer LSTM between an embedding and a decoder: healthy, no
+    vanishing_gradient (its fused per-layer ops make one layer, as the module does for watch())."""
+    torch.manual_seed(0)
+    embed, lstm, decoder = nn.Embedding(2000, 32), nn.LSTM(32, 32, num_layers=2), nn.Linear(32, 2000)
+    params = [*embed.parameters(), *lstm.parameters(), *decoder.parameters()]
+    optimizer = torch.optim.SGD(params, lr=1.0)
+    writer = DiagWriter(str(tmp_path))
+    tokens = torch.randint(0, 2000, (20, 8))
+    for step in range(41):
+        optimizer.zero_grad()
+        out = decoder(lstm(embed(tokens[:-1]))[0])
+        loss = nn.functional.cross_entropy(out.flatten(0, 1), tokens[1:].flatten())
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    assert [e.kind for e in writer.events if e.kind in MODEL_KINDS] == []
+    assert sum(1 for layer in {leaf.layer for leaf in leaves(loss.grad_fn)}) == 3
