@@ -34,6 +34,8 @@ def test_nan_in_rank_1_shard_is_reported_in_rank_1_run(tmp_path):
     assert all(event.rank == 1 for event in rank1)
     # Rank 0 sees only the all-reduced consequence (NaN gradients), never the bad batch itself.
     assert all(event.rank == 0 and event.kind != "nonfinite_input" for event in runs["."].events)
+    # DDP's parameters are replicated: no shard records, never a sum over the ranks.
+    assert all(not run.shards and not run.combined for run in runs.values())
 
 
 def test_rank_log_dir_without_torch_distributed_is_the_log_dir():
