@@ -203,6 +203,27 @@ def test_one_non_finite_gradient_value_is_skipped_and_a_huge_finite_one_is_not(l
     assert len(_kinds(writer, "skipped_step")) == int(skipped)
 
 
+def test_a_closure_optimizer_skips_too(logdir):
+    """optimizer.step(closure) (LBFGS): the closure runs in the guard's pre-step hook, so a NaN
+    batch's step leaves the weights as they were."""
+    torch.manual_seed(0)
+    model = nn.Linear(6, 3)
+    optimizer = torch.optim.LBFGS(model.parameters(), lr=0.1, max_iter=3)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, guard=True)
+    for step, (x, y) in enumerate(_data(nan_steps=(2,), steps=4)):
+        def closure():
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            return loss
+        before = [p.detach().clone() for p in model.parameters()]
+        optimizer.step(closure)
+        assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before)) is (step == 2)
+    writer.close()
+    assert [e.step for e in _kinds(writer, "skipped_step")] == [2]
+
+
 def test_keep_mb_bounds_the_batch_files(logdir):
     """Over keep_mb, the event says the batch is not kept and no file is written."""
     model = _bn_model()
