@@ -158,6 +158,7 @@ class CurveDetector(Detector):
         )
 
 
+_INF = math.inf
 BlockStats = Tuple[float, float, Optional[float]]  # (median, linear noise, log noise or None)
 
 
@@ -195,14 +196,14 @@ class Trace:
 
     def add(self, step: int, value: float) -> bool:
         """Record one value; False (and nothing recorded) when it is NaN or infinite."""
-        if not -math.inf < value < math.inf:
+        if not -_INF < value < _INF:
             return False
         self.count += 1
         if self.first is None:
             self.first = (step, value)
         self.recent.append((step, value))
         self._values.append(value)
-        if len(self._early) < self.start_points:
+        if self.count <= self.start_points:  # every value recorded so far is an early one
             self._early.append(value)
             self.start = median(self._early)
             # Early levels count as best only once a few values smooth out the first one's noise.
