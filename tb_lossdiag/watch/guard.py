@@ -72,9 +72,9 @@ class Guard:
         self._saved: Optional[List[torch.Tensor]] = None  # the buffers before the step's first forward
         self._forwards: List[Tuple[Any, Any]] = []  # the step's training forwards' (args, kwargs): references
         self._loss: Optional[torch.Tensor] = None  # a non-finite loss logged before step()
+        self._target: Optional[torch.Tensor] = None  # that loss's target, when autograd still held it
         self._autocast: Optional[Tuple[str, torch.dtype]] = None  # the autocast the step's forward ran under
         self._origin_sought = False
-        self._target: Optional[torch.Tensor] = None  # that loss's target, when autograd still held it
         self._skipped = 0  # steps skipped in a row
         self._kept_files = 0
         self._kept_bytes = 0
@@ -179,13 +179,16 @@ class Guard:
             return (f"its batch ({size / 2 ** 20:.1f} MB) is not kept: over the {o.keep_bytes / 2 ** 20:g} MB "
                     f"per run, {self._kept_bytes / 2 ** 20:.1f} MB kept already (watch(keep_mb=...) keeps more)")
         directory = os.path.join(self._run_dir, "lossdiag")
-        os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, f"batch-{step}.pt")
-        batchfile.save(path, {
-            "step": step, "reason": reason,
-            "forwards": [{"args": batchfile.portable(a), "kwargs": batchfile.portable(k)} for a, k in self._forwards],
-            "target": batchfile.portable(self._target),
-        })
+        try:
+            os.makedirs(directory, exist_ok=True)
+            batchfile.save(path, {
+                "step": step, "reason": reason,
+                "forwards": [{"args": batchfile.portable(a), "kwargs": batchfile.portable(k)} for a, k in self._forwards],
+                "target": batchfile.portable(self._target),
+            })
+        except OSError as error:  # e.g. a full disk: the step is skipped all the same
+            return f"its batch could not be saved ({error})"
         self._kept_files += 1
         self._kept_bytes += size
         return f"its batch is kept in {path} (see it: tb-lossdiag batch {path})"

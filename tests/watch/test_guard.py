@@ -237,6 +237,26 @@ def test_keep_mb_bounds_the_batch_files(logdir):
     assert not os.path.exists(os.path.join(logdir, "lossdiag"))
 
 
+def test_a_batch_file_that_cannot_be_written_does_not_stop_the_skip(logdir):
+    """<run>/lossdiag cannot be made (a file has that name): the step is skipped all the same and
+    the event says why its batch is not there; guard="stop" still stops."""
+    for guard in (True, "stop"):
+        model = _bn_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        writer = DiagWriter(logdir)
+        open(os.path.join(logdir, "lossdiag"), "w").close()
+        writer.watch(model, optimizer, guard=guard)
+        if guard == "stop":
+            with pytest.raises(DiagnosticError, match="its batch could not be saved"):
+                _train(model, optimizer, _data(steps=8), writer)
+        else:
+            _train(model, optimizer, _data(steps=8), writer)
+            (skipped,) = _kinds(writer, "skipped_step")
+            assert "its batch could not be saved" in skipped.message
+            assert all(torch.isfinite(p).all() for p in model.parameters())
+        writer.close()
+
+
 def test_with_an_enabled_grad_scaler_the_scaler_does_the_skipping(logdir):
     """watch(scaler=..., guard=True): the scaler skips the NaN step itself; the guard adds no hook
     and no event of its own."""
