@@ -58,8 +58,9 @@ def find_origin(model: torch.nn.Module, args: Sequence = (), kwargs: Optional[Di
     bad_input = _bad_input(model, args, kwargs)
     if bad_input is not None:
         return S.NonfiniteOrigin("input", bad_input.name, _input_detail(bad_input))
-    if any(marker in type(m).__name__ for m in model.modules() for marker in _COLLECTIVE_MODULES):
-        return None
+    if (any(marker in type(m).__name__ for m in model.modules() for marker in _COLLECTIVE_MODULES)
+            or any(S.replicas(p) is not None for p in model.parameters())):
+        return None  # a re-run on one rank would enter collectives (FSDP2, tensor parallelism): a hang
     context = torch.autocast(autocast[0], dtype=autocast[1]) if autocast else contextlib.nullcontext()
     with _restored_buffers(model), torch.random.fork_rng(devices=_cuda_devices(model, args, kwargs)):
         with torch.enable_grad(), context:
@@ -282,7 +283,8 @@ def _detached(value, depth: int = _MAX_DEPTH):
 def _finite(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """A bool scalar on the first tensor's device: no tensor holds NaN/Inf (device ops, no sync)."""
     # A sparse gradient (nn.Embedding(sparse=True)) is finite when its stored values are.
-    checks = [torch.isfinite(t.detach()._values() if t.is_sparse else t.detach()).all() for t in tensors]
+    # S.local: a DTensor's shard on this rank (a DTensor op could redistribute: a collective).
+    checks = [torch.isfinite(t._values() if t.is_sparse else t).all() for t in S.local(tensors)]
     if not checks:
         return torch.tensor(True)
     device = checks[0].device
