@@ -3,6 +3,7 @@ show a batch file that watch(guard=True) kept."""
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -59,7 +60,10 @@ def _print(format: str, runs) -> None:
         payload = {
             "runs": [
                 {"run": run.run, "events": [e.to_dict() for e in run.events], "notices": run.notices,
-                 "diagnosis": [d.to_dict() for d in run.diagnosis]}
+                 "diagnosis": [d.to_dict() for d in run.diagnosis],
+                 # a sharded job's global norms (rank 0's run only); JSON has no NaN: "nan", "inf" as in evidence
+                 "combined": {tag: [[step, v if math.isfinite(v) else str(v)] for step, v in points]
+                              for tag, points in run.combined.items()}}
                 for run in runs
             ]
         }
@@ -91,6 +95,8 @@ def format_table(runs) -> str:
         counts["ended"] = len(endings)
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "healthy: no findings"
         lines.append(f"{run.run}  ({summary})")
+        if run.combined:
+            lines.append(f"  {_job_norms(run.combined)}")
         for number, d in enumerate(run.diagnosis, 1):
             root = d.root
             where = "before training" if root.step < 0 else f"at step {root.step}"
@@ -111,6 +117,16 @@ def format_table(runs) -> str:
             lines.append(f"      fix: {e.hint}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _job_norms(combined) -> str:
+    """A sharded job's global norms at its last combined step (each rank's diag/grad_norm is its shard's)."""
+    step, grad = combined["diag/job/grad_norm"][-1]
+    at = {tag[len("diag/job/"):]: dict(points).get(step) for tag, points in combined.items()}
+    parts = [f"gradient norm {grad:.4g}", f"weight norm {at['weight_norm']:.4g}"]
+    if at.get("update_ratio") is not None:
+        parts.append(f"update ratio {at['update_ratio']:.3g}")
+    return f"sharded job, every rank's shard combined, at step {step}: " + ", ".join(parts)
 
 
 def ended(events: List[Event]) -> Dict[int, Event]:

@@ -120,7 +120,7 @@ def test_the_diagnosis_comes_first_in_the_table_and_in_json(logdir, capsys):
     (diagnosis,) = runs["nan"]["diagnosis"]
     assert (diagnosis["root"]["kind"], diagnosis["confidence"]) == ("nonfinite_loss", "likely")
     assert diagnosis["fix"].startswith("Check the data") and diagnosis["consequences"] == []
-    assert runs["healthy"]["diagnosis"] == [] and set(runs["healthy"]) == {"run", "events", "notices", "diagnosis"}
+    assert runs["healthy"]["diagnosis"] == [] and set(runs["healthy"]) == {"run", "events", "notices", "diagnosis", "combined"}
 
 
 def test_a_warning_whose_condition_ended_is_shown_as_ended_with_its_span(logdir, capsys):
@@ -204,3 +204,18 @@ def test_batch_prints_where_the_nan_sits_in_a_kept_batch(logdir, capsys):
         f.write("hello")
     assert main(["batch", not_a_batch]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_report_shows_a_sharded_jobs_combined_norms(logdir, capsys):
+    """FSDP ranks each write their shard's norms: the report prints the job's global gradient norm
+    (sqrt(3^2 + 4^2) = 5) on rank 0's run, and JSON carries the combined points."""
+    from plugin.harness import shard, write_sharded_job
+
+    write_sharded_job(logdir, {".": {0: shard(3.0)}, "rank1": {0: shard(4.0)}})
+    assert main(["report", logdir]) == 0
+    out = capsys.readouterr().out
+    assert "sharded job, every rank's shard combined, at step 0: gradient norm 5" in out
+    assert main(["report", logdir, "--format", "json"]) == 0
+    runs = {run["run"]: run for run in json.loads(capsys.readouterr().out)["runs"]}
+    assert runs["."]["combined"]["diag/job/grad_norm"] == [[0, 5.0]]
+    assert runs["rank1"]["combined"] == {}
