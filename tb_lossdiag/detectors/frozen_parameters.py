@@ -21,8 +21,9 @@ _CASES = {
     "no_gradient": (
         "warning",
         "are optimized but got no gradient at optimizer.step(): they never change",
-        "Check that forward() uses them and that no .detach(), .data or torch.no_grad() cuts "
-        "the graph between them and the loss.",
+        "Check that optimizer.zero_grad() is not called between loss.backward() and "
+        "optimizer.step() (it clears the gradients step() needs), that forward() uses them, and "
+        "that no .detach(), .data or torch.no_grad() cuts the graph between them and the loss.",
     ),
     "frozen": (
         "info",

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from scenarios import batches, mlp, only, problems, train
+from tb_lossdiag import DiagWriter
 
 
 def test_first_layer_frozen_by_mistake(logdir):
@@ -73,3 +74,23 @@ def test_no_parameter_changing_is_nothing_learning(logdir):
 def test_learning_regression_is_healthy(logdir):
     """The same regression without rounding at lr 0.05: no event."""
     assert problems(train(logdir, mlp(8, 16, 1), batches(25, (32, 8)), _regression())) == []
+
+
+def test_zero_grad_between_backward_and_step_is_named_in_the_fix(logdir):
+    """pytorch#6126's loop: backward(), then zero_grad(), then step(): every parameter is optimized but
+    has no gradient at step(), named at step 0 with that ordering as the first thing to check; the
+    usual order (test_learning_regression_is_healthy) reports nothing."""
+    model = mlp(8, 16, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer)
+    for step, (x, y) in enumerate(batches(3, (32, 8), classes=4)):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.zero_grad()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    event = only(writer.events, "frozen_parameters")
+    assert event.step == 0 and "got no gradient at optimizer.step()" in event.message
+    assert "zero_grad() is not called between loss.backward() and optimizer.step()" in event.hint
