@@ -1,5 +1,6 @@
-"""Two ranks (gloo, CPU) training under watch() a model sharded with FSDP2's fully_shard, then one
-split by tensor parallelism; in the FSDP job rank 1's batch holds a NaN at step argv[2]. Rank 0
+"""Two ranks (gloo, CPU) training under watch() a model sharded with FSDP2's fully_shard (with
+guard=True), then one split by tensor parallelism; in the FSDP job rank 1's batch holds a NaN at
+step argv[2]. Rank 0
 also trains unsharded copies on the same data and writes their norms to argv[3] as JSON
 {"fsdp"|"tp": {step: {"grad_norm", "weight_norm", "update_ratio"}}} (launched by test_fsdp.py)."""
 
@@ -38,13 +39,13 @@ def norm(tensors) -> float:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors])).item()
 
 
-def train(model, reference, logdir: str, inputs, reference_inputs, compared: int) -> dict:
+def train(model, reference, logdir: str, inputs, reference_inputs, compared: int, guard: bool = False) -> dict:
     """Train `model` (sharded) under watch(); on rank 0, `reference` (unsharded) on the same data
     for the first `compared` steps: its norms by step."""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     reference_optimizer = torch.optim.SGD(reference.parameters(), lr=LR)
     writer = tb_lossdiag.DiagWriter(tb_lossdiag.rank_log_dir(logdir))
-    writer.watch(model, optimizer, every=1)
+    writer.watch(model, optimizer, every=1, guard=guard)
     norms = {}
     for step in range(STEPS):
         x, y = inputs(step)
@@ -86,7 +87,7 @@ def main(logdir: str, nan_step: int, reference_path: str) -> None:
     reference = copy.deepcopy(model)
     fully_shard(model[0])
     fully_shard(model)
-    found = {"fsdp": train(model, reference, logdir, rank_batch, every_batch, nan_step)}
+    found = {"fsdp": train(model, reference, logdir, rank_batch, every_batch, nan_step, guard=True)}
 
     model = mlp()
     reference = copy.deepcopy(model)

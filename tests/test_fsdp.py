@@ -41,10 +41,11 @@ def test_every_probe_works_on_sharded_parameters(trained):
 
 
 def test_nan_batch_on_rank_1_is_rank_1s_nonfinite_input(trained):
-    """The bad batch is named on rank 1 at its step; rank 0 sees only the consequence."""
+    """The bad batch is named on rank 1 at its step, with guard=True as its NaN's origin too; rank 0
+    sees only the consequence."""
     runs, _ = trained
     rank1 = runs["rank1"].events
-    assert "nonfinite_input" in {e.kind for e in rank1 if e.step == NAN_STEP}
+    assert {"nonfinite_input", "nonfinite_origin"} <= {e.kind for e in rank1 if e.step == NAN_STEP}
     assert all(e.rank == 1 for e in rank1)
     assert all(e.rank == 0 and e.kind != "nonfinite_input" for e in runs["."].events)
 

@@ -141,3 +141,36 @@ def test_global_grad_norm_of_step_stats():
     """sqrt of the sum of squared per-parameter norms; None when nothing was measured."""
     assert S.StepStats(step=0, sampled=True, grad_norms={"a": 3.0, "b": 4.0}).grad_norm == 5.0
     assert S.StepStats(step=0, sampled=False).grad_norm is None
+
+
+@pytest.fixture
+def one_rank_mesh():
+    """A one-rank gloo process group and its CPU device mesh, torn down afterwards."""
+    import socket
+
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        yield init_device_mesh("cpu", (1,))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_dtensors_are_measured_on_this_ranks_shard(one_rank_mesh):
+    """Norms, to_host and the input statistics read a DTensor's local values (no DTensor op, which
+    could redistribute), and say how many ranks hold each value."""
+    from torch.distributed.tensor import Replicate, Shard, distribute_tensor
+
+    values = torch.arange(6.0).reshape(3, 2)
+    sharded = distribute_tensor(values, one_rank_mesh, [Shard(0)])
+    replicated = distribute_tensor(values, one_rank_mesh, [Replicate()])
+    assert S.to_host([sharded, S.norms([sharded, replicated])]) == [
+        values.ravel().tolist(), [pytest.approx(float(values.norm()))] * 2]
+    assert S.to_host([S.input_stats(sharded)])[0] == pytest.approx([15.0, 55.0, 5.0])
+    assert [type(t) for t in S.local([sharded, values])] == [torch.Tensor, torch.Tensor]
+    assert (S.replicas(sharded), S.replicas(replicated), S.replicas(values)) == (1, 1, None)
