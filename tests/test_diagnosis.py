@@ -15,7 +15,7 @@ CATEGORY = {
     "saturated_activation": "model", "dead_activation": "model", "vanishing_gradient": "model",
     "nll_on_probabilities": "model", "softmax_before_cross_entropy": "model",
     "target_shape_mismatch": "model", "division_by_zero": "model", "log_of_nonpositive": "model",
-    "frozen_parameters": "model", "grad_scale_collapse": "model", "nonfinite_origin": "model",
+    "frozen_parameters": "model", "grad_scale_collapse": "model", "nonfinite_origin": "model", "guard_stop": "model",
     "missing_values": "data", "nonfinite_values": "data", "empty_strings": "data",
 }
 TAGS = {
@@ -52,6 +52,8 @@ LINKS = {
     "nonfinite input -> loss of its step": (ev("nonfinite_input", 8, count=1), ev("nonfinite_loss", 8, value=NAN)),
     "nonfinite input -> later val loss": (ev("nonfinite_input", 8), ev("nonfinite_loss", 9, tag="loss/val", value=NAN)),
     "nonfinite input -> gradients": (ev("nonfinite_input", 8), ev("nonfinite_gradient", 8, parameters=4)),
+    "nonfinite input -> guard stop": (ev("nonfinite_input", 8), ev("guard_stop", 8, tag="optimizer")),
+    "nan gradient -> guard stop of its step": (ev("nonfinite_gradient", 8), ev("guard_stop", 8, tag="optimizer")),
     "same argument broken again": (ev("nonfinite_input", 8), ev("nonfinite_input", 20)),
     "another argument at the same step": (ev("nonfinite_input", 8), ev("nonfinite_input", 8, tag="input target")),
     "another argument later": (ev("nonfinite_input", 8), ev("nonfinite_input", 9, tag="input target")),

@@ -72,13 +72,12 @@ class LossOscillation(CurveDetector):
             relative_swing = swing / (float(magnitude.mean()) or 1.0)
             decline /= float(magnitude.max()) or 1.0
             fell = decline
-        amplitude = float(np.abs(values[swing_lag:] - values[:-swing_lag]).mean())
         converging = decline >= max(t.min_improvement, t.improvement_of_swing * swing)
         rhythm = (
             not converging
             and (repeat <= t.max_repeat or smooth and repeat <= t.smooth_repeat)
             and relative_swing >= t.min_swing
-            and amplitude >= t.min_swing_of_start * abs(trace.start or 0.0)
+            and _amplitude(values, swing_lag) >= t.min_swing_of_start * abs(trace.start or 0.0)
         )
         # Hysteresis: the rhythm starts, and ends, only when `confirm` analyses in a row agree.
         active = self.episodes.active(point.tag)
@@ -108,6 +107,11 @@ class LossOscillation(CurveDetector):
                 high=high,
             )
         ]
+
+
+def _amplitude(values, lag):
+    """Mean absolute change of `values` over `lag` (called last: most analyses are settled before)."""
+    return float(np.abs(values[lag:] - values[:-lag]).mean())
 
 
 def _changes(resid, max_lag):

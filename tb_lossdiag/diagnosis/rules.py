@@ -23,6 +23,7 @@ STAGES = {
     "nonfinite_activation": 3, "saturated_activation": 3, "dead_activation": 3,
     "nonfinite_gradient": 6, "exploding_gradient": 6, "vanishing_gradient": 6,
     "grad_scale_collapse": 6,
+    "guard_stop": 7,  # watch(guard="stop") raises at optimizer.step(), after the step's backward
 }
 _CATEGORY_STAGES = {"data": 0, "model": 3, "curve": 5}  # kinds not named above: loss curves at 5
 # Where a NaN was born (nonfinite_origin, evidence named by its place): after the batch check that
@@ -73,9 +74,10 @@ def _stall(effect: Event) -> bool:
 
 def _echo(effect: Event) -> bool:
     """Whether `effect` reports NaN/Inf that arrived from upstream (where a NaN was first seen
-    included: whatever made the NaN explains its birthplace)."""
+    included: whatever made the NaN explains its birthplace; and watch(guard="stop") stopping the
+    run at a non-finite step)."""
     return (effect.kind in NONFINITE or inferred_op(effect)
-            or effect.kind in ("grad_scale_collapse", "nonfinite_origin"))
+            or effect.kind in ("grad_scale_collapse", "nonfinite_origin", "guard_stop"))
 
 
 def same_fault_again(cause: Event, effect: Event) -> bool:
