@@ -92,6 +92,11 @@ class AutoWatch:
         self._changed: List[Tuple[Tuple[str, ...], torch.Tensor]] = []
         self._pending: List[_Pending] = []
         self._read: List[_Pending] = []
+        # Read steps, until the next backward shows whether an update applied their gradients: a
+        # step no optimizer step followed (a GradScaler's overflow, a micro-batch of gradient
+        # accumulation) is no step for the detectors, as for watch(), whose steps are optimizer steps.
+        self._held: List[S.StepStats] = []
+        self._updates_seen = False  # an update was seen at all (not so when weights change through .data)
         self._fingerprint: Optional[Tuple[Tuple[float, ...], ...]] = None  # weight norms and sums at the last sample
 
     @property
@@ -135,17 +140,22 @@ class AutoWatch:
         self._read.extend(self._pending)
         self._pending = []
 
-    def deliver(self, step: int) -> None:
+    def deliver(self, step: int, applied: Optional[bool] = None) -> None:
         """Hand the read steps to the detectors (outside any guard: stop_on_error's
-        DiagnosticError must reach the training loop); `step` is the one now logged or ended."""
+        DiagnosticError must reach the training loop); `step` is the one now logged or ended;
+        `applied`: whether the held steps' gradients were applied by an update (None: not known yet)."""
         read, self._read = self._read, []
-        ready = []
-        if read:
-            with self._writer.guard("auto watch: statistics", read[-1].record.step):
-                ready = [stats for pending in read if (stats := self._step_stats(pending)) is not None]
-                for stats in ready:
-                    if stats.sampled:
-                        self._summaries.write(stats)
+        ready: List[S.StepStats] = []
+        with self._writer.guard("auto watch: statistics", step):
+            self._held += [stats for stats in map(self._step_stats, read) if stats is not None]
+            if applied is not None:
+                self._updates_seen = self._updates_seen or applied
+                ready, self._held = self._held, []
+                if not applied and self._updates_seen:
+                    ready = []
+            for stats in ready:
+                if stats.sampled:
+                    self._summaries.write(stats)
         for stats in ready:
             self._writer.observe_step(stats)
         self._adapt(ready, step)
@@ -157,12 +167,13 @@ class AutoWatch:
             handle.remove()
         self._handles.clear()
         self._nodes.clear()
-        self._stale.disarm()
         if self._pending:
             with self._writer.guard("auto watch: statistics", self._pending[-1].record.step):
                 self.after_read(S.to_host([t for pending in self._pending for t in pending.record.tensors]))
         self._pending = []
-        self.deliver(self._last_step if self._last_step is not None else 0)
+        # Steps with NaN/Inf gradients: reported when an update followed them (an optimizer step ran).
+        self.deliver(self._last_step if self._last_step is not None else 0, self._stale.updated())
+        self._stale.disarm()
 
     # -- the graph -----------------------------------------------------------------------------
 
@@ -202,6 +213,8 @@ class AutoWatch:
         if self._in_backward:
             return None
         self._in_backward = True
+        if self._held:  # whether the held steps' NaN/Inf gradients were applied since
+            self.deliver(self._held[-1].step, self._stale.updated())
         try:
             # Runs once this backward pass has finished: the gradients are complete then.
             torch.autograd.Variable._execution_engine.queue_callback(self._backward_ends)

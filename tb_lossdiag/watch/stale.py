@@ -49,8 +49,14 @@ class StaleGradients:
         """after_update: the gradients as they are now (after clipping or unscaling, before the next
         backward), so that a later in-place change is told from these."""
         named = self._parameters.named
-        self._armed = {i: (ref, version, g._version, param) for i, (ref, version, _, param) in self._armed.items()
-                       if ref() is (g := named[i][1].grad) and g is not None}
+        self._armed = {i: (ref, version, g._version if ref() is (g := named[i][1].grad) and g is not None else seen,
+                           param) for i, (ref, version, seen, param) in self._armed.items()}
+
+    def updated(self) -> bool:
+        """after_update: whether an update changed any armed parameter since (an optimizer step that
+        ran; one skipped, e.g. by a GradScaler finding inf/NaN gradients, changes none)."""
+        named = self._parameters.named
+        return any(named[i][1]._version != param for i, (_, _, _, param) in self._armed.items())
 
     def disarm(self) -> None:
         self._armed = {}

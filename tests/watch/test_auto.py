@@ -303,3 +303,25 @@ def test_a_stacked_lstm_is_one_layer(tmp_path):
     writer.close()
     assert [e.kind for e in writer.events if e.kind in MODEL_KINDS] == []
     assert sum(1 for layer in {leaf.layer for leaf in leaves(loss.grad_fn)}) == 3
+
+
+def test_a_step_the_optimizer_skips_is_not_reported(tmp_path):
+    """Inf gradients whose update is skipped (as a GradScaler skips an overflow): no step for the
+    detectors, as for watch(), whose steps are optimizer steps; the same inf applied is reported."""
+    kinds = {}
+    for skip in (True, False):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+        writer = DiagWriter(str(tmp_path / str(skip)))
+        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+        for step in range(30):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            (loss * (float("inf") if step == 12 else 1.0)).backward()
+            if not skip or all(torch.isfinite(p.grad).all() for p in model.parameters()):
+                optimizer.step()
+            writer.add_scalar("loss/train", loss, step)
+        writer.close()
+        kinds[skip] = [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS]
+    assert kinds == {True: [], False: [(12, "nonfinite_gradient")]}
