@@ -11,6 +11,11 @@ gradient's and parameter's norm and each parameter's sum (a fingerprint: unchang
 sampled step means nothing moved it); on the others the cheap non-finite / 10x check. The step is
 the logged loss's: measured when its loss is logged after backward, or, when the loss is logged
 before its backward (learnt from a hook on the logged loss's root), at the end of that backward.
+A read step reaches the detectors once the next backward shows that an update applied its
+gradients (a parameter's version changed): as watch()'s steps are optimizer steps, a step no update
+followed (a GradScaler's overflow, an accumulation micro-batch) is none; when no update is ever
+seen (weights changed through .data), every step counts. The first step's backward ran before any
+hook: a missing zero_grad() logged after backward shows from step 2 (watch(): step 1).
 
 Same StepStats, same detectors: nonfinite_gradient (naming the first parameter backward reaches),
 exploding_gradient, vanishing_gradient (layers are the ops that take parameters, first layer
