@@ -378,3 +378,32 @@ def test_a_step_closure_is_measured_after_it_ran(logdir):
     assert not math.isfinite(loss.item()) and len(calls) >= 1
     assert seen[0].step == 0 and not math.isfinite(seen[0].grad_norm)
     assert any(e.kind == "nonfinite_input" and e.step == 0 for e in writer.events)
+
+
+class _LogLayer(nn.Module):
+    def forward(self, x):
+        return torch.log(x)
+
+
+@pytest.mark.parametrize("where", ["input", "module"])
+def test_without_guard_the_first_nan_forward_on_cpu_names_where_the_nan_was_born(logdir, where):
+    """guard off, CPU, an unsampled step: a NaN input batch is named 'input'; a log of a negative
+    activation (finite input) names that module; once per run."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), _LogLayer(), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, every=10 ** 6, first_step=1)
+    for step in range(1, 5):
+        x = torch.rand(8, 4) if step < 3 or where == "input" else -torch.rand(8, 4) - 10
+        if where == "input" and step >= 3:
+            x[1, 2] = float("nan")
+        optimizer.zero_grad()
+        with torch.no_grad():  # keep the log's argument positive on the healthy steps
+            model[0].weight.abs_(), model[0].bias.abs_()
+        F.cross_entropy(model(x), torch.zeros(8, dtype=torch.long)).backward()
+        optimizer.step()
+    writer.close()
+    origins = [e for e in writer.events if e.kind == "nonfinite_origin"]
+    assert [(e.step, list(e.evidence)) for e in origins] == [(3, [where])]
+    assert ("'1'" in origins[0].message) is (where == "module")

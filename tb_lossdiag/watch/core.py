@@ -1,9 +1,8 @@
 """Watch: the hooks, and the ONE host transfer per sampled step. Which steps are sampled is
 schedule's; what each hook measures is a probe of its own module (inputs, activations, operands,
 stale, gradients, updates, scaler); what is written beside the detectors' records is summaries';
-what guard=True does at a non-finite step is guard's."""
+what guard=True does at a non-finite step is guard's; hooks holds the hooks' plumbing."""
 
-import functools
 import math
 from typing import Dict, List, Optional, Tuple
 
@@ -15,8 +14,10 @@ from tb_lossdiag.watch import operands
 from tb_lossdiag.watch.activations import ActivationProbe, activation_stats
 from tb_lossdiag.watch.arguments import checked
 from tb_lossdiag.watch.gradients import GradientProbe
-from tb_lossdiag.watch.guard import Guard, options
+from tb_lossdiag.watch.guard import Guard, all_finite, options
+from tb_lossdiag.watch.hooks import Evaluated, guarded
 from tb_lossdiag.watch.inputs import InputProbe
+from tb_lossdiag.watch.origin import find_origin
 from tb_lossdiag.watch.parameters import Parameters
 from tb_lossdiag.watch.record import StepRecord, first_tensor
 from tb_lossdiag.watch.scaler import ScalerProbe
@@ -25,21 +26,6 @@ from tb_lossdiag.watch.stale import StaleGradients
 from tb_lossdiag.watch.summaries import SummaryWriting
 from tb_lossdiag.watch.updates import UpdateProbe, learning_rates
 from tb_lossdiag.writer import DiagnosticError
-
-
-def _guarded(where: str):
-    """A hook method whose failure becomes one diagnostic_failure event (a try costs nothing while
-    nothing fails; entering the writer's guard on every call would)."""
-    def wrap(method):
-        @functools.wraps(method)
-        def hook(self, *args):
-            try:
-                return method(self, *args)
-            except Exception as error:
-                with self._writer.guard(where, self._step):
-                    raise error
-        return hook
-    return wrap
 
 
 class Watch:
@@ -77,7 +63,8 @@ class Watch:
         self._summaries = SummaryWriting(writer, layer_table)
         self._scaler: Optional[ScalerProbe] = None
         self._guard = Guard(original, optimizer, guarding, writer.get_logdir()) if guarding else None
-        self._origins: Dict[int, S.NonfiniteOrigin] = {}  # step -> where its NaN/Inf was born (guard)
+        self._origins: Dict[int, S.NonfiniteOrigin] = {}  # step -> where its NaN/Inf was born
+        self._origin_sought = False  # the search runs once per run, at its first non-finite step
         self._handles: List[RemovableHandle] = []
         self._sampled_handles: List[RemovableHandle] = []  # the hooks on only while the coming step is a sampled one
         self._install(scaler)
@@ -104,7 +91,7 @@ class Watch:
         self._record = None
         self._flush()
 
-    @_guarded("watch: loss graph")
+    @guarded("watch: loss graph")
     def saw_loss(self, tensor: torch.Tensor, value: float) -> None:
         """Called by the writer with a logged loss: on sampled steps, or when the loss is not finite,
         read its divisions' and logs' operands."""
@@ -169,7 +156,7 @@ class Watch:
 
     # -- forward -------------------------------------------------------------------------------
 
-    @_guarded("watch: activations")
+    @guarded("watch: activations")
     def _before_forward(self, module, args):
         """On a sampled step only: the first training forward gets the leaf-module hooks."""
         if self._observing() and not self._current().forwarded:
@@ -177,16 +164,16 @@ class Watch:
             # A model that is itself a leaf is measured by its own hook, before _after_forward's.
             self._model._forward_hooks.move_to_end(self._after_forward_id)
 
-    @_guarded("watch: guard")
+    @guarded("watch: guard")
     def _guard_forward(self, module, args, kwargs):
         if self._observing():
             self._guard.before_forward(args, kwargs)
 
-    @_guarded("watch: activations")
+    @guarded("watch: activations")
     def _measure_activation(self, name, module, args, output):
         self._activations.measure(self._record, name, module, args, output)
 
-    @_guarded("watch: forward")
+    @guarded("watch: forward")
     def _after_forward(self, module, args, kwargs, output):
         if not self._observing():
             return
@@ -196,12 +183,18 @@ class Watch:
             self._activations.unhook()
         self._check_inputs(record, args, kwargs)
         self._model_graph(record, output)
+        # Without guard=, on CPU: a NaN/Inf output is found here, while the weights are the step's
+        # (a NaN born in the loss or the backward, or on an accelerator, where this is a sync, needs guard=).
+        out = first_tensor(output)
+        if self._guard is None and not self._origin_sought and out is not None and out.is_cpu \
+                and out.is_floating_point() and not all_finite([out.detach()]):
+            self._seek_origin(record.step, lambda: find_origin(self._model, args, kwargs))
 
-    @_guarded("watch: inputs")
+    @guarded("watch: inputs")
     def _check_inputs(self, record, args, kwargs):
         self._inputs.check(record, args, kwargs)
 
-    @_guarded("watch: model graph")
+    @guarded("watch: model graph")
     def _model_graph(self, record, output):
         out = first_tensor(output)
         node = out.grad_fn if out is not None else None
@@ -215,7 +208,7 @@ class Watch:
 
     # -- backward ------------------------------------------------------------------------------
 
-    @_guarded("watch: gradients")
+    @guarded("watch: gradients")
     def _backward_starts(self, grad):
         # Backward runs with grad mode off: only the model's mode tells an evaluation pass.
         if not self._model.training:
@@ -228,7 +221,7 @@ class Watch:
             # Runs once this backward pass has finished: the gradients are complete then.
             torch.autograd.Variable._execution_engine.queue_callback(self._after_backward)
 
-    @_guarded("watch: gradients")
+    @guarded("watch: gradients")
     def _after_backward(self):
         self._backward_queued = False
         self._measure_gradients(self._current())
@@ -249,14 +242,14 @@ class Watch:
         closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
         replaced = None
         if callable(closure):  # unguarded: an error of the user's closure is the user's to see
-            replaced = args[:1], {**kwargs, "closure": _Evaluated(closure)}
+            replaced = args[:1], {**kwargs, "closure": Evaluated(closure)}
         if self._current().sampled:
             self._measure_step()
         if self._guard is not None:
             self._guard_step()
         return replaced
 
-    @_guarded("watch: optimizer")
+    @guarded("watch: optimizer")
     def _measure_step(self):
         """A sampled step's measures before step() changes the weights."""
         record = self._current()
@@ -273,10 +266,8 @@ class Watch:
             reason = self._guard.check()
             if reason is not None:
                 self._measure_gradients(record)  # before the skip drops them
-                with self._writer.guard("watch: nan origin", record.step):
-                    origin = self._guard.origin()
-                    if origin is not None:
-                        self._origins[record.step] = origin
+                if not self._origin_sought:
+                    self._seek_origin(record.step, self._guard.origin)
                 events, stop = self._guard.skip(record.step, reason)
         if events:
             self._writer.record(events)
@@ -285,7 +276,15 @@ class Watch:
             self._writer.record([stop])
             raise DiagnosticError(stop, self._writer.events)
 
-    @_guarded("watch: optimizer")
+    def _seek_origin(self, step: int, search) -> None:
+        """The run's first non-finite step: where its NaN/Inf was born (watch/origin.py), for its StepStats."""
+        self._origin_sought = True
+        with self._writer.guard("watch: nan origin", step):
+            origin = search()
+            if origin is not None:
+                self._origins[step] = origin
+
+    @guarded("watch: optimizer")
     def _after_step(self, optimizer, args, kwargs):
         record = self._current()
         self._measure_gradients(record)  # an unsampled step has no pre-step hook: final gradients now
@@ -393,20 +392,3 @@ class Watch:
             origin=self._origins.pop(record.step, None),
             **record.facts,
         )
-
-
-class _Evaluated:
-    """A closure already run once: its first call returns that result, later ones (LBFGS) run it again."""
-
-    def __init__(self, closure):
-        with torch.enable_grad():
-            self._result = closure()
-        self._closure = closure
-        self._fresh = True
-
-    def __call__(self):
-        if self._fresh:
-            self._fresh = False
-            return self._result
-        return self._closure()
-

@@ -74,7 +74,6 @@ class Guard:
         self._loss: Optional[torch.Tensor] = None  # a non-finite loss logged before step()
         self._target: Optional[torch.Tensor] = None  # that loss's target, when autograd still held it
         self._autocast: Optional[Tuple[str, torch.dtype]] = None  # the autocast the step's forward ran under
-        self._origin_sought = False
         self._skipped = 0  # steps skipped in a row
         self._kept_files = 0
         self._kept_bytes = 0
@@ -102,7 +101,7 @@ class Guard:
         if self._loss is not None:
             return f"the loss is {self._loss.item()}"
         grads = self._gradients()
-        if all(bool(flag) for flag in _finite_flags([g for _, g in grads])):
+        if all_finite([g for _, g in grads]):
             self._skipped = 0
             return None
         bad = [self._names.get(id(p), "an unnamed parameter") for p, g in grads if not bool(torch.isfinite(g).all())]
@@ -110,12 +109,9 @@ class Guard:
         return f"gradients of {len(bad)} of {len(grads)} parameters are NaN/Inf ({shown})"
 
     def origin(self) -> Optional[S.NonfiniteOrigin]:
-        """At the run's first non-finite step (None at later ones): where its NaN/Inf was born,
-        by re-running the step's forwards and backward on its batch (watch/origin.py; a forward
-        and a backward of the model). Call it before skip(), while the weights are the step's."""
-        if self._origin_sought:
-            return None
-        self._origin_sought = True
+        """Where this non-finite step's NaN/Inf was born, by re-running its forwards and backward
+        on its batch (watch/origin.py: a forward and a backward of the model per forward held).
+        Call it before skip(), while the weights are the step's."""
         for args, kwargs in self._forwards:
             found = find_origin(self._model, args, kwargs, loss=self._loss, autocast=self._autocast)
             if found is not None:
@@ -215,10 +211,10 @@ def loss_target(loss: torch.Tensor, stop: Optional[int]) -> Optional[torch.Tenso
     return None
 
 
-def _finite_flags(tensors: List[torch.Tensor]) -> List[torch.Tensor]:
-    """Per device, one bool tensor: every value of `tensors` there is finite. Each tensor's extremes
-    (min and max, or its largest |value|) are NaN or Inf exactly when it holds one, and cannot
-    overflow as a sum or a sum of squares can."""
+def all_finite(tensors: List[torch.Tensor]) -> bool:
+    """Whether every value of `tensors` is finite; reads one flag per device (a sync on an
+    accelerator). Each tensor's extremes (min and max, or its largest |value|) are NaN or Inf
+    exactly when it holds one, and cannot overflow as a sum or a sum of squares can."""
     by_device: Dict[torch.device, List[torch.Tensor]] = {}
     for t in tensors:
         if t.numel():
@@ -231,7 +227,7 @@ def _finite_flags(tensors: List[torch.Tensor]) -> List[torch.Tensor]:
         else:  # one fused kernel for all of them
             extremes = list(torch._foreach_norm(group, math.inf))
         flags.append(torch.stack(extremes).isfinite().all())
-    return flags
+    return all(bool(flag) for flag in flags)
 
 
 def _autocast(device: str) -> Optional[Tuple[str, torch.dtype]]:
