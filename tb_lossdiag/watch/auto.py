@@ -41,7 +41,7 @@ from torch.utils.hooks import RemovableHandle
 from tb_lossdiag import stats as S
 from tb_lossdiag.events import Event
 from tb_lossdiag.watch.auto_graph import leaves, param_name, signature
-from tb_lossdiag.watch.core import Schedule
+from tb_lossdiag.watch.schedule import Schedule
 from tb_lossdiag.watch.gradients import GradientProbe
 from tb_lossdiag.watch.parameters import Parameters
 from tb_lossdiag.watch.record import StepRecord
@@ -83,6 +83,7 @@ class AutoWatch:
         self._nodes: List[Any] = []  # the AccumulateGrad nodes held: every forward reuses them
         self._handles: List[RemovableHandle] = []
         self._removed = False
+        self._sharded = False  # FSDP2: the graph's parameters are unsharded views, freed after backward
         self._parameters = GraphParameters([], [])
         self._gradients = GradientProbe(self._parameters)
         self._stale = StaleGradients(self._parameters, after_update=True)
@@ -121,7 +122,7 @@ class AutoWatch:
         backward ran, and return the statistics to read with the loss's value (device tensors)."""
         self._in_backward = False  # a backward that raised never reached its end callback
         root: Any = loss.grad_fn  # not None: the writer hands on losses with a graph only
-        if step != self._last_step:
+        if step != self._last_step and not self._sharded:
             if self._find(root) and self._count == 0 and any(p.grad is not None for _, p in self._named):
                 # The first loss found is logged after its backward: that backward ran before any
                 # hook was on, so its gradients are measured now and the next backward is checked.
@@ -196,6 +197,12 @@ class AutoWatch:
         self._signatures.add(key)
         new = [leaf for leaf in leaves(root) if id(leaf.node.variable) not in self._index]
         if not new:
+            return False
+        if any(0 == leaf.node.variable.untyped_storage().size() < leaf.node.variable.numel() for leaf in new):
+            # FSDP2: the graph holds the unsharded parameters, freed after backward, whose gradients
+            # go to the sharded ones: nothing here to measure. watch() measures the sharded ones.
+            self._sharded = self._told = True
+            self._writer.record([self._watch_adds(self._last_step or 0, sharded=True)])
             return False
         first_layer = len(set(self._layers))
         for leaf in new:
@@ -309,13 +316,16 @@ class AutoWatch:
             self._told = True
             self._writer.record([self._watch_adds(step)])
 
-    def _watch_adds(self, step: int) -> Event:
+    def _watch_adds(self, step: int, sharded: bool = False) -> Event:
+        checked = (f"only the loss curve and the gradients of the {len(self._named)} parameters found in "
+                   "the loss's autograd graph were checked (no watch() call): " if not sharded else
+                   "only the loss curve was checked (no watch() call): the parameters in the loss's autograd "
+                   "graph are a sharded model's (FSDP) unsharded copies, freed after backward; gradient checks, ")
         return Event(
             step=step, kind=KIND, severity="info", tag="gradients",
-            message=f"only the loss curve and the gradients of the {len(self._named)} parameters found "
-                    "in the loss's autograd graph were checked (no watch() call): activation statistics "
-                    "(dead or saturated units, the layer where a NaN starts), input checks (a NaN or "
-                    "unnormalized batch) and the optimizer's checks need the model and the optimizer",
+            message=f"{checked}activation statistics (dead or saturated units, the layer where a NaN starts), "
+                    "input checks (a NaN or unnormalized batch) and the optimizer's checks need the model "
+                    "and the optimizer",
             hint="writer.watch(model, optimizer) adds them.",
             category="model",
         )

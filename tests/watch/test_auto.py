@@ -325,3 +325,19 @@ def test_a_step_the_optimizer_skips_is_not_reported(tmp_path):
         writer.close()
         kinds[skip] = [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS]
     assert kinds == {True: [], False: [(12, "nonfinite_gradient")]}
+
+
+def test_a_sharded_models_freed_parameters_are_not_measured(tmp_path):
+    """FSDP2's graph holds unsharded parameters whose storage is freed after backward (their
+    gradients go to the sharded ones): nothing is measured, one info event says watch() does it."""
+    torch.manual_seed(0)
+    weight, bias = torch.randn(2, 4, requires_grad=True), torch.zeros(2, requires_grad=True)
+    writer = DiagWriter(str(tmp_path))
+    loss = nn.functional.linear(torch.randn(8, 4), weight, bias).square().mean()
+    loss.backward()
+    for p in (weight, bias):
+        p.untyped_storage().resize_(0)  # what FSDP2's reshard does
+    writer.add_scalar("loss/train", loss, 0)
+    writer.close()
+    assert [(e.kind, e.severity) for e in writer.events] == [("auto_watch", "info")]
+    assert "FSDP" in writer.events[0].message and "watch(model, optimizer)" in writer.events[0].hint
