@@ -115,3 +115,28 @@ def test_scan_reads_the_loss_tags_a_diagwriter_recorded(logdir):
     (run,) = scan_logdir(logdir, force=True)
     assert run.loss_tags == ["objective"]
     assert [(e.step, e.kind, e.tag) for e in run.events] == [(2, "nonfinite_loss", "objective")]
+
+
+def test_scan_finds_what_diagnosis_while_training_finds():
+    """A curve on disk gets the events the detectors give it value by value (what DiagWriter does):
+    a spike, a plateau and a divergence on a training curve beside a validation curve."""
+    import math
+    import random
+
+    from tb_lossdiag.detectors import LossPoint
+    from tb_lossdiag.diagnoser import Diagnoser
+    from tb_lossdiag.scan import scan_run
+
+    rng = random.Random(0)
+    train = [(2.3 if s < 400 else 0.3 * (1 + max(0, s - 1500) / 100) + 2.0 * math.exp(-(s - 400) / 150))
+             * math.exp(0.05 * rng.gauss(0, 1)) for s in range(2500)]
+    train[900] *= 40
+    curves = {"loss/train": [(s, v, 100.0 + s) for s, v in enumerate(train)],
+              "loss/val": [(s, 1.0 + s / 2000, 100.0 + s) for s in range(49, 2500, 50)]}
+    live = Diagnoser()
+    points = sorted((s, tag, v) for tag, curve in curves.items() for s, v, _ in curve)
+    found = [e for s, tag, v in points for e in live.loss(LossPoint(tag, s, v, tag.endswith("val")))]
+    found += live.flush()
+    scanned = scan_run(curves)
+    assert {"loss_spike", "loss_plateau", "loss_divergence"} <= {e.kind for e in scanned}
+    assert sorted((e.step, e.kind, e.message) for e in scanned) == sorted((e.step, e.kind, e.message) for e in found)
