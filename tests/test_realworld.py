@@ -105,3 +105,15 @@ def test_first_diagnosis_names_the_root_of_a_nan_in_the_data():
     if root == detection.NOT_AVAILABLE:
         pytest.skip("tb_lossdiag.diagnosis is not there yet")
     assert root == "nonfinite_input"
+
+
+def test_where_an_expected_nan_was_born_is_no_false_alarm(tmp_path, monkeypatch):
+    """nonfinite_origin beside an expected NaN kind is a detail of that finding; in a script that
+    expects no NaN it is a false alarm."""
+    origin = Event(step=0, kind="nonfinite_origin", severity="error", tag="input x", message="born", hint="h")
+    run = type("Run", (), {"events": [origin], "curves": {}})
+    monkeypatch.setattr(detection, "read_logdir", lambda logdir, loss_tags: [run])
+    for expect, alarms in ((("nonfinite_input",), {}), (("loss_plateau",), {"nonfinite_origin": "born"})):
+        module = type("M", (), {"EXPECT": expect, "ONSET": 0, "__doc__": "d", "__file__": __file__})
+        monkeypatch.setattr(detection, "load", lambda name, which, module=module: module)
+        assert detection.score("x", str(tmp_path), 1.0, which="realworld").false_alarms == alarms, expect
