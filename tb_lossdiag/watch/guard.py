@@ -232,6 +232,8 @@ def all_finite(tensors: List[torch.Tensor]) -> bool:
 
 def _autocast(device: str) -> Optional[Tuple[str, torch.dtype]]:
     """(device type, dtype) of the autocast on for `device`, or None; the origin search re-runs under it."""
+    if not hasattr(torch, "get_autocast_dtype"):  # torch < 2.4 does not tell it per device
+        return None
     try:
         return (device, torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else None
     except RuntimeError:  # a device type autocast does not know
