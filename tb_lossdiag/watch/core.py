@@ -127,8 +127,9 @@ class Watch:
         training step of a small MLP, with the caches cold from the model's own work): the model's
         forward pre-hook (it puts hooks on the leaf modules for the activations) and the
         optimizer's pre-step hook (measuring before step() changes the weights) are on for sampled
-        steps only (with guard=, the pre-step hook and the guard's forward pre-hook are on always); an unsampled step runs the model's forward hook, one hook on the output as
-        backward starts and the post-step hook.
+        steps only (with guard=, the pre-step hook and the guard's forward pre-hook are on always);
+        an unsampled step runs the model's forward hook, one hook on the output as backward starts
+        and the post-step hook.
         """
         self._upcoming = self._schedule.sampled(self._step)
         self._sampled_hooks(self._upcoming)
