@@ -28,8 +28,7 @@ browser:
 # ruff's pyflakes and syntax rules everywhere; mypy on the whole package but the modules listed in UNTYPED,
 # which do not type-check yet (the README's Development section lists them as still to do).
 UNTYPED := detectors/loss_divergence.py detectors/negative_loss.py detectors/overfitting.py graph.py \
-	integrations/lightning.py plugin/plugin.py watch/auto.py watch/auto_graph.py watch/guard.py \
-	watch/parameters.py watch/stale.py writer.py
+	integrations/lightning.py writer.py
 lint: setup
 	$(BIN)/ruff check --select F,E9 tb_lossdiag tests benchmarks examples
 	$(BIN)/mypy --ignore-missing-imports --follow-imports=silent $(foreach f,$(UNTYPED),--exclude '^tb_lossdiag/$(f)$$') tb_lossdiag
