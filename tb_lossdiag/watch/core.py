@@ -188,7 +188,7 @@ class Watch:
         # (a NaN born in the loss or the backward, or on an accelerator, where this is a sync, needs guard=).
         out = first_tensor(output)
         if self._guard is None and not self._origin_sought and out is not None and out.is_cpu \
-                and out.is_floating_point() and not all_finite([out.detach()]):
+                and out.is_floating_point() and not all_finite(S.local([out])):
             self._seek_origin(record.step, lambda: find_origin(self._model, args, kwargs))
 
     @guarded("watch: inputs")

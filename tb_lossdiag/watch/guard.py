@@ -158,9 +158,11 @@ class Guard:
         self._autocast = None
 
     def _gradients(self) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-        """(parameter, gradient values) of every parameter the optimizer holds that has a gradient."""
-        return [(p, g._values() if g.is_sparse else g) for group in self._optimizer.param_groups
-                for p in group["params"] if (g := p.grad) is not None]
+        """(parameter, its gradient's values on this rank) of every parameter the optimizer holds that
+        has a gradient: a DTensor's local shard (FSDP2), read with no communication."""
+        pairs = [(p, g) for group in self._optimizer.param_groups for p in group["params"] if (g := p.grad) is not None]
+        values = S.local([g for _, g in pairs])
+        return [(p, v._values() if v.is_sparse else v) for (p, _), v in zip(pairs, values)]
 
     def _keep(self, step: int, reason: str) -> str:
         """Save the step's batch within the run's bounds: a phrase naming the file, or why it is not kept."""
