@@ -19,9 +19,12 @@ _PROBE_VALUES = 1 << 16  # gradient values (of the smallest parameters) probed e
 class Parameters:
     """Named parameters and the optimizer (or None) that applies them."""
 
-    def __init__(self, named: Iterable[Tuple[str, torch.Tensor]], optimizer=None):
+    def __init__(self, named: Iterable[Tuple[str, torch.Tensor]], optimizer=None,
+                 layer_of: Optional[Sequence[str]] = None):
         self.named = list(named)
-        self.layer_of = [name.rpartition(".")[0] for name, _ in self.named]
+        # each parameter's layer: its module's path, or (swap-only) the op that takes it
+        self.layer_of = (list(layer_of) if layer_of is not None
+                         else [name.rpartition(".")[0] for name, _ in self.named])
         self.numel = [t.numel() for t in S.local([p for _, p in self.named])]  # values on this rank
         self._shares = _shares([p for _, p in self.named])
         self.optimizer = optimizer
