@@ -33,7 +33,8 @@ def nbytes(value: Any) -> int:
 
 
 def save(path: str, payload: dict) -> None:
-    """Write a batch file: {"step", "reason", "forwards": [{"args", "kwargs"}], "target"} (portable values)."""
+    """Write a batch file: {"step", "reason", "forwards": [{"args", "kwargs"}], "target", "indices"}
+    (portable values; indices: per forward, the batch's sample indices, with watch(loader=...))."""
     torch.save(payload, path)
 
 
@@ -112,8 +113,9 @@ def describe(path: str) -> str:
     """What a batch file holds, one line per tensor (what `tb-lossdiag batch FILE` prints)."""
     payload = load(path)
     lines = [f"{path}: the batch of step {payload.get('step')} ({payload.get('reason', 'no reason recorded')})"]
-    if payload.get("indices") is not None:
-        lines.append(f"sample indices: {payload['indices']}")
+    for number, indices in enumerate(payload.get("indices") or []):
+        prefix = f"forward {number} " if len(payload["indices"]) > 1 else ""
+        lines.append(f"  {prefix}sample indices: {indices if indices is not None else 'not known'}")
     found = tensors(payload)
     lines += [f"  {describe_tensor(name, tensor)}" for name, tensor in found]
     if not found:

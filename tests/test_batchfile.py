@@ -70,3 +70,11 @@ def test_a_file_torch_cannot_read_is_a_value_error(tmp_path):
         path.write_text(content)
         with pytest.raises(ValueError, match="x.pt is not a tb_lossdiag batch file"):
             batchfile.load(str(path))
+
+
+def test_the_sample_indices_are_printed_per_forward(tmp_path):
+    """watch(loader=...) files name each forward's samples; an unknown one says so."""
+    path = _saved(tmp_path, {"step": 2, "reason": "r", "target": None, "indices": [[3, 17, 8], None],
+                             "forwards": [{"args": [torch.ones(3)], "kwargs": {}}, {"args": [torch.ones(3)], "kwargs": {}}]})
+    lines = batchfile.describe(path).splitlines()
+    assert lines[1:3] == ["  forward 0 sample indices: [3, 17, 8]", "  forward 1 sample indices: not known"]

@@ -38,8 +38,9 @@ a `skipped_step` event says why. After `max_skips` (10) skipped steps in a row, 
 such step with `guard="stop"`, DiagnosticError stops training before the weights change. At a
 skipped step the forward's arguments (and the loss's target when the loss was logged before
 backward()) are saved as <run>/lossdiag/batch-<step>.pt, at most `keep_batches` (3) files and
-`keep_mb` (64) MB per run (`tb-lossdiag batch FILE` shows them), and the run's first such step
-gets the NaN-origin search (watch/origin.py) on that batch. Cost: every step copies the model's
+`keep_mb` (64) MB per run (`tb-lossdiag batch FILE` shows them); with `loader=` (the training
+DataLoader, made with batch_size) the file names the batch's sample indices. The run's first such
+step gets the NaN-origin search (watch/origin.py) on that batch. Cost: every step copies the model's
 buffers and reads one finiteness flag of all gradients (their largest |value|), a sync on an
 accelerator, as GradScaler.step() has; guard=False adds nothing. With an enabled `scaler=` the
 scaler already skips every step with inf/NaN gradients: the guard adds nothing then. Under DDP the

@@ -33,9 +33,10 @@ class Watch:
 
     def __init__(self, writer, model, optimizer=None, *, every: int = 10, first_step: int = 0,
                  max_every: Optional[int] = None, activations: bool = True, layer_table: bool = True,
-                 scaler=None, guard=False, max_skips: int = 10, keep_batches: int = 3, keep_mb: float = 64):
+                 scaler=None, guard=False, max_skips: int = 10, keep_batches: int = 3, keep_mb: float = 64,
+                 loader=None):
         max_every = checked(model, optimizer, scaler, every, max_every, first_step)
-        guarding = options(guard, optimizer, scaler, max_skips, keep_batches, keep_mb)
+        guarding = options(guard, optimizer, scaler, max_skips, keep_batches, keep_mb, loader)
         # torch.compile(model): the hooks go on the compiled wrapper, whose hooks run eagerly around
         # the compiled graph (no graph break); names and leaves are the original module's. Leaf
         # hooks inside a compiled graph are not re-run when added later, so no activation statistics.
@@ -62,7 +63,7 @@ class Watch:
         self._updates = UpdateProbe(self._parameters)
         self._summaries = SummaryWriting(writer, layer_table)
         self._scaler: Optional[ScalerProbe] = None
-        self._guard = Guard(original, optimizer, guarding, writer.get_logdir()) if guarding else None
+        self._guard = Guard(original, optimizer, guarding, writer.get_logdir(), loader) if guarding else None
         self._origins: Dict[int, S.NonfiniteOrigin] = {}  # step -> where its NaN/Inf was born
         self._origin_sought = False  # the search runs once per run, at its first non-finite step
         self._handles: List[RemovableHandle] = []
@@ -86,6 +87,8 @@ class Watch:
         self._stale.disarm()
         if self._scaler is not None:
             self._scaler.remove()
+        if self._guard is not None:
+            self._guard.remove()
         if self._record is not None and self._record.tensors:
             self._close_step()
         self._record = None

@@ -2,10 +2,11 @@
 change the weights, the optimizer state or the buffers its forward updated (BatchNorm statistics),
 and the batch that did it is kept as <run>/lossdiag/batch-<step>.pt (see tb_lossdiag.batchfile)."""
 
+import collections
 import dataclasses
 import math
 import os
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
 import torch
 
@@ -34,7 +35,7 @@ class GuardOptions:
     keep_bytes: int  # tensor bytes kept in batch files per run
 
 
-def options(guard, optimizer, scaler, max_skips, keep_batches, keep_mb) -> Optional[GuardOptions]:
+def options(guard, optimizer, scaler, max_skips, keep_batches, keep_mb, loader) -> Optional[GuardOptions]:
     """watch()'s guard arguments checked before anything is hooked (a wrong one names the fix);
     None when the guard is off, or when an enabled GradScaler does the skipping."""
     if not (guard is True or guard is False or guard == "stop"):
@@ -46,6 +47,14 @@ def options(guard, optimizer, scaler, max_skips, keep_batches, keep_mb) -> Optio
         raise ValueError(f"keep_batches must be a number of batch files >= 0 (0 keeps none), got {keep_batches!r}")
     if isinstance(keep_mb, bool) or not isinstance(keep_mb, (int, float)) or not keep_mb >= 0:
         raise ValueError(f"keep_mb must be a size in MB >= 0 (e.g. keep_mb=64), got {keep_mb!r}")
+    if loader is not None:
+        if guard is False:
+            raise ValueError("watch(loader=...) names the samples of the batches guard=True keeps: pass guard=True too")
+        if not isinstance(getattr(loader, "batch_sampler", None), torch.utils.data.BatchSampler):
+            raise ValueError("watch(loader=...) needs a torch DataLoader made with batch_size (its batch_sampler a "
+                             f"BatchSampler), got {type(loader).__name__}: leave loader out to keep batches without indices")
+        if getattr(loader, "in_order", True) is False:
+            raise ValueError("watch(loader=...) needs batches in the order drawn: a DataLoader with in_order=True")
     if guard is False:
         return None
     if optimizer is None:
@@ -61,7 +70,7 @@ class Guard:
     not, undoes what it already changed (gradients, buffers) and keeps its batch."""
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, options: GuardOptions,
-                 run_dir: str):
+                 run_dir: str, loader=None):
         self._model = model
         self._optimizer = optimizer
         self._names = {id(p): name for name, p in model.named_parameters()}
@@ -71,6 +80,8 @@ class Guard:
         self._buffers = list(model.buffers())
         self._saved: Optional[List[torch.Tensor]] = None  # the buffers before the step's first forward
         self._forwards: List[Tuple[Any, Any]] = []  # the step's training forwards' (args, kwargs): references
+        self._sample_indices = SampleIndices(loader) if loader is not None else None
+        self._indices: List[Optional[list]] = []  # per forward, the sample indices of the batch the loop had last
         self._loss: Optional[torch.Tensor] = None  # a non-finite loss logged before step()
         self._target: Optional[torch.Tensor] = None  # that loss's target, when autograd still held it
         self._autocast: Optional[Tuple[str, torch.dtype]] = None  # the autocast the step's forward ran under
@@ -81,6 +92,8 @@ class Guard:
     def before_forward(self, args, kwargs) -> None:
         """A training forward is about to run: hold its arguments; the step's first copies the buffers."""
         self._forwards.append((args, kwargs))
+        if self._sample_indices is not None:
+            self._indices.append(self._sample_indices.current)
         if self._saved is None:
             # One copy of every buffer per step (BatchNorm: 2 floats per channel and a counter), to
             # undo what a skipped step's forward did to them.
@@ -153,9 +166,15 @@ class Guard:
         """The step ended: nothing of its batch is held past it."""
         self._saved = None
         self._forwards = []
+        self._indices = []
         self._loss = None
         self._target = None
         self._autocast = None
+
+    def remove(self) -> None:
+        """Give the loader (watch(loader=...)) back as it was."""
+        if self._sample_indices is not None:
+            self._sample_indices.remove()
 
     def _gradients(self) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """(parameter, its gradient's values on this rank) of every parameter the optimizer holds that
@@ -184,12 +203,74 @@ class Guard:
                 "step": step, "reason": reason,
                 "forwards": [{"args": batchfile.portable(a), "kwargs": batchfile.portable(k)} for a, k in self._forwards],
                 "target": batchfile.portable(self._target),
+                "indices": batchfile.portable(self._indices) if self._sample_indices is not None else None,
             })
         except OSError as error:  # e.g. a full disk: the step is skipped all the same
             return f"its batch could not be saved ({error})"
         self._kept_files += 1
         self._kept_bytes += size
         return f"its batch is kept in {path} (see it: tb-lossdiag batch {path})"
+
+
+class SampleIndices:
+    """watch(loader=...): the sample indices of each batch the DataLoader hands the training loop.
+    Its BatchSampler draws from a recording sampler (each batch_size indices one batch, in the
+    order drawn, workers or not), and each of its iterators hands the oldest batch on with the
+    data (batches come in the order drawn: in_order)."""
+
+    def __init__(self, loader):
+        self._loader = loader
+        self._batch_sampler = loader.batch_sampler
+        self._sampler = self._batch_sampler.sampler
+        self._drawn: Deque[list] = collections.deque()  # index lists drawn, not handed out yet
+        self.current: Optional[list] = None  # the indices of the batch the loop received last
+        self._batch_sampler.sampler = _Recording(self._sampler, self._batch_sampler.batch_size, self._drawn)
+        self._make = loader._get_iterator
+        loader._get_iterator = self._iterator  # DataLoader.__iter__ calls self._get_iterator()
+
+    def remove(self) -> None:
+        self._batch_sampler.sampler = self._sampler
+        if self._loader.__dict__.get("_get_iterator") == self._iterator:
+            del self._loader._get_iterator
+
+    def _iterator(self):
+        iterator = self._make()
+        next_data = iterator._next_data  # called once per batch handed out, after construction
+
+        def handed_on():
+            data = next_data()
+            self.current = self._drawn.popleft() if self._drawn else None
+            return data
+
+        iterator._next_data = handed_on
+        return iterator
+
+
+class _Recording:
+    """A sampler yielding what `sampler` yields, and putting each `batch_size` indices in `drawn`."""
+
+    def __init__(self, sampler, batch_size: int, drawn: Deque[list]):
+        self._sampler, self._batch_size, self._drawn = sampler, batch_size, drawn
+
+    def __len__(self) -> int:
+        return len(self._sampler)
+
+    def __getattr__(self, name):  # set_epoch() and the like reach the sampler itself
+        if name == "_sampler":
+            raise AttributeError(name)
+        return getattr(self._sampler, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._drawn.clear()  # a new epoch: what the last one drew and never handed out is gone
+        batch: list = []
+        for index in self._sampler:
+            batch.append(index)
+            if len(batch) == self._batch_size:
+                self._drawn.append(batch)
+                batch = []
+            yield index
+        if batch:  # the last, smaller batch (drop_last=False hands it out)
+            self._drawn.append(batch)
 
 
 def loss_target(loss: torch.Tensor, stop: Optional[int]) -> Optional[torch.Tensor]:

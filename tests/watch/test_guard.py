@@ -224,6 +224,36 @@ def test_a_closure_optimizer_skips_too(logdir):
     assert [e.step for e in _kinds(writer, "skipped_step")] == [2]
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_with_the_loader_the_kept_batch_names_its_sample_indices(logdir, workers):
+    """watch(loader=...): a shuffled loader (with worker processes or not) whose sample 17 holds a
+    NaN: the batch file of each epoch's bad step names the indices of exactly the samples it
+    holds; close() gives the loader back as it was."""
+    x, y = torch.randn(40, 6), torch.randint(0, 3, (40,))
+    x[17, 2] = float("nan")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8, shuffle=True,
+                                         num_workers=workers, generator=torch.Generator().manual_seed(0))
+    sampler = loader.batch_sampler.sampler
+    model = _bn_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    writer = DiagWriter(logdir)
+    writer.watch(model, optimizer, guard=True, loader=loader)
+    step = 0
+    for _ in range(2):
+        for xb, yb in loader:
+            _train(model, optimizer, [(xb, yb)], writer, first=step)
+            step += 1
+    writer.close()
+    skipped = _kinds(writer, "skipped_step")
+    assert len(skipped) == 2 and all(torch.isfinite(p).all() for p in model.parameters())
+    for event in skipped:
+        payload = batchfile.load(os.path.join(logdir, "lossdiag", f"batch-{event.step}.pt"))
+        (indices,) = payload["indices"]
+        assert 17 in indices and len(indices) == 8
+        assert torch.equal(payload["forwards"][0]["args"][0].nan_to_num(), x[indices].nan_to_num())
+    assert loader.batch_sampler.sampler is sampler and "_get_iterator" not in loader.__dict__
+
+
 def test_keep_mb_bounds_the_batch_files(logdir):
     """Over keep_mb, the event says the batch is not kept and no file is written."""
     model = _bn_model()
@@ -305,5 +335,10 @@ def test_bad_guard_arguments_name_the_fix(logdir):
         writer.watch(model, optimizer, guard=True, keep_batches=-1)
     with pytest.raises(ValueError, match="keep_mb must be a size in MB"):
         writer.watch(model, optimizer, guard=True, keep_mb="64MB")
+    loader = torch.utils.data.DataLoader(list(range(4)), batch_size=2)
+    with pytest.raises(ValueError, match="pass guard=True too"):
+        writer.watch(model, optimizer, loader=loader)
+    with pytest.raises(ValueError, match="needs a torch DataLoader made with batch_size"):
+        writer.watch(model, optimizer, guard=True, loader=torch.utils.data.DataLoader(list(range(4)), batch_size=None))
     assert not model._forward_hooks and not model._forward_pre_hooks
     writer.close()
