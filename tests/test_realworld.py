@@ -117,3 +117,13 @@ def test_where_an_expected_nan_was_born_is_no_false_alarm(tmp_path, monkeypatch)
         module = type("M", (), {"EXPECT": expect, "ONSET": 0, "__doc__": "d", "__file__": __file__})
         monkeypatch.setattr(detection, "load", lambda name, which, module=module: module)
         assert detection.score("x", str(tmp_path), 1.0, which="realworld").false_alarms == alarms, expect
+
+
+def test_a_root_at_the_nans_birthplace_is_scored_as_the_finding_there():
+    """A diagnosis rooted at nonfinite_origin in a module is scored as nonfinite_activation (the kind that
+    reports NaN at that place), in the input batch as nonfinite_input."""
+    for place, kind in (("module", "nonfinite_activation"), ("input", "nonfinite_input")):
+        origin = Event(step=3, kind="nonfinite_origin", severity="error", tag=f"{place} x", message="born",
+                       hint="h", evidence={place: 1.0})
+        loss = Event(step=3, kind="nonfinite_loss", severity="error", tag="loss", message="m", hint="h")
+        assert detection.first_diagnosis([loss, origin]) == kind, place
