@@ -7,7 +7,9 @@ Each workload trains ONE model, `--settle` steps first; then in rounds (a fresh 
 round, so that machine noise hits all alike) every configuration gets a block of `--steps` steps
 with its own writer and hooks attached to that model. Figures are medians over rounds of a block's
 time divided by the SummaryWriter block's in the same round, for wall time and for the process's
-CPU time. Configurations: bare loop; SummaryWriter logging the loss; DiagWriter logging it;
+CPU time. Configurations: bare loop; SummaryWriter logging the loss; DiagWriter logging it (swap-only
+checks off); swap-only (DiagWriter's gradient checks found from the logged loss's graph, a fresh run
+per block: sampling every 10th step);
 watch() sampling no step (the every-step checks); watch() every 10 steps (how a run starts, and
 where it returns after any alarm); everything every step; guard=True on the unsampled steps (what
 the guard adds to a step); and a second SummaryWriter block, whose
@@ -92,10 +94,10 @@ WATCH_OPTIONS = {
 # Timed; "summarywriter_again" is a second SummaryWriter block: its ratio to the first (A/A) is the
 # noise floor of the measure on the machine at the time.
 CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
-           "everything", "guard_unsampled")
+           "everything", "guard_unsampled", "swaponly")
 LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
           "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter",
-          "guard_unsampled": "guard (unsampled)"}
+          "guard_unsampled": "guard (unsampled)", "swaponly": "swap-only"}
 RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
 
 
@@ -112,7 +114,9 @@ class Loop:
         if config == "summarywriter":
             self.writer = SummaryWriter(f"{logdir}/{workload}-{config}")
         elif config != "bare":
-            self.writer = DiagWriter(f"{logdir}/{workload}-{config}")
+            # "diagwriter" is the writer alone; "swaponly" adds the gradient checks found from the
+            # logged loss's graph (what a loop that only swaps the writer gets).
+            self.writer = DiagWriter(f"{logdir}/{workload}-{config}", auto_watch=config == "swaponly")
             if config in WATCH_OPTIONS:
                 self.writer.watch(self.model, self.optimizer, **WATCH_OPTIONS[config])
 
@@ -149,12 +153,17 @@ def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
     writers = {"bare": None}
     for config in configs:
         kind = SummaryWriter if config.startswith("summarywriter") else DiagWriter
-        writers.setdefault(config, kind(f"{logdir}/{workload}-{config}"))
+        # Swap-only hooks stay on the model until their writer closes: "swaponly" gets a fresh writer
+        # per block, the others have them off.
+        options = {} if kind is SummaryWriter else {"auto_watch": False}
+        writers.setdefault(config, kind(f"{logdir}/{workload}-{config}", **options))
     order = random.Random(1)
-    for _ in range(rounds):
+    for round_index in range(rounds):
         # A fresh order each round: a configuration must not always run after the same other one.
         for config in order.sample(configs, len(configs)):
             loop.writer = writers[config]
+            if config == "swaponly":  # a fresh run: sampling at its start (every 10), not relaxed
+                loop.writer = DiagWriter(f"{logdir}/{workload}-swaponly/{round_index}")
             handle = None
             if config in WATCH_OPTIONS:  # first_step=1: the unmeasured step 1 is an unsampled one
                 handle = loop.writer.watch(loop.model, loop.optimizer, first_step=1, **WATCH_OPTIONS[config])
@@ -162,6 +171,8 @@ def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
             measure(config, loop)
             if handle is not None:
                 handle.remove()
+            if config == "swaponly":
+                loop.writer.close()
     for writer in writers.values():
         if writer is not None:
             writer.close()
@@ -324,6 +335,7 @@ MEASURES = ("wall", "cpu")
 TARGETS = {
     "diagwriter": {"mlp": 1.02, "cnn": 1.02, "transformer": 1.02},
     "watch": {"mlp": 1.05, "cnn": 1.03, "transformer": 1.03},
+    "swaponly": {"mlp": 1.03, "cnn": 1.03, "transformer": 1.03},
 }
 
 
@@ -374,7 +386,7 @@ def main(argv=None):
     # One batch for thousands of steps: a plateau by design, and Adam blow-ups near a loss of 0.
     logging.getLogger("tb_lossdiag").setLevel(logging.CRITICAL)
     results = {}
-    shown = ("summarywriter_again", "diagwriter", "watch", "watch_every10", "everything", "guard_unsampled")
+    shown = ("summarywriter_again", "diagwriter", "swaponly", "watch", "watch_every10", "everything", "guard_unsampled")
     with tempfile.TemporaryDirectory() as logdir:
         print(f"vs SummaryWriter, wall time ({args.threads} torch thread(s)): median over {args.rounds} rounds of "
               "paired blocks on one model (95% bootstrap interval); watch (defaults) = the unsampled block "
@@ -384,9 +396,9 @@ def main(argv=None):
             times, held, params = time_workload(workload, args.rounds, args.steps, args.settle, logdir)
             # Tensor peaks: sampling every step shows the most any step adds.
             tensor_memory = {c: peak_tensor_added(workload, c, args.threads)
-                             for c in ("diagwriter", "watch_unsampled", "everything")} if args.memory_steps else {}
+                             for c in ("diagwriter", "swaponly", "watch_unsampled", "everything")} if args.memory_steps else {}
             python_memory = {c: peak_python_added(workload, c, args.memory_steps, args.threads)
-                             for c in ("summarywriter", "diagwriter", "watch")} if args.memory_steps else {}
+                             for c in ("summarywriter", "diagwriter", "swaponly", "watch")} if args.memory_steps else {}
             row = results[workload] = figures(times, held, params, tensor_memory, python_memory)
             vs = row["vs_summarywriter"]
             print(f"{workload:<12} {row['summarywriter_ms']:>6.2f} {row['vs_bare']['summarywriter']['wall'][0]:>8.3f} "
