@@ -106,11 +106,6 @@ class AutoWatch:
         self._fingerprint: Optional[Tuple[Tuple[float, ...], ...]] = None  # weight norms and sums at the last sample
 
     @property
-    def parameter_names(self) -> List[str]:
-        """The parameters found so far, first reached by backward first (per graph)."""
-        return [name for name, _ in self._named]
-
-    @property
     def active(self) -> bool:
         """Whether hooks are on (remove() not called)."""
         return not self._removed
@@ -177,7 +172,7 @@ class AutoWatch:
             with self._writer.guard("auto watch: statistics", self._pending[-1].record.step):
                 self.after_read(S.to_host([t for pending in self._pending for t in pending.record.tensors]))
         self._pending = []
-        # Steps with NaN/Inf gradients: reported when an update followed them (an optimizer step ran).
+        # The held steps count when an update followed them (an optimizer step ran since).
         self.deliver(self._last_step if self._last_step is not None else 0, self._stale.updated())
         self._stale.disarm()
 
@@ -225,7 +220,7 @@ class AutoWatch:
         if self._in_backward:
             return None
         self._in_backward = True
-        if self._held:  # whether the held steps' NaN/Inf gradients were applied since
+        if self._held:  # they count if an update applied their gradients since (raises stop_on_error's error)
             self.deliver(self._held[-1].step, self._stale.updated())
         try:
             # Runs once this backward pass has finished: the gradients are complete then.

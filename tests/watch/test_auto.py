@@ -341,3 +341,13 @@ def test_a_sharded_models_freed_parameters_are_not_measured(tmp_path):
     writer.close()
     assert [(e.kind, e.severity) for e in writer.events] == [("auto_watch", "info")]
     assert "FSDP" in writer.events[0].message and "watch(model, optimizer)" in writer.events[0].hint
+
+
+def test_stop_on_error_stops_at_a_swap_only_error(tmp_path):
+    """stop_on_error's DiagnosticError reaches the loop (raised by the next backward, once the
+    step's gradients are known to be applied), naming step 7."""
+    from tb_lossdiag import DiagnosticError
+
+    with pytest.raises(DiagnosticError, match="nonfinite_gradient") as raised:
+        _train(str(tmp_path), fault=_nan_hidden_gradient, stop_on_error=True)
+    assert raised.value.event.step == 7
