@@ -89,6 +89,13 @@ class NegativeLoss(CurveDetector):
         keep_pace: float = 0.7  # ...its last third falling at least this fraction of its fastest fall so far
         every: int = 5  # values between unbounded-fall analyses (made only while the loss is negative)
 
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        # Whether a logged loss graph of this run named nll_loss: then the graph checks judge what feeds
+        # it (nll_on_probabilities, certain), and a float copy of that loss (Lightning's self.log) is no
+        # second, likely finding.
+        self._graph_nll = False
+
     def new_state(self):
         return _SignState(self.thresholds.fall_points)
 
@@ -102,9 +109,10 @@ class NegativeLoss(CurveDetector):
         if state.named or point.graph is not None and point.graph.nonnegative:
             return self._below_definition(point)
         events = []
+        self._graph_nll = self._graph_nll or point.graph is not None and point.graph.loss_fn == "nll_loss"
         if point.graph is not None and point.graph.loss_fn:
             events.extend(self._holds_loss_function(point, state))
-        if state.count == t.first_points and _probabilities_signature(point, state, t):
+        if state.count == t.first_points and not self._graph_nll and _probabilities_signature(point, state, t):
             events.extend(self._probabilities(point, state))
         if point.value < -t.tolerance or self.episodes.active((point.tag, "fall")):
             events.extend(self._falling(point, state))
@@ -242,13 +250,12 @@ class _SignState:
 
 
 def _probabilities_signature(point, state, t) -> bool:
-    """The first values are all negative and within [-1, 0], and nothing rules nll_loss out.
+    """A float loss whose first values are all negative and within [-1, 0], and nothing rules nll_loss out.
 
-    A graph naming another loss function rules it out; so does a tag naming an objective that is
-    negative by design.
+    With a graph the loss function is known (the graph checks judge it); a tag naming an objective
+    that is negative by design rules nll_loss out.
     """
-    graph = point.graph
-    if graph is not None and graph.loss_fn != "nll_loss" or _NEGATIVE_BY_DESIGN_TAG.search(point.tag):
+    if point.graph is not None or _NEGATIVE_BY_DESIGN_TAG.search(point.tag):
         return False
     return all(-1.0 - t.tolerance <= v < -t.tolerance for v in state.first)
 

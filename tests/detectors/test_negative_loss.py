@@ -146,3 +146,17 @@ def test_masks_read_as_0_255_in_bce_with_logits_real_training(tmp_path):
             assert "falls without bound" in events[0].message
         else:
             assert "binary_cross_entropy_with_logits" in events[0].message and "[0, 1]" in events[0].message
+
+
+def test_a_float_copy_of_a_loss_whose_graph_named_nll_loss_is_no_second_finding():
+    """Lightning logs the returned loss tensor and self.log's float of it: once a graph named nll_loss
+    (the graph checks judge what feeds it), the float copy's [-1, 0] values add no likely finding; the
+    same float values alone do."""
+    values = [-0.29, -0.3, -0.31, -0.3, -0.32, -0.33]
+    detector = NegativeLoss()
+    graph = LossGraph(loss_fn="nll_loss", input_op="SoftmaxBackward0")
+    events = [e for i, v in enumerate(values) for e in
+              [*detector.on_loss(LossPoint("training_step/loss", i, v, graph=graph)),
+               *detector.on_loss(LossPoint("train_loss", i, v))]]
+    assert not any(e.kind == "nll_on_probabilities" for e in events)
+    assert any(e.kind == "nll_on_probabilities" for e in feed(NegativeLoss(), values, tag="train_loss"))

@@ -19,8 +19,9 @@ def test_nan_in_one_batch_is_named_with_argument_count_and_column(logdir):
     assert event.evidence["count"] == 4 and event.evidence["column"] == 2
     assert event.evidence["column_count"] == 3
     assert "'input'" in event.message and "column 2" in event.message
-    # The NaN weights it leaves behind are not reported as new causes.
-    assert {e.kind for e in events} <= {"nonfinite_input", "nonfinite_loss"}
+    # The NaN weights it leaves behind are not reported as new causes (the birthplace, when named, is this batch).
+    assert {e.kind for e in events} <= {"nonfinite_input", "nonfinite_loss", "nonfinite_origin"}
+    assert all("input" in e.evidence for e in events if e.kind == "nonfinite_origin")
 
 
 class _TwoInputs(nn.Module):
