@@ -51,14 +51,6 @@ from tb_lossdiag.watch.summaries import SummaryWriting
 KIND = "auto_watch"  # the one info event of a swap-only run that ran into trouble
 
 
-class GraphParameters(Parameters):
-    """Parameters found in a loss's graph: each one's layer is the op that takes it."""
-
-    def __init__(self, named: List[Tuple[str, torch.Tensor]], layers: List[str]):
-        super().__init__(named)
-        self.layer_of = list(layers)
-
-
 class _Pending(NamedTuple):
     """A measured step awaiting the transfer."""
 
@@ -84,7 +76,7 @@ class AutoWatch:
         self._handles: List[RemovableHandle] = []
         self._removed = False
         self._sharded = False  # FSDP2: the graph's parameters are unsharded views, freed after backward
-        self._parameters = GraphParameters([], [])
+        self._parameters = Parameters([])
         self._gradients = GradientProbe(self._parameters)
         self._stale = StaleGradients(self._parameters, after_update=True)
         self._summaries = SummaryWriting(writer, layer_table=True)
@@ -207,7 +199,8 @@ class AutoWatch:
             self._layers.append(f"{leaf.op} #{first_layer + leaf.layer}")
             self._nodes.append(leaf.node)
             self._handles.append(leaf.node.register_prehook(self._reached))
-        self._parameters = GraphParameters(self._named, self._layers)
+        # A parameter's layer is the op that takes it (no module path is known).
+        self._parameters = Parameters(self._named, layer_of=self._layers)
         self._gradients = GradientProbe(self._parameters)
         self._stale = StaleGradients(self._parameters, after_update=True)
         self._fingerprint = None
