@@ -351,3 +351,27 @@ def test_stop_on_error_stops_at_a_swap_only_error(tmp_path):
     with pytest.raises(DiagnosticError, match="nonfinite_gradient") as raised:
         _train(str(tmp_path), fault=_nan_hidden_gradient, stop_on_error=True)
     assert raised.value.event.step == 7
+
+
+def test_a_new_head_extends_the_parameters(tmp_path):
+    """From step 12 the loss goes through a new head: its graph is found (by the next sampled step)
+    and a NaN gradient of the new head at step 25 is named."""
+    torch.manual_seed(0)
+    body, head_a, head_b = nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(16, 3), nn.Linear(16, 3)
+    params = [*body.parameters(), *head_a.parameters(), *head_b.parameters()]
+    optimizer = torch.optim.SGD(params, lr=0.05)
+    writer = DiagWriter(str(tmp_path))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for step in range(30):
+        optimizer.zero_grad()
+        head = head_a if step < 12 else head_b
+        loss = nn.functional.cross_entropy(head(body(x)), y)
+        if step == 25:
+            head_b.weight.register_hook(lambda grad: grad * float("nan"))
+        loss.backward()
+        optimizer.step()
+        writer.add_scalar("loss/train", loss, step)
+    writer.close()
+    (found,) = [e for e in writer.events if e.kind == "nonfinite_gradient"]
+    assert found.step == 25
+    assert found.message.endswith("1 of 4 parameters are NaN/Inf at step 25: 'param 5 (3x16, via AddmmBackward0)'")
