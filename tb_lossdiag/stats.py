@@ -318,6 +318,9 @@ class StepStats:
     frozen_in_optimizer: Tuple[str, ...] = ()  # sampled: requires_grad=False params given to the optimizer
     frozen: Tuple[str, ...] = ()  # sampled: requires_grad=False params the optimizer does not hold
     no_gradient: Tuple[str, ...] = ()  # sampled: optimized params with no .grad at optimizer.step()
+    # sampled, swap-only: params with a non-zero gradient whose values did not change since the last
+    # sampled step while others did (no update moves them: not in the optimizer, or an lr of 0)
+    unchanged: Tuple[str, ...] = ()
     grad_scale: Optional[float] = None  # sampled, watch(scaler=...): the GradScaler's scale this step
     skipped_steps: int = 0  # sampled, watch(scaler=...): iterations skipped since the last sampled step
     origin: Optional[NonfiniteOrigin] = None  # the first non-finite step: where its first NaN/Inf appeared
