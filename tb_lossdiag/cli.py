@@ -7,10 +7,10 @@ import math
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from tb_lossdiag import reader
-from tb_lossdiag.events import SEVERITIES, Event, severity_rank
+from tb_lossdiag.events import SEVERITIES, ended, severity_rank
 
 # A terminal that has waited this long for the first line gets a progress line on stderr.
 PROGRESS_AFTER_S = 1.0
@@ -127,23 +127,6 @@ def _job_norms(combined) -> str:
     if at.get("update_ratio") is not None:
         parts.append(f"update ratio {at['update_ratio']:.3g}")
     return f"sharded job, every rank's shard combined, at step {step}: " + ", ".join(parts)
-
-
-def ended(events: List[Event]) -> Dict[int, Event]:
-    """id of each warning or error whose condition ended -> the info event that says so (RULES.md contract)."""
-    # The ender: same kind and tag, severity info, evidence ended=1 and a start_step-end_step
-    # span covering the warning's step.
-    spans = [e for e in events if e.severity == "info" and e.evidence.get("ended") == 1.0
-             and "start_step" in e.evidence and "end_step" in e.evidence]
-    found = {}
-    for e in events:
-        if e.severity != "info":
-            for ender in spans:
-                if (ender.kind, ender.tag) == (e.kind, e.tag) and \
-                        ender.evidence["start_step"] <= e.step <= ender.evidence["end_step"]:
-                    found[id(e)] = ender
-                    break
-    return found
 
 
 class _Progress:

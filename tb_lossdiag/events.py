@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import Mapping, Optional
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from tb_lossdiag.proto import event_pb2
 
@@ -92,3 +92,22 @@ def first_error(events) -> Optional[Event]:
     """The earliest error-severity event, or None."""
     errors = [e for e in events if e.severity == "error"]
     return min(errors, key=lambda e: e.step) if errors else None
+
+
+def ended(events: Iterable[Event]) -> Dict[int, Event]:
+    """id of each warning or error whose condition ended -> the info event that says so: one of its
+    kind and tag with evidence ended=1 whose span start_step..end_step covers the warning's step."""
+    events = list(events)
+    spans: Dict[Tuple[str, str], List[Event]] = {}
+    for e in events:
+        if e.severity == "info" and e.evidence.get("ended") == 1.0:
+            spans.setdefault((e.kind, e.tag), []).append(e)
+    found = {}
+    for e in events:
+        if e.severity == "info":
+            continue
+        ender = next((x for x in spans.get((e.kind, e.tag), ())
+                      if x.evidence.get("start_step", x.step) <= e.step <= x.evidence.get("end_step", x.step)), None)
+        if ender is not None:
+            found[id(e)] = ender
+    return found
