@@ -25,6 +25,12 @@ _CASES = {
         "optimizer.step() (it clears the gradients step() needs), that forward() uses them, and "
         "that no .detach(), .data or torch.no_grad() cuts the graph between them and the loss.",
     ),
+    "unchanged": (  # swap-only: the optimizer is not known, so "not in it" is one cause of two
+        "warning",
+        "get gradients but never change (no optimizer step moves them)",
+        "Build the optimizer from all of them (torch.optim.Adam(model.parameters())) after the model is "
+        "complete, and check their param group's lr (optimizer.param_groups[i]['lr']).",
+    ),
     "frozen": (
         "info",
         "are frozen (requires_grad=False, not in the optimizer)",

@@ -5,6 +5,8 @@ import torch.nn.functional as F
 
 from scenarios import batches, mlp, only, problems, train
 from tb_lossdiag import DiagWriter
+from tb_lossdiag.detectors import FrozenParameters
+from tb_lossdiag.stats import StepStats
 
 
 def test_first_layer_frozen_by_mistake(logdir):
@@ -94,3 +96,15 @@ def test_zero_grad_between_backward_and_step_is_named_in_the_fix(logdir):
     event = only(writer.events, "frozen_parameters")
     assert event.step == 0 and "got no gradient at optimizer.step()" in event.message
     assert "zero_grad() is not called between loss.backward() and optimizer.step()" in event.hint
+
+
+def test_parameters_with_gradients_that_never_change_swap_only():
+    """Swap-only (no optimizer known): parameters whose gradient is non-zero but whose values never
+    change while others do are a warning naming them and both causes; none such: no event."""
+    detector = FrozenParameters()
+    stuck = StepStats(step=10, sampled=True, unchanged=("decoder.weight", "decoder.bias"))
+    (event,) = detector.on_step(stuck)
+    assert event.severity == "warning" and event.evidence["parameters"] == 2
+    assert "'decoder.weight'" in event.message and "never change" in event.message
+    assert "param_groups" in event.hint and "model.parameters()" in event.hint
+    assert FrozenParameters().on_step(StepStats(step=10, sampled=True)) == []
