@@ -14,10 +14,9 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tb_lossdiag import metadata, reader
-from tb_lossdiag.cli import ended
 from tb_lossdiag.detectors import BUILTIN
 from tb_lossdiag.diagnosis import diagnose
-from tb_lossdiag.events import SEVERITIES, Event, first_error
+from tb_lossdiag.events import SEVERITIES, Event, ended, first_error
 from tb_lossdiag.plugin.records import read_record
 
 logger = logging.getLogger(__name__)
