@@ -190,7 +190,9 @@ def test_one_non_finite_gradient_value_is_skipped_and_a_huge_finite_one_is_not(l
     sum of squares overflow float32) are finite, and the step is taken."""
     torch.manual_seed(0)
     model = nn.Linear(4, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-40)
+    # 1e-37: the update (~30) stays finite, and the lr is a normal float32 (a denormal one reads as 0
+    # once anything in the process has turned on flush-to-zero).
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-37)
     writer = DiagWriter(logdir)
     writer.watch(model, optimizer, guard=True)
     model(torch.ones(3, 4)).sum().backward()
