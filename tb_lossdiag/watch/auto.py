@@ -33,6 +33,7 @@ other way round, and the AccumulateGrad nodes held reference only their paramete
 """
 
 import dataclasses
+import math
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 import torch
@@ -280,6 +281,7 @@ class AutoWatch:
             return None
         grad_norms = self._gradients.norms(record)
         layers: Tuple[S.LayerStats, ...] = ()
+        unchanged: Tuple[str, ...] = ()
         if record.sampled:
             weights = self._gradients.weights(record)
             layers = self._parameters.layers(grad_norms, weights, ())
@@ -288,10 +290,27 @@ class AutoWatch:
                 # Not one parameter moved since the last sampled step: exactly no update (no ratio
                 # is known otherwise: no optimizer step is seen).
                 layers = tuple(dataclasses.replace(layer, update_ratio=0.0) for layer in layers)
+            else:
+                unchanged = self._unchanged(fingerprint, grad_norms)
             self._fingerprint = fingerprint
             layers = layers[::-1]  # first layer first: backward reaches the output layer first
         return S.StepStats(step=record.step, sampled=record.sampled, grad_norms=grad_norms,
-                           grads_not_cleared=tuple(record.not_cleared), layers=layers)
+                           grads_not_cleared=tuple(record.not_cleared), layers=layers, unchanged=unchanged)
+
+    def _unchanged(self, fingerprint, grad_norms) -> Tuple[str, ...]:
+        """The parameters no update moves (left out of the optimizer, or an lr of 0): their norm and
+        sum did not change since the last sampled step, though their gradient is at least that (per
+        value) of a parameter that did change. A gradient too small to move float32 weights (a
+        vanishing one, under SGD) is not that."""
+        if self._fingerprint is None or len(self._fingerprint[1]) != len(fingerprint[1]):
+            return ()  # the first sample, or a new graph extended the set: nothing to compare
+        still = [now == before for now, before in zip(zip(*fingerprint), zip(*self._fingerprint))]
+        rms = [grad_norms.get(name, 0.0) / math.sqrt(max(numel, 1))
+               for (name, _), numel in zip(self._named, self._parameters.numel)]
+        moved = [r for r, s in zip(rms, still) if not s]
+        if not moved:
+            return ()
+        return tuple(name for (name, _), s, r in zip(self._named, still, rms) if s and r > 0 and r >= min(moved))
 
     def _adapt(self, ready: List[S.StepStats], step: int) -> None:
         """watch()'s schedule: back to `every` at any alarm or flagged step, relaxing while calm;

@@ -191,6 +191,31 @@ def test_parameters_that_never_change_are_frozen(tmp_path):
     assert "no parameter has changed" in [e for e in writer.events if e.kind == "frozen_parameters"][0].message
 
 
+def test_a_layer_the_optimizer_leaves_out_is_named_unchanged(tmp_path):
+    """An optimizer built from the last layer only: the first layers get gradients and never move
+    while the last one does; named at the first sampled step that can compare (step 10). With
+    every layer in the optimizer nothing is said."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for name, params in (("left_out", model[2].parameters()), ("all", model.parameters())):
+        optimizer = torch.optim.Adam(params, lr=1e-3)
+        writer = DiagWriter(str(tmp_path / name))
+        for step in range(21):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            writer.add_scalar("loss/train", loss, step)
+        writer.close()
+        frozen = [e for e in writer.events if e.kind == "frozen_parameters"]
+        if name == "all":
+            assert frozen == []
+        else:
+            assert [e.step for e in frozen] == [10] and "never change" in frozen[0].message
+            assert "(16x8, via" in frozen[0].message and "(3x16" not in frozen[0].message
+
+
 def test_the_first_alarm_says_once_what_watch_adds(tmp_path):
     _, writer = _train(str(tmp_path), fault=_explode)
     notes = [e for e in writer.events if e.kind == "auto_watch"]
