@@ -34,7 +34,7 @@ class DiagnosticError(RuntimeError):
     def __init__(self, event: Event, events: Sequence[Event] = ()):
         found = diagnosis.diagnose(events or [event])
         super().__init__(f"step {event.step}: {event.kind} on {event.tag!r}: {event.message}\n"
-                         f"{diagnosis.explain(events or [event])}")
+                         f"{diagnosis.describe(found)}")
         self.event = event  # the error that stopped training
         self.diagnosis = found[0] if found else None  # its root cause, a tb_lossdiag.diagnosis.Diagnosis
 

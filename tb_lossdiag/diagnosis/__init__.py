@@ -16,6 +16,7 @@ from typing import Dict, List, Sequence, Tuple
 from tb_lossdiag.diagnosis.phrases import phrase
 from tb_lossdiag.diagnosis.rules import explains, inferred_op, position, signature
 from tb_lossdiag.events import Event, severity_rank
+from tb_lossdiag.events import ended as events_ended  # the name `ended` is a local below
 
 FAILURE_KIND = "diagnostic_failure"  # tb_lossdiag's own failure: about the tool, not the training
 CHAIN_LINKS = 4  # consequences named in a summary; the rest are counted
@@ -53,11 +54,6 @@ def diagnose(events: Sequence[Event]) -> List[Diagnosis]:
     merged.sort(key=lambda chain: (-_severity(chain), chain[0].step, chain[0].rank))
     several_ranks = len({e.rank for e in events}) > 1
     return [_diagnosis(root, consequences, several_ranks) for root, consequences in merged]
-
-
-def explain(events: Sequence[Event]) -> str:
-    """describe(diagnose(events))."""
-    return describe(diagnose(events))
 
 
 def describe(found: Sequence["Diagnosis"]) -> str:
@@ -99,7 +95,7 @@ class _Chain:
 
 def _chains(events: Sequence[Event]) -> List[Tuple[Event, List[Event]]]:
     """(root, consequences) for one rank's events, in order of their roots."""
-    ended = _ended(events)
+    ended = events_ended(events)  # warnings whose condition ended: never a root
     flagged = [e for e in events if e.severity != "info" and e.kind != FAILURE_KIND]
     order = sorted(range(len(flagged)), key=lambda i: (position(flagged[i]), i))
     chains: List[_Chain] = []
@@ -110,20 +106,6 @@ def _chains(events: Sequence[Event]) -> List[Tuple[Event, List[Event]]]:
         elif id(event) not in ended:
             chains.append(_Chain(event))
     return [(chain.root, chain.consequences) for chain in chains]
-
-
-def _ended(events: Sequence[Event]) -> set:
-    """ids of the warnings an "ended" info event of their kind and tag covers (the contract of
-    issue 21: evidence ended=1, start_step, end_step)."""
-    spans: Dict[Tuple[str, str], List[Tuple[float, float]]] = {}
-    for e in events:
-        if e.severity == "info" and e.evidence.get("ended") == 1.0:
-            spans.setdefault((e.kind, e.tag), []).append(
-                (e.evidence.get("start_step", e.step), e.evidence.get("end_step", e.step)))
-    return {
-        id(e) for e in events
-        if e.severity != "info" and any(a <= e.step <= b for a, b in spans.get((e.kind, e.tag), ()))
-    }
 
 
 def _merge_ranks(chains: List[Tuple[Event, List[Event]]]) -> List[Tuple[Event, List[Event]]]:
