@@ -25,13 +25,10 @@ demo: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-# ruff's pyflakes and syntax rules everywhere; mypy on the whole package but the modules listed in UNTYPED,
-# which do not type-check yet (the README's Development section lists them as still to do).
-UNTYPED := detectors/loss_divergence.py detectors/negative_loss.py detectors/overfitting.py graph.py \
-	integrations/lightning.py writer.py
+# ruff's pyflakes and syntax rules everywhere; mypy on the whole package.
 lint: setup
 	$(BIN)/ruff check --select F,E9 tb_lossdiag tests benchmarks examples
-	$(BIN)/mypy --ignore-missing-imports --follow-imports=silent $(foreach f,$(UNTYPED),--exclude '^tb_lossdiag/$(f)$$') tb_lossdiag
+	$(BIN)/mypy --ignore-missing-imports --follow-imports=silent tb_lossdiag
 
 test: setup browser frontend-check lint
 	@$(BIN)/python -m pytest -q tests; rc=$$?; \

@@ -8,7 +8,7 @@ casts and scales: those ops are looked through (see `passes_through`).
 
 import dataclasses
 import re
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 # autograd node name -> (loss function, cannot be negative)
 _LOSS_NODES = {
@@ -87,7 +87,8 @@ def passes_through(node) -> bool:
 def _feeder(node) -> Tuple[Optional[object], Tuple[str, ...]]:
     """(the node whose output feeds `node`'s first input, looked through, the ops looked through)."""
     inputs = _inputs(node)
-    current, through = (inputs[0] if inputs else None), []
+    current = inputs[0] if inputs else None
+    through: List[str] = []
     while current is not None and len(through) < _MAX_THROUGH and passes_through(current):
         through.append(_name(current))
         current = _inputs(current)[0]
@@ -135,7 +136,7 @@ def describe_loss(tensor) -> LossGraph:
         input_node, through = _feeder(input_node)
     broadcast = manual_broadcast
     if _name(direct) == "ExpandBackward0":
-        original = tuple(int(d) for d in direct._saved_self_sym_sizes)
+        original = tuple(int(d) for d in direct._saved_self_sym_sizes)  # type: ignore[union-attr]  # named ExpandBackward0: not None
         broadcast = (original, _output_shape(direct, original))
     return LossGraph(
         loss_fn=loss_fn,

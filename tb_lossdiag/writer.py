@@ -8,7 +8,7 @@ import time
 import uuid
 import warnings
 import weakref
-from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
@@ -75,14 +75,14 @@ class DiagWriter(SummaryWriter):
         self._stop_on_error = stop_on_error
         self._stop_event: Optional[Event] = None
         self._events: List[Event] = []
-        self._failed = set()
+        self._failed: Set[str] = set()
         self._write_failed = False  # a diagnostic record could not be written (warned once)
-        self._auto_steps = {}
-        self._tag_roles = {}  # tag -> (is a loss, is a validation loss): matched once per tag
+        self._auto_steps: Dict[str, int] = {}
+        self._tag_roles: Dict[str, Tuple[bool, bool]] = {}  # tag -> (is a loss, is a validation loss): matched once per tag
         self._loss_tags: List[str] = []  # tags diagnosed as losses, first seen first: in every record
         self._new_loss_tag = False  # a loss tag no record holds yet: the next record is written even if empty
-        self._graphs = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
-        self._watches = []
+        self._graphs: Dict[str, Tuple[Optional[str], Any]] = {}  # tag -> (name of the loss tensor's grad_fn, its LossGraph)
+        self._watches: List[Any] = []  # the Watch handles of watch() calls
         # Swap-only: without watch(), a logged loss tensor's graph leads to the parameters it trains
         # (tb_lossdiag.watch.auto); off with auto_watch=False, and for good once watch() is called.
         self._auto_watch = auto_watch
@@ -93,7 +93,13 @@ class DiagWriter(SummaryWriter):
         super().__init__(log_dir, comment, purge_step, max_queue, flush_secs, filename_suffix)
         # A run that ends without close() (or with Ctrl-C) still gets its last records on disk.
         self_ref = weakref.ref(self)
-        self._atexit = lambda: (self_ref() is not None and self_ref().flush())
+
+        def flush_at_exit():
+            writer = self_ref()
+            if writer is not None:
+                writer.flush()
+
+        self._atexit = flush_at_exit
         atexit.register(self._atexit)
 
     @property

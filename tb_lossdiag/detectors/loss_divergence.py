@@ -3,6 +3,7 @@
 import dataclasses
 import math
 
+from typing import Optional, Tuple
 from tb_lossdiag.detectors.curve import CurveDetector, Trace, fmt, still
 from tb_lossdiag.robust import diff_sigma, log_noise
 
@@ -111,7 +112,10 @@ class LossDivergence(CurveDetector):
         rise = level - best
         if rise <= 0:
             return False
-        progress = max(0.0, max(trace.start, trace.initial()) - best)
+        start, initial = trace.start, trace.initial()
+        if start is None or initial is None:
+            return False  # no level to compare with yet
+        progress = max(0.0, max(start, initial) - best)
         if rise < t.scale_fraction * progress:
             # e.g. a loss converged to 1e-4, knocked to 0.1 by a bad batch: huge in ratio, small
             # next to what was learned (and it recovers).
@@ -138,7 +142,7 @@ class _DivergenceState:
     def __init__(self, trace: Trace):
         self.trace = trace
         self.peak = -math.inf  # max of every value older than the last runaway_points
-        self.rising_since = None  # (count, short level) where the current unreported rise began
+        self.rising_since: Optional[Tuple[int, float]] = None  # (count, short level) where the current unreported rise began
 
     def held(self, rise: bool, count: int, short: float, hold: int) -> bool:
         """Whether a rise has lasted `hold` values without its short level falling back."""

@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import math
 import re
+from typing import Deque, List
 
 from tb_lossdiag.detectors.curve import CurveDetector, fmt, still
 from tb_lossdiag.robust import median
@@ -226,8 +227,8 @@ class _SignState:
     """Per-tag state: the first values, the recent ones, how many were seen, the highest, the fastest fall."""
 
     def __init__(self, recent: int):
-        self.first = []
-        self.recent = collections.deque(maxlen=recent)
+        self.first: List[float] = []
+        self.recent: Deque[float] = collections.deque(maxlen=recent)
         self.count = 0
         self.highest = 0.0  # the largest value seen (0 when none was positive)
         self.fastest = 0.0  # largest fall between the medians of two adjacent thirds, at any analysis

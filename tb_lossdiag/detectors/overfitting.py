@@ -3,6 +3,7 @@
 import collections
 import dataclasses
 import math
+from typing import Deque
 
 from tb_lossdiag.detectors.curve import CurveDetector, Trace, family, fmt, still
 from tb_lossdiag.robust import diff_sigma, median
@@ -124,7 +125,7 @@ class _ValState:
     """Per-family validation state: recent validation values, the first and the best smoothed level."""
 
     def __init__(self, recent: int = 32):
-        self.values = collections.deque(maxlen=recent)
+        self.values: Deque[float] = collections.deque(maxlen=recent)
         self.best = None  # (level, step, training level then)
         self.initial = None  # the first smoothed level
         self.held = 0  # validation values in a row that looked like overfitting

@@ -9,13 +9,14 @@ Each submodule imports its framework; this package imports neither.
 import functools
 import importlib
 import warnings
+from typing import Any
 
 import torch
 
 from tb_lossdiag.writer import DiagnosticError
 
 
-def require(module: str, framework: str, extra: str):
+def require(module: str, framework: str, extra: str) -> Any:
     """Import `module`, or raise an ImportError that names the extra which installs it."""
     try:
         return importlib.import_module(module)

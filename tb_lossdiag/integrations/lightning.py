@@ -24,7 +24,7 @@ DDP: rank 0 swaps the logger's writer; rank N (whose logger writes nothing) writ
 """
 
 import warnings
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 
@@ -33,9 +33,10 @@ from tb_lossdiag.writer import DiagWriter, rank_log_dir
 
 pl = require("lightning.pytorch", "PyTorch Lightning", "lightning")
 TensorBoardLogger = pl.loggers.TensorBoardLogger
+Callback: Any = pl.Callback  # a base class from a module imported at run time
 
 
-class LossDiagCallback(pl.Callback):
+class LossDiagCallback(Callback):
     """Diagnoses the losses a Lightning Trainer logs and watches its model, in the TensorBoardLogger's run.
 
     `module`: the name of the submodule training_step feeds the batch to (e.g. "net"; see above).
