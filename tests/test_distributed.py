@@ -1,31 +1,19 @@
 """DDP under torchrun (2 ranks, gloo, CPU): every rank's events reach its own run, labelled by rank."""
 
 import pathlib
-import socket
-import subprocess
-import sys
 
 import tb_lossdiag
+from tests.torchrun import torchrun
 
 SCRIPT = pathlib.Path(__file__).with_name("ddp_script.py")
 NAN_STEP = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_nan_in_rank_1_shard_is_reported_in_rank_1_run(tmp_path):
     """Rank 1's NaN batch is an error event in run rank1 with rank 1; rank 0's run exists; no hang."""
     logdir = tmp_path / "logs"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), str(SCRIPT), str(logdir), str(NAN_STEP)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(SCRIPT, logdir, NAN_STEP, timeout=120)
     runs = {run.run: run for run in tb_lossdiag.read_logdir(str(logdir))}
     assert set(runs) == {".", "rank1"}
     rank1 = runs["rank1"].events

@@ -3,21 +3,15 @@
 import os
 import pathlib
 import runpy
-import socket
-import subprocess
 import sys
 
 import pytest
 
 from tb_lossdiag import read_logdir
+from tests.torchrun import torchrun
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _findings(logdir):
@@ -41,10 +35,5 @@ def test_example_writes_its_findings(script, top, kinds, tmp_path, monkeypatch):
 
 def test_ddp_example_finds_rank_1_nan_in_run_rank1(tmp_path):
     """torchrun --nproc_per_node=2 examples/ddp_torchrun.py LOGDIR: rank 1's NaN batch, in run rank1."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), str(EXAMPLES / "ddp_torchrun.py"), str(tmp_path)],
-        capture_output=True, text=True, timeout=180,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(EXAMPLES / "ddp_torchrun.py", tmp_path, timeout=180)
     assert ("rank1", "nonfinite_input", 3) in _findings(tmp_path)

@@ -4,13 +4,11 @@ Every probe measures this rank's shard; the reader combines the ranks into the u
 import json
 import math
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 import tb_lossdiag
-from tests.test_distributed import _free_port
+from tests.torchrun import torchrun
 
 SCRIPT = pathlib.Path(__file__).with_name("fsdp_script.py")
 NAN_STEP = 3  # rank 1's batch in the FSDP job; the script's reference covers the steps before it
@@ -22,12 +20,7 @@ def trained(tmp_path_factory):
     unsharded reference norms."""
     tmp = tmp_path_factory.mktemp("fsdp")
     logdir, reference = tmp / "logs", tmp / "reference.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), str(SCRIPT), str(logdir), str(NAN_STEP), str(reference)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(SCRIPT, logdir, NAN_STEP, reference, timeout=300)
     runs = {run.run: run for run in tb_lossdiag.read_logdir(str(logdir))}
     return runs, json.loads(reference.read_text())
 

@@ -3,34 +3,22 @@ every rank skip the same step, with no communication of tb_lossdiag's, and nobod
 
 import os
 import pathlib
-import socket
-import subprocess
-import sys
 
 import torch
 
 import tb_lossdiag
+from tests.torchrun import torchrun
 
 SCRIPT = pathlib.Path(__file__).with_name("guard_ddp_script.py")
 NAN_STEP = 3
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_every_rank_skips_the_step_of_rank_1s_nan_batch(tmp_path):
     """Both ranks skip step 3 and end with the same finite weights (a hang fails the timeout);
     each rank keeps its own batch of that step in its own run."""
     logdir = tmp_path / "logs"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), str(SCRIPT), str(logdir), str(NAN_STEP)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    torchrun(SCRIPT, logdir, NAN_STEP, timeout=120)
     runs = {run.run: run for run in tb_lossdiag.read_logdir(str(logdir))}
     assert set(runs) == {".", "rank1"}
     for name, rank in ((".", 0), ("rank1", 1)):
