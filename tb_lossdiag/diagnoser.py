@@ -54,6 +54,8 @@ class Diagnoser:
             "on_loss": [d for d in overriding["on_loss"] if not d.deferrable],
             "deferred": [d for d in overriding["on_loss"] if d.deferrable],
             "on_step": overriding["on_step"],
+            # Data detectors (detectors/_data.py) add on_data; the base Detector has no such channel.
+            "on_data": [d for d in self.detectors if callable(getattr(d, "on_data", None))],
         }
         self._deferred: List = []  # loss points the deferrable detectors have not seen yet
         self._deferred_since = 0.0  # time.monotonic() of the oldest of them
@@ -116,9 +118,13 @@ class Diagnoser:
         """New events for one step's model statistics."""
         return self._dispatch("on_step", stats, stats.step)
 
+    def data(self, observation) -> List[Event]:
+        """New events for one observation of a data check (tb_lossdiag.data)."""
+        return self._dispatch("on_data", observation, observation.step)
+
     def _dispatch(self, method: str, observation, step: int) -> List[Event]:
         new: List[Event] = []
-        call = "on_step" if method == "on_step" else "on_loss"
+        call = method if method in ("on_step", "on_data") else "on_loss"
         # A copy: switching a detector off edits the lists, and the next one must still see this.
         for det in list(self._listeners[method]):
             try:

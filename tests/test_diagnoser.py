@@ -126,3 +126,25 @@ def test_replay_finds_what_loss_and_flush_find_value_by_value():
     assert replayed == events(replay=False)
     assert (700, D.FAILURE_KIND) in replayed and (800, "broken_at") not in replayed
     assert replayed.count((1000, "seen")) == 2  # both Seen detectors went on past the failure
+
+
+def test_a_failing_data_detector_is_switched_off_and_the_data_check_goes_on(tmp_path):
+    """A data detector that raises is one failure event; the other data detectors still report
+    the NaN column of the same check."""
+    import numpy as np
+
+    from tb_lossdiag import DiagWriter, default_detectors
+
+    class Broken(Detector):
+        id = "broken_data"
+
+        def on_data(self, observation):
+            raise ZeroDivisionError("bug")
+
+    writer = DiagWriter(str(tmp_path), detectors=[Broken(), *default_detectors()])
+    data = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, 5.0]], dtype=np.float32)
+    with pytest.warns(RuntimeWarning, match="detector broken_data failed"):
+        events = writer.check_data(data)
+    writer.close()
+    kinds = [e.kind for e in events]
+    assert kinds.count(D.FAILURE_KIND) == 1 and "nonfinite_values" in kinds

@@ -5,7 +5,6 @@ decide what is a problem, with their own thresholds, so DiagWriter(tune=..., dis
 """
 
 import dataclasses
-import functools
 import sys
 from typing import Callable, List, Mapping, Optional, Sequence
 
@@ -78,20 +77,10 @@ def prepare_check(
     read = _READERS[kind]
 
     def run(diagnoser: Diagnoser) -> List[Event]:
-        check = Check(int(step), name, settings, functools.partial(_check, diagnoser))
+        check = Check(int(step), name, settings, diagnoser.data)
         return read(data, check, label, num_classes)
 
     return run
-
-
-def _check(diagnoser: Diagnoser, observation) -> List[Event]:
-    """The events of `diagnoser`'s detectors that implement on_data, for one observation."""
-    events: List[Event] = []
-    for detector in diagnoser.detectors:
-        on_data = getattr(detector, "on_data", None)
-        if on_data is not None:
-            events.extend(on_data(observation))
-    return events
 
 
 def _reject_unknown(options: Mapping) -> None:
