@@ -14,7 +14,7 @@ from tb_lossdiag.watch import operands
 from tb_lossdiag.watch.activations import ActivationProbe, activation_stats
 from tb_lossdiag.watch.arguments import checked
 from tb_lossdiag.watch.gradients import GradientProbe
-from tb_lossdiag.watch.guard import Guard, all_finite, options
+from tb_lossdiag.watch.guard import Guard, options
 from tb_lossdiag.watch.hooks import Evaluated, guarded
 from tb_lossdiag.watch.inputs import InputProbe
 from tb_lossdiag.watch.origin import find_origin
@@ -190,8 +190,10 @@ class Watch:
         # Without guard=, on CPU: a NaN/Inf output is found here, while the weights are the step's
         # (a NaN born in the loss or the backward, or on an accelerator, where this is a sync, needs guard=).
         out = first_tensor(output)
+        # One sum read (~5 us): NaN/Inf in makes NaN/Inf out; an overflow to inf of finite values
+        # costs one search that finds nothing.
         if self._guard is None and not self._origin_sought and out is not None and out.is_cpu \
-                and out.is_floating_point() and not all_finite(S.local([out])):
+                and out.is_floating_point() and not math.isfinite(float(S.local([out])[0].sum())):
             self._seek_origin(record.step, lambda: find_origin(self._model, args, kwargs))
 
     @guarded("watch: inputs")
