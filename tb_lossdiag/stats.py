@@ -331,7 +331,7 @@ class StepStats:
         (None when no gradient was measured)."""
         if not self.grad_norms:
             return None
-        return math.sqrt(sum(n * n for n in self.grad_norms.values()))
+        return root_sum_sq(self.grad_norms.values())
 
     @property
     def shard(self) -> Optional[ShardNorms]:

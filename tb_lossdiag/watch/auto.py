@@ -121,6 +121,10 @@ class AutoWatch:
             if self._backward_ended and not self._logged_before_backward:
                 self._measure(step)
             self._stale.seen()
+        return self._pending_tensors()
+
+    def _pending_tensors(self) -> List[torch.Tensor]:
+        """The statistic tensors of the measured steps not read yet, in order."""
         return [t for pending in self._pending for t in pending.record.tensors]
 
     def after_read(self, values: List[List[float]]) -> None:
@@ -163,7 +167,7 @@ class AutoWatch:
         self._nodes.clear()
         if self._pending:
             with self._writer.guard("auto watch: statistics", self._pending[-1].record.step):
-                self.after_read(S.to_host([t for pending in self._pending for t in pending.record.tensors]))
+                self.after_read(S.to_host(self._pending_tensors()))
         self._pending = []
         # The held steps count when an update followed them (an optimizer step ran since).
         self.deliver(self._last_step if self._last_step is not None else 0, self._stale.updated())
@@ -237,7 +241,7 @@ class AutoWatch:
                 step, self._claimed = self._claimed, None
                 self._measure(step)
                 if not self._pending[-1].record.on_device:  # a CPU read costs no sync: read now
-                    self.after_read(S.to_host([t for p in self._pending for t in p.record.tensors]))
+                    self.after_read(S.to_host(self._pending_tensors()))
         except Exception as error:
             self._failed("auto watch: gradients", error)
         if self._read:

@@ -186,10 +186,10 @@ class Watch:
         if self._activations.hooked:  # the step's first training forward has been measured
             self._activations.unhook()
         self._check_inputs(record, args, kwargs)
-        self._model_graph(record, output)
+        out = first_tensor(output)
+        self._model_graph(record, out)
         # Without guard=, on CPU: a NaN/Inf output is found here, while the weights are the step's
         # (a NaN born in the loss or the backward, or on an accelerator, where this is a sync, needs guard=).
-        out = first_tensor(output)
         # One sum read (~5 us): NaN/Inf in makes NaN/Inf out; an overflow to inf of finite values
         # costs one search that finds nothing.
         if self._guard is None and not self._origin_sought and out is not None and out.is_cpu \
@@ -201,8 +201,7 @@ class Watch:
         self._inputs.check(record, args, kwargs)
 
     @guarded("watch: model graph")
-    def _model_graph(self, record, output):
-        out = first_tensor(output)
+    def _model_graph(self, record, out):
         node = out.grad_fn if out is not None else None
         self._output_node_id = id(node) if node is not None else None
         if node is not None and (self._stale.armed or self._optimizer is None):

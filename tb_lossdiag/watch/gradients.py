@@ -70,8 +70,7 @@ class GradientProbe:
                 self._sampled_norm_sq = norm_sq
             if entry is not None:  # the reference of the unsampled steps' probe (CPU)
                 probe_names = self._parameters.probe_names
-                self._sampled_probe = math.sqrt(sum(
-                    v * v for name, v in zip(entry.names, norms) if name in probe_names))
+                self._sampled_probe = S.root_sum_sq(v for name, v in zip(entry.names, norms) if name in probe_names)
             return True
         if record.flagged is None:  # decided here for steps read late (accelerators)
             record.flagged = not math.isfinite(norm_sq) or norm_sq > _JUMP ** 2 * self._sampled_norm_sq
@@ -102,4 +101,4 @@ def _norm(tensors) -> float:
     # One norm and one read per tensor: timed inside a real training step of a small MLP (caches
     # cold from the model's work), this was ~45% cheaper than the fused _foreach_norm + stack + one
     # read, even for 20 tensors.
-    return math.sqrt(sum(torch.linalg.vector_norm(t).item() ** 2 for t in tensors))
+    return S.root_sum_sq(torch.linalg.vector_norm(t).item() for t in tensors)
