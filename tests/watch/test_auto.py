@@ -25,7 +25,14 @@ def _train(logdir, watch=False, steps=30, log_first=False, fault=None, zero_grad
     writer = DiagWriter(logdir, **writer_options)
     if watch:
         writer.watch(model, optimizer)
-    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    _fit(writer, model, optimizer, torch.randn(64, 8), torch.randint(0, 3, (64,)), steps, log_first=log_first,
+         fault=fault, zero_grad=zero_grad, log_item=log_item)
+    return [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS], writer
+
+
+def _fit(writer, model, optimizer, x, y, steps, log_first=False, fault=None, zero_grad=True, log_item=False):
+    """`steps` steps of a classifier loop logging "loss/train" (before backward with `log_first`),
+    then close the writer."""
     for step in range(steps):
         if zero_grad:
             optimizer.zero_grad()
@@ -39,7 +46,6 @@ def _train(logdir, watch=False, steps=30, log_first=False, fault=None, zero_grad
         if not log_first:
             writer.add_scalar("loss/train", loss.item() if log_item else loss, step)
     writer.close()
-    return [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS], writer
 
 
 def _both(tmp_path, **options):
@@ -86,14 +92,7 @@ def test_vanishing_gradient_at_the_same_step(tmp_path):
         writer = DiagWriter(str(tmp_path / name))
         if watch:
             writer.watch(model, optimizer)
-        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-        for step in range(12):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            writer.add_scalar("loss/train", loss, step)
-        writer.close()
+        _fit(writer, model, optimizer, torch.randn(64, 8), torch.randint(0, 3, (64,)), 12)
         found[name] = [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS]
     assert found["auto"] == found["watch"] == [(10, "vanishing_gradient")]
 
@@ -201,13 +200,7 @@ def test_a_layer_the_optimizer_leaves_out_is_named_unchanged(tmp_path):
     for name, params in (("left_out", model[2].parameters()), ("all", model.parameters())):
         optimizer = torch.optim.Adam(params, lr=1e-3)
         writer = DiagWriter(str(tmp_path / name))
-        for step in range(21):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            optimizer.step()
-            writer.add_scalar("loss/train", loss, step)
-        writer.close()
+        _fit(writer, model, optimizer, x, y, 21)
         frozen = [e for e in writer.events if e.kind == "frozen_parameters"]
         if name == "all":
             assert frozen == []
@@ -294,17 +287,7 @@ def test_same_stats_as_watch_on_sampled_steps(tmp_path, log_first):
         writer = Probe(str(tmp_path / name))
         if watch:
             writer.watch(model, optimizer)
-        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-        for step in range(21):
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(model(x), y)
-            if log_first:
-                writer.add_scalar("loss/train", loss, step)
-            loss.backward()
-            optimizer.step()
-            if not log_first:
-                writer.add_scalar("loss/train", loss, step)
-        writer.close()
+        _fit(writer, model, optimizer, torch.randn(64, 8), torch.randint(0, 3, (64,)), 21, log_first=log_first)
     assert [s for s, _ in seen["auto"]] == [0, 10, 20]
     assert seen["auto"] == seen["watch"]
 
