@@ -78,14 +78,16 @@ def run(logdir: str, steps: int = STEPS) -> None:
     torch.manual_seed(0)
     imgs, masks = blob_masks(128, 32)
     true_masks_png = masks * 255  # the masks, read from PNG, were never divided by 255
-    train_loader = DataLoader(TensorDataset(imgs, true_masks_png), batch_size=4, shuffle=True)
+    # `python train.py` as the issue's author ran it: get_args' defaults, batch size 1 and lr 0.1
+    batch_size, lr = 1, 0.1
+    train_loader = DataLoader(TensorDataset(imgs, true_masks_png), batch_size=batch_size, shuffle=True)
     net = UNet(n_channels=1, n_classes=1)
-    optimizer = optim.RMSprop(net.parameters(), lr=0.001, weight_decay=1e-8)
+    optimizer = optim.RMSprop(net.parameters(), lr=lr, weight_decay=1e-8)
     if net.n_classes > 1:
         criterion = nn.CrossEntropyLoss()
     else:
         criterion = nn.BCEWithLogitsLoss()
-    writer = DiagWriter(comment=f'LR_{0.001}_BS_{4}', log_dir=logdir)
+    writer = DiagWriter(comment=f'LR_{lr}_BS_{batch_size}', log_dir=logdir)
     global_step = 0
     while global_step < steps:
         net.train()
