@@ -191,6 +191,26 @@ def to_host(tensors: Sequence[torch.Tensor]) -> List[List[float]]:
     return out
 
 
+def all_finite(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether every value of `tensors` (a DTensor's on this rank) is finite; reads one flag per
+    device (a sync on an accelerator). Each tensor's extremes (min and max, or its largest |value|)
+    are NaN or Inf exactly when it holds one, and cannot overflow as a sum or a sum of squares can."""
+    by_device: Dict[torch.device, List[torch.Tensor]] = {}
+    for t in local(tensors):
+        t = t._values() if t.is_sparse else t  # a sparse tensor is finite when its stored values are
+        if t.numel():
+            by_device.setdefault(t.device, []).append(torch.view_as_real(t) if t.is_complex() else t)
+    flags = []
+    for device, group in by_device.items():
+        if device.type == "cpu":
+            # torch's CPU inf-norm is a scalar loop: 25x slower than aminmax here (MLP 784-512-256-10)
+            extremes = [value for t in group for value in torch.aminmax(t)]
+        else:  # one fused kernel for all of them
+            extremes = list(torch._foreach_norm(group, math.inf))
+        flags.append(torch.stack(extremes).isfinite().all())
+    return all(bool(flag) for flag in flags)
+
+
 # -- host side -----------------------------------------------------------------------------
 
 

@@ -129,6 +129,18 @@ def test_to_host_splits_one_transfer_back():
     assert S.to_host(tensors) == [[1.5], [0.0, 1.0, 2.0], [], [1.0] * 4]
 
 
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_all_finite_finds_one_bad_value_in_any_kind_of_tensor(bad):
+    """Dense, sparse (its stored values), complex, empty and huge-but-finite tensors."""
+    sparse = torch.sparse_coo_tensor([[0, 2]], [1.0, 2.0], (4,))
+    healthy = [torch.ones(3), sparse, torch.ones(2, dtype=torch.complex64), torch.zeros(0), torch.full((2,), 3e38)]
+    assert S.all_finite(healthy) and S.all_finite([])
+    broken_sparse = torch.sparse_coo_tensor([[0, 2]], [1.0, bad], (4,))
+    broken_complex = torch.tensor([complex(1.0, bad)])
+    for broken in (torch.tensor([0.0, bad]), broken_sparse, broken_complex):
+        assert not S.all_finite(healthy + [broken])
+
 def test_moments_match_numpy():
     """Mean and population std from the sum and the sum of squares."""
     a = np.random.default_rng(0).normal(3.0, 2.0, 1000)

@@ -53,7 +53,7 @@ def find_origin(model: torch.nn.Module, args: Sequence = (), kwargs: Optional[Di
     """
     model = _unwrapped(model)
     kwargs = dict(kwargs or {})
-    if not S.to_host([_finite([p.detach() for p in model.parameters()])])[0][0]:
+    if not S.all_finite(list(model.parameters())):
         return None  # weights already NaN/Inf (called after optimizer.step()): the birthplace is gone
     bad_input = _bad_input(model, args, kwargs)
     if bad_input is not None:
@@ -197,7 +197,7 @@ def _backward_origin(trace: _Trace, output_grads, loss) -> Optional[S.NonfiniteO
     given = {k: g for k, (g, out) in enumerate(zip(output_grads or (), root.outputs))
              if g is not None and g.shape == out.shape}  # one of another shape is ignored
     upstream = [given[k] if k in given else torch.ones_like(root.outputs[k]) for k in differentiable]
-    if given and not S.to_host([_finite(upstream)])[0][0]:
+    if given and not S.all_finite(upstream):
         return _loss_origin(loss, "the model's output was finite, the gradient the loss sent back into it was not")
     targets: Dict[int, torch.Tensor] = {}
     for call in trace.calls:
