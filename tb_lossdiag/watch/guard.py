@@ -6,7 +6,7 @@ import collections
 import dataclasses
 import math
 import os
-from typing import Any, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Deque, Iterator, List, Optional, Set, Tuple
 
 import torch
 
