@@ -60,6 +60,9 @@ class LossGraph:
     # sum / mask.sum()); not a reduced loss scaled by a constant (`loss / accumulation_steps`)
     divides: bool = False
     logs: bool = False  # a torch.log / log2 / log10 near the root
+    # ops anywhere in the graph whose forward can make NaN/Inf of finite operands (a division by a
+    # tensor, a log, a sqrt, an exp...): with none, a NaN loss from finite weights came in with the data
+    makers: Tuple[str, ...] = ()
 
 
 def _name(node) -> str:
@@ -122,9 +125,10 @@ def describe_loss(tensor) -> LossGraph:
     if root is None:
         return LossGraph()
     divides, logs, manual_broadcast = _scan(root)
+    makers = _makers(root)
     nodes, others, scaled = _loss_nodes(root)
     if not nodes or len(nodes) > 1 and others:
-        return LossGraph(broadcast=manual_broadcast, divides=divides, logs=logs)
+        return LossGraph(broadcast=manual_broadcast, divides=divides, logs=logs, makers=makers)
     node = nodes[0]
     loss_fn = _LOSS_NODES[_name(node)][0]
     inputs = _inputs(node)
@@ -146,6 +150,7 @@ def describe_loss(tensor) -> LossGraph:
         broadcast=broadcast,
         divides=divides,
         logs=logs,
+        makers=makers,
     )
 
 
@@ -179,15 +184,51 @@ def _scan(root, limit=16):
     return divides, logs, broadcast
 
 
+# Ops whose forward can turn finite operands into NaN or Inf (at 0, below 0, outside [-1, 1], or
+# by overflow), named without their overload number. Not: the loss functions (cross_entropy and
+# BCE are computed stably; BCE clamps its logs), softmax, normalization layers (their eps).
+_MAKERS = {
+    "DivBackward", "ReciprocalBackward", "LogBackward", "Log2Backward", "Log10Backward", "Log1pBackward",
+    "SqrtBackward", "RsqrtBackward", "PowBackward", "ExpBackward", "Exp2Backward", "Expm1Backward",
+    "AcosBackward", "AsinBackward", "AtanhBackward", "AcoshBackward", "TanBackward", "LogitBackward",
+    "LgammaBackward", "DigammaBackward", "PolygammaBackward", "MvlgammaBackward", "ErfinvBackward",
+    "XlogyBackward", "ProdBackward", "CumprodBackward",
+}
+_MAX_NODES = 4096  # a bound on the whole-graph walk: far above a small model's, a cut for a huge one
+
+
+def _makers(root) -> Tuple[str, ...]:
+    """The kinds of `_MAKERS` anywhere in the graph (a scaling of a reduced loss by a constant not
+    counted), sorted; node names only, so it works after backward() freed the saved tensors."""
+    found, seen, stack = set(), {id(root)}, [root]
+    while stack and len(seen) < _MAX_NODES:
+        node = stack.pop()
+        kind = _kind(node)
+        if kind in _MAKERS and not (kind == "DivBackward" and _scales_a_loss(node)):
+            found.add(kind)
+        for child in _inputs(node):
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return tuple(sorted(found))
+
+
 def _scales_a_loss(node) -> bool:
-    """Whether a DivBackward0 divides an already reduced loss by a constant (`loss / 4`).
+    """Whether a DivBackward0 divides an already reduced loss by a constant (`loss / 4`), or a loss
+    function's own values by their counts (CTCLoss's mean divides by the target lengths, clamped
+    to >= 1).
 
     With backward() run, the graph no longer tells `/ 4` from `/ mask.sum()`, so the numerator
     decides: a sum is made into a mean by its count (which can be 0); a mean or a loss function's
-    output is already one, and a division of it is a scaling.
+    output is already one, and a division of it is a scaling. `|pred - y| / |y|` (MAPE) divides
+    an expression, not a loss function.
     """
     inputs = _inputs(node)
-    if len(inputs) != 1 or _output_shape(node, None) != ():
+    if len(inputs) != 1:
+        return False
+    if _name(inputs[0]) in _LOSS_NODES and _name(inputs[0]) != "AbsBackward0":
+        return True
+    if _output_shape(node, None) != ():
         return False
     return _kind(inputs[0]) != "SumBackward"
 

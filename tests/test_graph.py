@@ -166,3 +166,36 @@ def test_division_inside_the_model_is_no_loss_denominator():
     pooled = (torch.softmax(scores * float("nan"), dim=-1) @ query(x)).mean(1)
     loss = F.cross_entropy(out(pooled), _targets(N))
     assert not describe_loss(loss).divides and "division_by_zero" not in _kinds(loss)
+
+
+def test_makers_name_the_ops_that_can_make_nan_of_finite_values():
+    """A linear-ReLU classifier's cross-entropy holds none; a sqrt inside the model is named (below
+    the weight layers too), and a loss divided by a constant is no maker."""
+    torch.manual_seed(0)
+    first, last = torch.nn.Linear(4, 8), torch.nn.Linear(8, C)
+    x, y = torch.randn(N, 4), _targets(N)
+    assert describe_loss(F.cross_entropy(last(torch.relu(first(x))), y) / 4).makers == ()
+    root = F.cross_entropy(last(first(x).abs().sqrt()), y)
+    assert describe_loss(root).makers == ("SqrtBackward",)
+
+
+def test_ctc_mean_over_target_lengths_is_no_denominator():
+    """CTCLoss's mean divides each sequence's loss by its target length (clamped to >= 1): no
+    division a NaN could be blamed on; MAPE's `|pred - y| / |y|` still is one."""
+    log_probs = F.log_softmax(_logits(20, N, 6), dim=2)
+    targets = torch.randint(1, 6, (N, 8))
+    lengths = torch.full((N,), 20), torch.full((N,), 8)
+    graph = describe_loss(torch.nn.CTCLoss()(log_probs, targets, *lengths))
+    assert not graph.divides and graph.makers == ()
+    pred, y = _logits(N), torch.randn(N)
+    assert describe_loss(((pred - y).abs() / y.abs()).mean()).makers == ("DivBackward",)
+
+
+def test_a_nan_after_a_run_up_is_an_overflow_not_a_division_by_zero():
+    """A loss that grew a million-fold before its NaN overflowed: its division is not blamed; a NaN
+    straight after ordinary values is."""
+    divides = describe_loss((_logits(N) ** 2).sum() / torch.zeros(N).sum())
+    for values, blamed in (([2.0, 3e3, 4e7, float("nan")], False), ([2.0, 1.9, 1.8, float("nan")], True)):
+        check = DivisionByZero()
+        kinds = [e.kind for i, v in enumerate(values) for e in check.on_loss(LossPoint("loss", i, v, graph=divides))]
+        assert kinds == (["division_by_zero"] if blamed else []), values

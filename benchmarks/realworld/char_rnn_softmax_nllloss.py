@@ -8,6 +8,9 @@ import torch.nn as nn
 from tb_lossdiag import DiagWriter
 
 EXPECT = ("nll_on_probabilities", "negative_loss")
+# -p[target] of a near-uniform softmax over 18 classes has a tiny gradient: the loss also stays
+# within a few % of its first value for hundreds of steps (a true plateau, caused by the same bug)
+ALLOW = ("loss_plateau",)
 ONSET = 0
 STEPS = 600
 n_letters, n_hidden, n_categories = 57, 128, 18

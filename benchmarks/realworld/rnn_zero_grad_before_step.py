@@ -9,6 +9,10 @@ from tb_lossdiag import DiagWriter
 
 EXPECT = ("frozen_parameters",)
 ALLOW = ("loss_plateau", "nonfinite_loss", "nonfinite_activation", "nonfinite_gradient")  # what the report saw
+# The loop also carries `hidden` (a LogSoftmax output) from sequence to sequence, never reset: it
+# grows each sequence, so the loss truly runs away (54 to 2e5 in 3 steps, 6e36 by step 30) and
+# overflows to NaN while no weight moves.
+ALLOW += ("loss_divergence",)
 ONSET = 0
 STEPS = 60
 n_chars = 30

@@ -1,7 +1,8 @@
 """What the model detectors share: one-shot graph checks, operand checks, streaks, name lists."""
 
+import collections
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Deque, Dict, Optional, Sequence, Tuple
 
 from tb_lossdiag.detectors.base import Detector, Onsets
 
@@ -26,6 +27,32 @@ def broken(stats) -> bool:
 def through(graph) -> str:
     """' (through ViewBackward0, TransposeBackward0)': the ops a graph check looked through, for a message."""
     return f" (through {', '.join(graph.input_through)})" if graph.input_through else ""
+
+
+class RunUp:
+    """Whether a loss's finite values ran up by orders of magnitude before it went non-finite: then
+    the NaN/Inf is an overflow, which no single op's operand explains (the curve names the cause)."""
+
+    factor = 1e6  # the largest of its last values against its first value
+    last_points = 3  # the last values: an overflow's last finite value may already be garbage (0)
+
+    def __init__(self):
+        # Per loss tag (a run logs a handful): its first and its latest finite |values|.
+        self._first: Dict[str, float] = {}
+        self._last: Dict[str, Deque[float]] = {}
+
+    def add(self, point) -> None:
+        """Record one value of a loss curve (non-finite ones are not levels)."""
+        if not math.isfinite(point.value):
+            return
+        self._first.setdefault(point.tag, abs(point.value))
+        self._last.setdefault(point.tag, collections.deque(maxlen=self.last_points)).append(abs(point.value))
+
+    def ran_up(self, tag: str) -> bool:
+        """Whether one of `tag`'s latest finite values sits `factor` times above its first one."""
+        if tag not in self._first:
+            return False
+        return max(self._last[tag]) >= self.factor * max(self._first[tag], 1e-12)
 
 
 class Streak:
@@ -103,6 +130,10 @@ class OperandCheck(ModelDetector):
     hint = ""
     deferrable = True  # a non-finite value goes through the Diagnoser at once
 
+    def __init__(self, **overrides):
+        super().__init__(**overrides)
+        self._run_up = RunUp()
+
     def is_bad(self, operand) -> bool:
         """Whether a measured operand breaks the op."""
         raise NotImplementedError
@@ -128,7 +159,8 @@ class OperandCheck(ModelDetector):
     def on_loss(self, point):
         if point.graph is None or point.is_validation or not getattr(point.graph, self.graph_flag):
             return ()
-        broken = not math.isfinite(point.value)
+        broken = not math.isfinite(point.value) and not self._run_up.ran_up(point.tag)
+        self._run_up.add(point)
         if not self.onset(self.op, broken, point.step):
             return ()
         return [self.event(

@@ -126,8 +126,9 @@ def _severity(chain: Tuple[Event, List[Event]]) -> int:
 
 
 def _confidence(root: Event) -> str:
-    """certain when the root was measured or read off the loss graph; likely when inferred from a curve."""
-    return "likely" if root.category == "curve" or inferred_op(root) else "certain"
+    """certain when the root was measured or read off the loss graph; likely when inferred from a
+    curve, or from what a NaN loss's graph lacks (evidence `inferred`)."""
+    return "likely" if root.category == "curve" or inferred_op(root) or "inferred" in root.evidence else "certain"
 
 
 def _diagnosis(root: Event, consequences: List[Event], several_ranks: bool) -> Diagnosis:

@@ -51,3 +51,45 @@ def test_keyword_argument_is_named(logdir):
     writer.close()
     event = only(writer.events, "nonfinite_input")
     assert event.step == 2 and "'mask'" in event.message and event.evidence["count"] == 1
+
+
+def test_swap_only_nan_batch_is_inferred_at_its_step(logdir):
+    """Only the writer swapped, the loss tensor logged after optimizer.step(): a NaN in step 5's
+    batch is named at step 5 as likely NaN/Inf in the data, and the diagnosis starts there."""
+    data = batches(10, (32, 8), classes=4)
+    data[5][0][3, 1] = float("nan")
+    events = train(logdir, mlp(8, 16, 4), data, F.cross_entropy, watch=False)
+    event = only(events, "nonfinite_input")
+    assert event.step == 5 and event.evidence["inferred"] == 1.0
+    assert "likely NaN/Inf in the batch at step 5" in event.message and "watch(model" in event.hint
+    from tb_lossdiag.diagnosis import diagnose
+    (first, *_) = diagnose(events)
+    assert first.root.kind == "nonfinite_input" and first.confidence == "likely"
+
+
+def test_a_nan_loss_an_op_of_the_graph_can_explain_is_not_blamed_on_the_data(logdir):
+    """A log in the loss graph can make NaN of finite values: nothing is inferred about the batch
+    (with a clean batch and with a NaN one); with watch() the measured check alone speaks."""
+    data = batches(10, (32, 8), classes=4)
+    data[5][0][3, 1] = float("nan")
+
+    def log_loss(out, y):
+        return -torch.log(F.softmax(out, dim=1).gather(1, y[:, None]) - 0.5).mean()
+
+    assert not [e for e in train(f"{logdir}/log", mlp(8, 16, 4), data, log_loss, watch=False)
+                if e.kind == "nonfinite_input"]
+    watched = [e for e in train(f"{logdir}/watched", mlp(8, 16, 4), data, F.cross_entropy)
+               if e.kind == "nonfinite_input"]
+    assert len(watched) == 1 and "inferred" not in watched[0].evidence
+
+
+def test_a_loss_that_overflows_after_running_away_is_not_blamed_on_the_data(logdir):
+    """SGD at lr 10 on unscaled regression targets: the loss grows by orders of magnitude until it
+    overflows; the NaN is the divergence's, not a bad batch's."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 8) * 10
+    data = [(x, x.sum(1, keepdim=True) * 100)] * 60
+    model = mlp(8, 16, 1)
+    events = train(logdir, model, data, F.mse_loss, torch.optim.SGD(model.parameters(), lr=1.0), watch=False)
+    assert any(e.kind == "nonfinite_loss" for e in events)
+    assert not [e for e in events if e.kind == "nonfinite_input"]
