@@ -1,9 +1,10 @@
 """nonfinite_input: a batch entering the model holds NaN or Inf (measured by watch(), or inferred)."""
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 from tb_lossdiag.detectors._model import ModelDetector, RunUp
+from tb_lossdiag.detectors.base import LossPoint
 
 HINT = (
     "Clean the data: find the rows with torch.isnan(x).any(dim=1) / np.isnan(x).any(axis=1), then "
@@ -26,7 +27,7 @@ class NonfiniteInput(ModelDetector):
         self._measured = False  # watch() checks the batches: they speak, nothing is inferred
         self._finite: Dict[str, bool] = {}  # loss tag -> whether its last value was finite
         self._run_up = RunUp()
-        self._suspect = None  # the LossPoint of a loss that just went non-finite, for its step's stats
+        self._suspect: Optional[LossPoint] = None  # a loss that just went non-finite, for its step's stats
         self._grads_finite = True  # the last step's gradients (or none measured yet): the weights are
 
     def on_loss(self, point):
