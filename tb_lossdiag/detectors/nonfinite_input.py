@@ -76,8 +76,8 @@ class NonfiniteInput(ModelDetector):
     def _inferred(self, point):
         """The error for a batch that made the loss NaN/Inf, inferred from the loss and its graph."""
         return self.event(
-            point.step, "error", point.tag,
-            f"likely NaN/Inf in the batch at step {point.step}: the loss became {point.value} while "
+            point.step, "error", "input",
+            f"likely NaN/Inf in the batch at step {point.step}: {point.tag} became {point.value} while "
             "the weights it trains were finite (its last value and the last gradients were), and its "
             "graph holds no op that makes NaN/Inf of finite values (no division by a tensor, log, "
             "sqrt, pow or exp), so they came in with the data",

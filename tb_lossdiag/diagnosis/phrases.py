@@ -24,6 +24,9 @@ def _name(event: Event) -> str:
 
 def _nonfinite_input(e: Event) -> str:
     ev = e.evidence
+    if "inferred" in ev:  # swap-only: read off a NaN loss and its graph, not off the batch
+        return (f"likely NaN/Inf in the batch at step {e.step} (the loss turned "
+                f"{_num(ev.get('value', float('nan')))} from finite weights, through no op that makes NaN)")
     where = [f"argument `{_name(e)}`"]
     if "column" in ev:
         where.append(f"column {int(ev['column'])}")

@@ -65,6 +65,7 @@ def test_swap_only_nan_batch_is_inferred_at_its_step(logdir):
     from tb_lossdiag.diagnosis import diagnose
     (first, *_) = diagnose(events)
     assert first.root.kind == "nonfinite_input" and first.confidence == "likely"
+    assert first.summary.startswith("likely NaN/Inf in the batch at step 5") and "`loss/train` NaN" in first.summary
 
 
 def test_a_nan_loss_an_op_of_the_graph_can_explain_is_not_blamed_on_the_data(logdir):
