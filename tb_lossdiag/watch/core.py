@@ -185,7 +185,7 @@ class Watch:
         record.forwarded = True
         if self._activations.hooked:  # the step's first training forward has been measured
             self._activations.unhook()
-        self._check_inputs(record, args, kwargs)
+        self._check_inputs(record, args, kwargs, output)
         out = first_tensor(output)
         self._model_graph(record, out)
         # Without guard=, on CPU: a NaN/Inf output is found here, while the weights are the step's
@@ -197,8 +197,8 @@ class Watch:
             self._seek_origin(record.step, lambda: find_origin(self._model, args, kwargs))
 
     @guarded("watch: inputs")
-    def _check_inputs(self, record, args, kwargs):
-        self._inputs.check(record, args, kwargs)
+    def _check_inputs(self, record, args, kwargs, output):
+        self._inputs.check(record, args, kwargs, output)
 
     @guarded("watch: model graph")
     def _model_graph(self, record, out):

@@ -3,6 +3,7 @@ on sampled steps."""
 
 import inspect
 import math
+import weakref
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -54,10 +55,17 @@ class InputProbe:
 
     def __init__(self, model: torch.nn.Module):
         self._arg_names = _positional_names(model)
+        # The storages of the last forward's outputs, weakly: an argument that shares one is the
+        # model's own state fed back (a hidden state, detached or not), alive as long as the user holds it.
+        self._returned: List[weakref.ref] = []
 
-    def check(self, record, args, kwargs) -> None:
-        """Queue the counts (and on sampled steps the statistics) of one training forward's inputs."""
-        named = list(self._tensor_args(args, kwargs))
+    def check(self, record, args, kwargs, output=None) -> None:
+        """Queue the counts (and on sampled steps the statistics) of one training forward's inputs;
+        `output`, the forward's, tells the next forward which arguments are state fed back."""
+        returned = {id(storage) for storage in (ref() for ref in self._returned) if storage is not None}
+        named = [(name, x) for name, x in self._tensor_args(args, kwargs)
+                 if not returned or id(_storage(x)) not in returned]
+        self._returned = [weakref.ref(storage) for storage in map(_storage, _outputs(output)) if storage is not None]
         if not record.sampled and all(x.is_cpu for _, x in named):
             # Unsampled CPU step: counting every batch costs ~0.1 ms (isfinite() is slow on CPU),
             # so the inputs are held until the step ends and counted only if the gradient probe
@@ -89,7 +97,8 @@ class InputProbe:
     def _tensor_args(self, args, kwargs) -> Iterator[Tuple[str, torch.Tensor]]:
         """(name, tensor) for each data argument, one level into tuples, lists and dicts. An argument
         carrying a grad_fn is not data: it was computed by trained weights (an RNN's hidden state fed
-        back, an encoder's output), and its scale or NaN is the model's, found by the other probes."""
+        back, an encoder's output), and its scale or NaN is the model's, found by the other probes;
+        nor is one the model returned last time (`check` drops those: a hidden state detached)."""
         named = [(self._arg_names[i] if i < len(self._arg_names) else f"args[{i}]", a)
                  for i, a in enumerate(args)]
         named += [(f"kwarg {k!r}", v) for k, v in kwargs.items()]
@@ -100,6 +109,27 @@ class InputProbe:
                 yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if _data(v))
             elif isinstance(value, dict):
                 yield from ((f"{name}[{k!r}]", v) for k, v in value.items() if _data(v))
+
+
+def _outputs(output) -> Iterator[torch.Tensor]:
+    """The tensors of a forward's output, two levels into tuples, lists and dicts: (out, (h, c))."""
+    if isinstance(output, torch.Tensor):
+        yield output
+    elif isinstance(output, (tuple, list, dict)):
+        for item in output.values() if isinstance(output, dict) else output:
+            if isinstance(item, torch.Tensor):
+                yield item
+            elif isinstance(item, (tuple, list)):
+                yield from (t for t in item if isinstance(t, torch.Tensor))
+
+
+def _storage(x: torch.Tensor):
+    """The tensor's storage object (one Python object per storage, alive while a tensor uses it), or
+    None for a tensor without one (sparse)."""
+    try:
+        return x.untyped_storage()
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 def _data(value) -> bool:

@@ -108,3 +108,30 @@ def test_a_hidden_state_fed_back_is_not_data(logdir):
     assert [inp.name for inp in seen[0].inputs] == ["input", "hidden", "input", "input"]
     kinds = {(e.kind, e.tag) for e in writer.events}
     assert ("unnormalized_input", "input input") in kinds and ("unnormalized_input", "input hidden") not in kinds
+
+
+def test_a_hidden_state_fed_back_is_state_not_data(logdir):
+    """The hidden state the model returned, detached and fed back, goes NaN after a NaN batch broke
+    the weights: only the batch is named (at its step), never the hidden state; a NaN hidden state
+    the user made himself (not returned by the model) is named."""
+    torch.manual_seed(0)
+    for start_nan in (False, True):
+        model = _Recurrent()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        writer = DiagWriter(f"{logdir}/{start_nan}")
+        writer.watch(model, optimizer, every=1)
+        hidden = torch.full((4, 16), math.nan) if start_nan else torch.zeros(4, 16)
+        for step, (x, y) in enumerate(batches(8, (4, 8), classes=4)):
+            if step == 3 and not start_nan:
+                x = x.clone()
+                x[0, 0] = math.nan
+            optimizer.zero_grad()
+            logits, hidden = model(x, hidden)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            hidden = hidden.detach()
+            writer.add_scalar("loss/train", loss, step)
+        writer.close()
+        named = [(e.step, e.tag) for e in writer.events if e.kind == "nonfinite_input"]
+        assert named == ([(0, "input hidden")] if start_nan else [(3, "input input")]), named
