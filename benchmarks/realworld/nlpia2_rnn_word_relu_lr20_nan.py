@@ -167,8 +167,7 @@ def run(logdir: str, steps: int = STEPS) -> None:
     kwargs = dict(HYPERPARAMS)
     torch.manual_seed(1111)
     vocab = Vocab(500)
-    train_data = batchify(markov_tokens(steps * kwargs['seqlen'] * kwargs['batch_size'] + 1, len(vocab)),
-                          kwargs['batch_size'])  # corpus.train as token ids
+    train_data = batchify(markov_tokens(56001, len(vocab)), kwargs['batch_size'])  # corpus.train as 80 batches of ids
     model = RNNModel(vocab=vocab, **kwargs)
     writer = DiagWriter(logdir)
     writer.watch(model)
