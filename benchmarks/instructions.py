@@ -37,7 +37,9 @@ CLIENT_SOURCE = r"""
 #include <valgrind/callgrind.h>
 int on_valgrind(void) { return RUNNING_ON_VALGRIND; }
 void begin_block(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
-void end_block(const char *label) { CALLGRIND_DUMP_STATS_AT(label); }
+/* Off again after each block: between blocks (a writer's setup, the step after it) nothing is counted,
+   and uninstrumented code runs ~10x faster under valgrind. */
+void end_block(const char *label) { CALLGRIND_DUMP_STATS_AT(label); CALLGRIND_STOP_INSTRUMENTATION; }
 """
 
 

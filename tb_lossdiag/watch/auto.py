@@ -15,7 +15,11 @@ A read step reaches the detectors once the next backward shows that an update ap
 gradients (a parameter's version changed): as watch()'s steps are optimizer steps, a step no update
 followed (a GradScaler's overflow, an accumulation micro-batch) is none; when no update is ever
 seen (weights changed through .data), every step counts. The first step's backward ran before any
-hook: a missing zero_grad() logged after backward shows from step 2 (watch(): step 1).
+hook: a first loss logged between backward and step() arms the check on the gradients it finds (a
+missing zero_grad() shows at step 1, as with watch()); one logged after step() cannot: whether an
+update already applied those gradients or they are an accumulation's, which the next backward may
+add to, is not known (the versions the graph's saved tensors recorded are freed by backward and
+not exposed), so a missing zero_grad() shows from step 2 (watch(): step 1).
 
 Same StepStats, same detectors: nonfinite_gradient (naming the first parameter backward reaches),
 exploding_gradient, vanishing_gradient (layers are the ops that take parameters, first layer
@@ -142,6 +146,9 @@ class AutoWatch:
         """Hand the read steps to the detectors (outside any guard: stop_on_error's
         DiagnosticError must reach the training loop); `step` is the one now logged or ended;
         `applied`: whether the held steps' gradients were applied by an update (None: not known yet)."""
+        if not self._read and applied is None:  # most steps: nothing read, nothing held is decided
+            self._adapt([], step)
+            return
         read, self._read = self._read, []
         ready: List[S.StepStats] = []
         with self._writer.guard("auto watch: statistics", step):
@@ -240,7 +247,7 @@ class AutoWatch:
             if self._claimed is not None:
                 step, self._claimed = self._claimed, None
                 self._measure(step)
-                if not self._pending[-1].record.on_device:  # a CPU read costs no sync: read now
+                if self._pending and not self._pending[-1].record.on_device:  # a CPU read costs no sync: read now
                     self.after_read(S.to_host(self._pending_tensors()))
         except Exception as error:
             self._failed("auto watch: gradients", error)
@@ -273,6 +280,8 @@ class AutoWatch:
         record.not_cleared, self._not_cleared = self._not_cleared, []
         changed = tuple((names, record.add(norms)) for names, norms in self._changed)
         self._changed = []
+        if record.flagged is False and not record.not_cleared and not changed:
+            return  # an unsampled step its CPU probe found calm: nothing to read, nothing reaches the detectors
         self._pending.append(_Pending(record, sums, changed))
 
     def _step_stats(self, pending: _Pending) -> Optional[S.StepStats]:

@@ -16,7 +16,7 @@ MODEL_KINDS = ("nonfinite_gradient", "exploding_gradient", "missing_zero_grad", 
 
 
 def _train(logdir, watch=False, steps=30, log_first=False, fault=None, zero_grad=True, log_item=False, lr=0.05,
-           **writer_options):
+           log_before_step=False, **writer_options):
     """A plain classifier loop; `fault(step, loss, model)` may change the loss. Returns the writer's
     events (closed) as (step, kind) of the model kinds, and the writer."""
     torch.manual_seed(0)
@@ -26,13 +26,14 @@ def _train(logdir, watch=False, steps=30, log_first=False, fault=None, zero_grad
     if watch:
         writer.watch(model, optimizer)
     _fit(writer, model, optimizer, torch.randn(64, 8), torch.randint(0, 3, (64,)), steps, log_first=log_first,
-         fault=fault, zero_grad=zero_grad, log_item=log_item)
+         fault=fault, zero_grad=zero_grad, log_item=log_item, log_before_step=log_before_step)
     return [(e.step, e.kind) for e in writer.events if e.kind in MODEL_KINDS], writer
 
 
-def _fit(writer, model, optimizer, x, y, steps, log_first=False, fault=None, zero_grad=True, log_item=False):
-    """`steps` steps of a classifier loop logging "loss/train" (before backward with `log_first`),
-    then close the writer."""
+def _fit(writer, model, optimizer, x, y, steps, log_first=False, fault=None, zero_grad=True, log_item=False,
+         log_before_step=False):
+    """`steps` steps of a classifier loop logging "loss/train" after optimizer.step() (before backward
+    with `log_first`, between backward and step with `log_before_step`), then close the writer."""
     for step in range(steps):
         if zero_grad:
             optimizer.zero_grad()
@@ -42,8 +43,10 @@ def _fit(writer, model, optimizer, x, y, steps, log_first=False, fault=None, zer
         if log_first:
             writer.add_scalar("loss/train", loss.item() if log_item else loss, step)
         loss.backward()
+        if log_before_step:
+            writer.add_scalar("loss/train", loss, step)
         optimizer.step()
-        if not log_first:
+        if not (log_first or log_before_step):
             writer.add_scalar("loss/train", loss.item() if log_item else loss, step)
     writer.close()
 
@@ -128,9 +131,18 @@ def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_before_backw
     assert swapped == watched == [(1, "missing_zero_grad")]
 
 
-def test_missing_zero_grad_logged_after_backward_one_step_after_watch(tmp_path):
-    """Logged after backward, the first loss is seen after its backward ran: the first check is
-    at the second backward after it (step 2), one step after watch()'s."""
+@pytest.mark.parametrize("zero_grad", [False, True])
+def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_between_backward_and_step(tmp_path, zero_grad):
+    """The first loss found after its backward, before step(): the gradients found on its parameters
+    then are the ones the update applies, so the next backward is checked (step 1, as watch())."""
+    watched, swapped, _ = _both(tmp_path, zero_grad=zero_grad, log_before_step=True)
+    assert swapped == watched == ([] if zero_grad else [(1, "missing_zero_grad")])
+
+
+def test_missing_zero_grad_logged_after_step_one_step_after_watch(tmp_path):
+    """Logged after step(), the first loss is seen after the update it cannot see: its gradients
+    may as well be an accumulation's (the next backward adding to them is then right), so the
+    first check is at the second backward after it (step 2), one step after watch()'s."""
     watched, swapped, _ = _both(tmp_path, zero_grad=False)
     assert watched == [(1, "missing_zero_grad")] and swapped == [(2, "missing_zero_grad")]
 
