@@ -3,9 +3,11 @@
 import math
 import time
 import warnings
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
-from tb_lossdiag.detectors import Detector, default_detectors
+import numpy as np
+
+from tb_lossdiag.detectors import Detector, LossPoint, default_detectors
 from tb_lossdiag.events import Event
 
 FAILURE_KIND = "diagnostic_failure"
@@ -15,7 +17,26 @@ FAILURE_KIND = "diagnostic_failure"
 # keep the steps of the values; only finding them waits (TensorBoard sees records seconds later anyway).
 DEFER_VALUES = 32
 DEFER_SECONDS = 1.0
-REPLAY_VALUES = 512  # values each detector takes in turn in replay()
+REPLAY_VALUES = 4096  # values each detector takes in turn in replay()
+
+
+class Curves(NamedTuple):
+    """Loss values of one or more tags in the order they were logged, by columns: value i is
+    `values[i]` at step `steps[i]` of tag `tags[codes[i]]`."""
+
+    tags: Sequence[str]
+    validation: Sequence[bool]  # per tag: whether it is a validation curve
+    codes: np.ndarray
+    steps: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, points: Sequence[LossPoint]) -> "Curves":
+        """The columns of LossPoints (their graphs left out)."""
+        code: Dict[tuple, int] = {}
+        codes = [code.setdefault((p.tag, p.is_validation), len(code)) for p in points]
+        return cls([tag for tag, _ in code], [validation for _, validation in code], np.array(codes, dtype=np.int64),
+                   np.array([p.step for p in points], dtype=np.int64), np.array([p.value for p in points], dtype=float))
 
 
 class Diagnoser:
@@ -87,32 +108,74 @@ class Diagnoser:
         points, self._deferred = self._deferred, []
         return self._replay(points, "deferred")
 
-    def replay(self, points: Sequence) -> List[Event]:
-        """Events for many loss values at once (an offline scan of whole curves), as loss() of each
-        then flush() would find them, in the order of the values, then of the detectors."""
-        # In chunks: the detectors of one tag then meet the same blocks of values while
-        # curve.block_stats still holds their statistics.
-        return [event for start in range(0, len(points), REPLAY_VALUES)
-                for event in self._replay(points[start: start + REPLAY_VALUES], "loss")]
+    def replay(self, curves) -> List[Event]:
+        """Events for many loss values at once (an offline scan of whole curves: Curves, or LossPoints
+        without graphs), as loss() of each then flush() would find them, in the order of the values,
+        then of the detectors."""
+        if not isinstance(curves, Curves):
+            curves = Curves.of(curves)
+        # In chunks, each detector taking a chunk in turn: the detectors of one tag then meet the same
+        # blocks of values while their statistics are cached. A detector with on_losses() takes each
+        # run of one tag's values as arrays (most of them only bookkeeping, done in bulk).
+        found = []
+        for start in range(0, len(curves.values), REPLAY_VALUES):
+            stop = min(start + REPLAY_VALUES, len(curves.values))
+            codes = curves.codes[start:stop]
+            cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+            runs = list(zip([0, *cuts.tolist()], [*cuts.tolist(), stop - start], codes[np.append(0, cuts)].tolist()))
+            points: List[LossPoint] = []  # the chunk's LossPoints, made for a detector without on_losses
+            found.extend(self._replay_runs(curves, start, runs, points))
+        return found
 
-    def _replay(self, points: Sequence, channel: str) -> List[Event]:
-        # Each detector takes all the values in turn: its state stays in the CPU's caches, and the
-        # per-call lookups are made once.
+    def _replay_runs(self, curves: Curves, start: int, runs: List[tuple], points: List[LossPoint]) -> List[Event]:
         found = []  # (value index, detector index, events)
-        for order, det in enumerate(list(self._listeners[channel])):
-            on_loss = det.on_loss
+        for order, det in enumerate(list(self._listeners["loss"])):
+            many = getattr(det, "on_losses", None)
+            if many is None:
+                if not points:
+                    points.extend(LossPoint(curves.tags[code], step, value, curves.validation[code])
+                                  for code, step, value in zip(curves.codes[start: start + runs[-1][1]].tolist(),
+                                                               curves.steps[start: start + runs[-1][1]].tolist(),
+                                                               curves.values[start: start + runs[-1][1]].tolist()))
+                found.extend(self._each(det, order, points))
+                continue
             index = 0
             try:
-                for index, point in enumerate(points):
-                    events = on_loss(point)
-                    if events:
-                        found.append((index, order, events))
+                for index, stop, code in runs:
+                    window = slice(start + index, start + stop)
+                    for at, events in many(curves.tags[code], curves.steps[window], curves.values[window],
+                                           curves.validation[code]):
+                        found.append((index + at, order, events))
             except Exception as error:  # a detector bug must never reach the training loop
                 self._switch_off(det)
-                found.append((index, order, [failure_event(f"detector {det.id}", error, points[index].step,
-                                                           "was switched off")]))
+                found.append((index, order, [failure_event(f"detector {det.id}", error,
+                                                           int(curves.steps[start + index]), "was switched off")]))
         found.sort(key=lambda item: item[:2])
         return [event for _, _, events in found for event in events]
+
+    def _replay(self, points: Sequence, channel: str) -> List[Event]:
+        found = []
+        for order, det in enumerate(list(self._listeners[channel])):
+            found.extend(self._each(det, order, points))
+        found.sort(key=lambda item: item[:2])
+        return [event for _, _, events in found for event in events]
+
+    def _each(self, det: Detector, order: int, points: Sequence) -> List[tuple]:
+        """(value index, `order`, events) of `det` taking all the values in turn: its state stays in
+        the CPU's caches, and the per-call lookups are made once."""
+        found = []
+        on_loss = det.on_loss
+        index = 0
+        try:
+            for index, point in enumerate(points):
+                events = on_loss(point)
+                if events:
+                    found.append((index, order, events))
+        except Exception as error:  # a detector bug must never reach the training loop
+            self._switch_off(det)
+            found.append((index, order, [failure_event(f"detector {det.id}", error, points[index].step,
+                                                       "was switched off")]))
+        return found
 
     def step(self, stats) -> List[Event]:
         """New events for one step's model statistics."""

@@ -5,11 +5,11 @@ import os
 import uuid
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 from tb_lossdiag import metadata, reader, summary
-from tb_lossdiag.detectors import LossPoint
-from tb_lossdiag.diagnoser import Diagnoser
+from tb_lossdiag.diagnoser import Curves, Diagnoser
 from tb_lossdiag.events import Event
 from tb_lossdiag.tags import DEFAULT_LOSS_RULE, DEFAULT_VALIDATION_RULE, Exactly, TagRule, matcher
 
@@ -21,17 +21,21 @@ SCAN_TAG_PREFIX = metadata.TAG_PREFIX + "scan-"
 
 def scan_run(curves: Dict[str, List[Tuple[int, float, float]]],
              validation_tags: TagRule = DEFAULT_VALIDATION_RULE) -> List[Event]:
-    """The curve detectors' events over a run's loss curves (`RunEvents.curves`), replayed in step order."""
+    """The curve detectors' events over a run's loss curves (`RunEvents.curves`), replayed in order
+    of step, then wall time, then tag (several tags' values at one step)."""
     is_validation = matcher(validation_tags, "validation_tags")
-    validation = {tag: bool(is_validation(tag)) for tag in curves}
-    points = sorted(
-        (step, wall_time, tag, value)
-        for tag, curve in curves.items()
-        for step, value, wall_time in curve
-    )
-    wall_times = {step: wall_time for step, wall_time, _, _ in points}  # the last of each step, as logged
-    found = Diagnoser().replay([LossPoint(tag, step, value, validation[tag]) for step, _, tag, value in points])
-    return [dataclasses.replace(e, wall_time=wall_times.get(e.step, 0.0)) for e in found]
+    tags = sorted(curves)
+    columns = [np.array(curves[tag], dtype=float).reshape(-1, 3) for tag in tags]  # step, value, wall time
+    merged = np.concatenate(columns)
+    codes = np.repeat(np.arange(len(tags)), [len(c) for c in columns])
+    steps = np.array([step for tag in tags for step, _, _ in curves[tag]], dtype=np.int64)  # exact past 2**53
+    order = np.lexsort((codes, merged[:, 2], steps))  # stable: one tag's values at one wall time stay in file order
+    steps, values, wall_times, codes = steps[order], merged[order, 1], merged[order, 2], codes[order]
+    found = Diagnoser().replay(Curves(tags, [bool(is_validation(tag)) for tag in tags], codes, steps, values))
+    # An event takes the wall time of the last value logged at its step.
+    last = np.searchsorted(steps, [e.step for e in found], side="right") - 1
+    return [dataclasses.replace(e, wall_time=float(wall_times[i]) if i >= 0 and steps[i] == e.step else 0.0)
+            for e, i in zip(found, last.tolist())]
 
 
 def scan_logdir(
@@ -47,15 +51,18 @@ def scan_logdir(
     from tb_lossdiag.diagnosis import diagnose
 
     results = []
-    for run in reader.iter_logdir(logdir, progress=progress):  # the progress line moves run by run
+    # One reading gives each run's records and the curves `loss_tags` accepts; a run whose DiagWriter
+    # named other loss tags is read again for those (only when rescanned).
+    for run in reader.iter_logdir(logdir, loss_tags, progress=progress):  # the progress line moves run by run
         result = reader.RunEvents(run=run.run, notices=list(run.notices), loss_tags=run.loss_tags)
         results.append(result)
         if any(not tag.startswith(SCAN_TAG_PREFIX) for tag in run.record_tags) and not force:
             result.events, result.diagnosis = run.events, run.diagnosis
             result.notices.append("diagnosed while training by DiagWriter: shown as written (--force rescans)")
             continue
-        rule = Exactly(frozenset(run.loss_tags)) if run.loss_tags else loss_tags
-        curves = reader.read_run(os.path.join(logdir, run.run), run.run, rule).curves
+        curves = run.curves
+        if run.loss_tags:
+            curves = reader.read_run(os.path.join(logdir, run.run), run.run, Exactly(frozenset(run.loss_tags))).curves
         if not curves:
             result.notices.append("no loss scalars to scan")
             continue

@@ -26,6 +26,42 @@ def feed_pair(detector, train, val, val_every, family="loss"):
     return events
 
 
+def curve(values, every=1, first=0):
+    """A scripted curve as read from disk: (step, value, wall time) of each value."""
+    return [(first + every * i, float(v), 100.0 + first + every * i) for i, v in enumerate(values)]
+
+
+def random_curve(seed, n=4000):
+    """A curve of random stretches (falls, plateaus, rises, rhythms, exactly constant runs) with noise
+    of random size, spikes of random height and NaNs: it meets each detector's rules near their edges."""
+    rng = np.random.default_rng(seed)
+    level, parts = 2.3, []
+    while sum(map(len, parts)) < n:
+        length = int(rng.integers(150, 900))
+        t = np.arange(length)
+        kind = rng.choice(["fall", "flat", "rise", "rhythm", "constant"])
+        if kind == "fall":
+            part = level * (0.2 + 0.8 * np.exp(-t / rng.uniform(50, 400)))
+        elif kind == "rise":
+            part = level * (1 + t / rng.uniform(50, 600))
+        elif kind == "rhythm":
+            part = level * np.where((t // rng.integers(1, 6)) % 2 == 1, rng.uniform(1.2, 3.0), 1.0)
+        else:
+            part = np.full(length, level)
+        if kind != "constant":
+            part = part * np.exp(rng.uniform(0.005, 0.3) * rng.standard_normal(length))
+        parts.append(part)
+        level = float(np.median(part[-20:]))
+    values = np.concatenate(parts)[:n]
+    spikes = rng.random(n) < 0.004
+    values[spikes] *= np.exp(rng.uniform(np.log(2), np.log(60), spikes.sum()))
+    if rng.random() < 0.5:  # a runaway: a jump, then each value doubles
+        at = int(rng.integers(n // 2, n - 12))
+        values[at: at + 12] *= rng.uniform(1, 40) * 2.0 ** np.arange(12)
+    values[rng.random(n) < 0.002] = np.nan
+    return {"loss/train": curve(values)}
+
+
 def noisy(curve, rel_noise, seed=0):
     """`curve` with multiplicative minibatch-like noise of relative size `rel_noise`."""
     rng = np.random.default_rng(seed)

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from tb_lossdiag.robust import diff_sigma, median, rank_trend, robust_sigma
+from tb_lossdiag.robust import (diff_sigma, log_noise, median, rank_trend, robust_sigma, row_diff_sigmas,
+                                row_log_noises, row_medians)
 
 
 def test_median_and_sigma_ignore_an_outlier_for_lists_and_arrays():
@@ -29,3 +30,14 @@ def test_rank_trend_sees_a_slow_fall_in_noise_and_no_trend_in_noise_or_a_constan
     assert abs(rank_trend(1.0 + noise)) < 2
     assert rank_trend(np.full(50, 0.7)) == 0.0
     assert rank_trend(np.arange(20.0)) > 4
+
+
+def test_row_statistics_give_the_bits_of_their_scalar_rules():
+    """The row-wise median and noises of a replayed curve are bit for bit those of one window."""
+    rng = np.random.default_rng(0)
+    for width in (8, 16, 25, 32):
+        rows = np.exp(rng.standard_normal((500, width))) * rng.uniform(0.1, 10, (500, 1))
+        rows[::7, 3] = -rows[::7, 3]  # no log noise there
+        assert row_medians(rows).tolist() == [median(row.tolist()) for row in rows]
+        assert row_diff_sigmas(rows).tolist() == [diff_sigma(row.tolist()) for row in rows]
+        assert [None if x != x else x for x in row_log_noises(rows).tolist()] == [log_noise(row.tolist()) for row in rows]

@@ -3,7 +3,10 @@
 import json
 import os
 
+import pytest
 from torch.utils.tensorboard import SummaryWriter
+
+from curve_helpers import curve, random_curve
 
 from tb_lossdiag import DiagWriter, read_logdir
 from tb_lossdiag.cli import main
@@ -140,3 +143,75 @@ def test_scan_finds_what_diagnosis_while_training_finds():
     scanned = scan_run(curves)
     assert {"loss_spike", "loss_plateau", "loss_divergence"} <= {e.kind for e in scanned}
     assert sorted((e.step, e.kind, e.message) for e in scanned) == sorted((e.step, e.kind, e.message) for e in found)
+
+
+def _replay_cases():
+    """Curves whose replay takes the bulk path long enough to matter, each with what it must find."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 6000
+    t = np.arange(n)
+    decay = (0.2 + 2.1 * np.exp(-t / 600)) * np.exp(0.2 * rng.standard_normal(n))
+    clean = 0.3 + 2 * np.exp(-t / 300)
+    return {
+        "noisy and long": ({"loss/train": curve(decay)}, set()),
+        "plateauing": ({"loss/train": curve(2.3 * np.exp(0.05 * rng.standard_normal(n)))}, {"loss_plateau"}),
+        "diverging": ({"loss/train": curve(clean * (1 + np.maximum(0, t - 3000) / 300)
+                                            * np.exp(0.1 * rng.standard_normal(n)))}, {"loss_divergence"}),
+        "oscillating": ({"loss/train": curve(clean * np.where((t > 2500) & ((t // 3) % 2 == 1), 2.5, 1.0))},
+                        {"loss_oscillation"}),
+        "spiking": ({"loss/train": curve(np.where(t % 700 == 350, 40.0, 1.0) * clean)}, {"loss_spike"}),
+        "exactly constant": ({"loss/train": curve(np.r_[2.3 * np.exp(0.01 * rng.standard_normal(600)),
+                                                          np.full(n - 600, 2.3)])}, {"loss_plateau"}),
+        "with NaNs": ({"loss/train": curve(np.where((t % 997 == 5) | ((t > 4000) & (t < 4100)), np.nan, decay))},
+                      {"nonfinite_loss"}),
+        "negative": ({"loss/train": curve(-1 + 0.5 * np.exp(-t / 500) + 0.05 * rng.standard_normal(n))},
+                     {"negative_loss"}),
+        "several tags and a validation curve": (
+            {"loss/train": curve(decay), "loss/aux": curve(clean * np.exp(0.1 * rng.standard_normal(n))),
+             "loss/val": curve(0.5 + np.maximum(0, t[::50] - 2000) / 3000, every=50, first=49)},
+            {"overfitting"}),
+    }
+
+
+@pytest.mark.parametrize("case", list(_replay_cases()))
+def test_a_replayed_curve_gets_the_events_of_diagnosis_value_by_value(case):
+    """scan's replay (most values taken in bulk) finds exactly what the detectors find value by value,
+    to the message and the evidence, on curves that are noisy, long, plateauing, diverging, oscillating,
+    spiking, constant, with NaNs, negative, and several tags beside a validation curve."""
+    from tb_lossdiag.detectors import LossPoint
+    from tb_lossdiag.diagnoser import Diagnoser
+    from tb_lossdiag.scan import scan_run
+
+    curves, expected = _replay_cases()[case]
+    live = Diagnoser()
+    points = sorted((step, tag, value) for tag, curve in curves.items() for step, value, _ in curve)
+    found = [e for step, tag, value in points for e in live.loss(LossPoint(tag, step, value, tag.endswith("val")))]
+    found += live.flush()
+    scanned = scan_run(curves)
+
+    def described(events):
+        return sorted((e.step, e.kind, e.severity, e.tag, e.message, repr(sorted(e.evidence.items()))) for e in events)
+
+    assert described(scanned) == described(found)
+    assert expected <= {e.kind for e in scanned if e.severity != "info" or e.kind == "loss_plateau"}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_random_curve_gets_the_events_of_diagnosis_value_by_value(seed):
+    """The same for curves of random stretches, spikes and NaNs (the bulk path must do each rule's
+    bookkeeping exactly, or a later event moves)."""
+    from tb_lossdiag.detectors import LossPoint
+    from tb_lossdiag.diagnoser import Diagnoser
+    from tb_lossdiag.scan import scan_run
+
+    curves = random_curve(seed)
+    live = Diagnoser()
+    found = [e for step, value, _ in curves["loss/train"] for e in live.loss(LossPoint("loss/train", step, value))]
+    found += live.flush()
+
+    def described(events):
+        return sorted((e.step, e.kind, e.severity, e.tag, e.message, repr(sorted(e.evidence.items()))) for e in events)
+
+    assert described(scan_run(curves)) == described(found)

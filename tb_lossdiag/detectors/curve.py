@@ -9,9 +9,9 @@ from typing import Callable, Dict, Hashable, List, Optional, Sequence, Set, Tupl
 
 import numpy as np
 
-from tb_lossdiag.detectors.base import Detector, Onsets
+from tb_lossdiag.detectors.base import Detector, LossPoint, Onsets
 from tb_lossdiag.events import Event
-from tb_lossdiag.robust import diff_sigma, log_noise, median
+from tb_lossdiag.robust import diff_sigma, log_noise, median, row_diff_sigmas, row_log_noises, row_medians
 
 
 def detrend(xs: np.ndarray) -> np.ndarray:
@@ -140,6 +140,60 @@ class CurveDetector(Detector):
             return ()
         return self.judge(point, self.states.get(point.tag))
 
+    def on_losses(self, tag: str, steps: np.ndarray, values: np.ndarray,
+                  validation: bool) -> List[Tuple[int, Sequence[Event]]]:
+        """on_loss() of consecutive values of one curve, as (index, events) where there are some.
+
+        While the state is `calm`, only the values `marks` names are judged one by one; the others
+        reach the state in bulk through `absorb` (a replayed curve's values are mostly bookkeeping).
+        """
+        if validation and not self.validation:
+            return []  # as on_loss()
+        found = []
+        state = self.states.get(self.key(tag))
+        finite = np.isfinite(values)
+        breaks = np.append(np.flatnonzero(~finite), len(values))  # the non-finite values, then the end
+        finite = finite.tolist()
+        n, i = len(values), 0
+        marks: Optional[np.ndarray] = None  # absolute indices, for values before run_end
+        run_end = 0
+        while i < n:
+            if self.calm(tag, state) and finite[i]:
+                if marks is None or i >= run_end:
+                    run_end = int(breaks[np.searchsorted(breaks, i)])  # the finite run [i, run_end)
+                    ahead = self.marks(state, steps[i:run_end], values[i:run_end])
+                    marks = None if ahead is None else i + ahead
+                if marks is not None:
+                    at = np.searchsorted(marks, i)
+                    stop = int(marks[at]) if at < len(marks) else run_end
+                    if stop > i:
+                        self.absorb(tag, state, steps[i:stop], values[i:stop])
+                        i = stop
+                        continue
+            events = self.on_loss(LossPoint(tag, int(steps[i]), float(values[i]), validation))
+            if events:
+                found.append((i, events))
+            i += 1
+        return found
+
+    def key(self, tag: str) -> str:
+        """The key of the state a tag's values go to."""
+        return tag
+
+    def calm(self, tag: str, state) -> bool:
+        """Whether, in this state, values that `marks` does not name need no judging one by one."""
+        return False
+
+    def marks(self, state, steps: np.ndarray, values: np.ndarray) -> Optional[np.ndarray]:
+        """Indices (sorted) of the finite values ahead that a calm state must judge one by one: a
+        cheap test over all of them says where judge() might do more than bookkeeping. None: not
+        known in this state (each value is judged)."""
+        return None
+
+    def absorb(self, tag: str, state, steps: np.ndarray, values: np.ndarray) -> None:
+        """What judge() of each of these finite, unmarked values does to a calm state."""
+        state.extend(steps, values)
+
     def judge(self, point, state) -> Sequence[Event]:
         """Events for one value of the curve whose state is `state`."""
         raise NotImplementedError
@@ -162,12 +216,31 @@ _INF = math.inf
 BlockStats = Tuple[float, float, Optional[float]]  # (median, linear noise, log noise or None)
 
 
-@functools.lru_cache(maxsize=128)  # a Diagnoser.replay() chunk holds 32 blocks per tag
+@functools.lru_cache(maxsize=128)
 def block_stats(block: Tuple[float, ...]) -> BlockStats:
     """A full block's level and noises. Cached: the curve detectors of one tag each keep a Trace
     of the same values, so the same blocks reach this once per detector (a median and two noise
     estimates cost ~100x the lookup)."""
     return median(block), diff_sigma(block), log_noise(block)
+
+
+# Blocks of a replayed curve, by the address of their first value and their number: the detectors
+# of one tag extend their Traces with the same arrays in turn. Each entry holds its array, so no
+# other array can take that address while it is cached.
+_ROWS: Dict[Tuple[int, int, int], Tuple[np.ndarray, List[BlockStats]]] = {}
+
+
+def rows_block_stats(values: np.ndarray, block: int) -> List[BlockStats]:
+    """block_stats() of each run of `block` values of `values` (its length a multiple of `block`)."""
+    key = (values.__array_interface__["data"][0], len(values), block)
+    hit = _ROWS.get(key)
+    if hit is None:
+        rows = values.reshape(-1, block)
+        logs = [None if lg != lg else lg for lg in row_log_noises(rows).tolist()]
+        if len(_ROWS) >= 64:
+            _ROWS.clear()
+        hit = _ROWS[key] = (values, list(zip(row_medians(rows).tolist(), row_diff_sigmas(rows).tolist(), logs)))
+    return hit[1]
 
 
 class Trace:
@@ -208,20 +281,69 @@ class Trace:
             self.start = median(self._early)
             # Early levels count as best only once a few values smooth out the first one's noise.
             if len(self._early) >= 5:
-                self._lower_best(median(self._early[-8:]), step)
+                self._lower_best(median(self._early[-8:]), step, self.count)
         current = self._current
         current.append(value)
         if len(current) >= self.block:
-            stats = block_stats(tuple(current))
-            self.blocks.append(stats)
-            self._noises = None
-            self._lower_best(stats[0], step)
+            self._block(block_stats(tuple(current)), step, self.count)
             self._current = []
         return True
 
-    def _lower_best(self, level: float, step: int) -> None:
+    def extend(self, steps: np.ndarray, values: np.ndarray) -> None:
+        """add() each of many finite values (arrays), the full blocks in one go."""
+        early = max(0, self.start_points - self.count)
+        for step, value in zip(steps[:early].tolist(), values[:early].tolist()):
+            self.add(step, value)
+        steps, values = steps[early:], values[early:]
+        n, size = len(values), self.block
+        if not n:
+            return
+        keep = self.recent.maxlen or n
+        tail = values[-keep:].tolist()
+        self.recent.extend(zip(steps[-keep:].tolist(), tail))
+        self._values.extend(tail)
+        count = self.count
+        self.count += n
+        head = size - len(self._current)
+        if n < head:
+            self._current.extend(values.tolist())
+            return
+        self._block(block_stats(tuple(self._current + values[:head].tolist())), int(steps[head - 1]), count + head)
+        full = (n - head) // size
+        if full:
+            ends = range(head + size, head + size * full + 1, size)
+            for stats, end in zip(rows_block_stats(values[head: head + size * full], size), ends):
+                self._block(stats, int(steps[end - 1]), count + end)
+        self._current = values[head + size * full:].tolist()
+
+    def _block(self, stats: BlockStats, step: int, count: int) -> None:
+        """Record a full block's statistics, completed at `step` when `count` values were in."""
+        self.blocks.append(stats)
+        self._noises = None
+        self._lower_best(stats[0], step, count)
+
+    def _lower_best(self, level: float, step: int, count: int) -> None:
         if self.best is None or level < self.best[0]:
-            self.best = (level, step, self.count)
+            self.best = (level, step, count)
+
+    def bests(self, values: np.ndarray) -> np.ndarray:
+        """The best level after each of these finite values would be added (a mature trace)."""
+        size, n = self.block, len(values)
+        head = size - len(self._current)
+        lows = np.full(n, np.inf)
+        if n >= head:
+            lows[head - 1] = block_stats(tuple(self._current + values[:head].tolist()))[0]
+            full = (n - head) // size
+            if full:
+                lows[head + size - 1: head + size * full: size] = [
+                    level for level, _, _ in rows_block_stats(values[head: head + size * full], size)]
+        return np.minimum.accumulate(np.minimum(lows, self.best[0] if self.best else np.inf))
+
+    @property
+    def mature(self) -> bool:
+        """Whether every window is full (`blocks` full blocks in): extend() applies, and a batch
+        of values can be judged from arrays."""
+        return len(self.blocks) == self.blocks.maxlen
 
     def initial(self) -> Optional[float]:
         """The untrained loss: median of the first 5 values (a fast descent drags `start` below it)."""

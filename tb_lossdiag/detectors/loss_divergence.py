@@ -4,6 +4,9 @@ import dataclasses
 import math
 
 from typing import Optional, Tuple
+
+import numpy as np
+
 from tb_lossdiag.detectors.curve import CurveDetector, Trace, fmt, still
 from tb_lossdiag.robust import diff_sigma, log_noise
 
@@ -42,6 +45,30 @@ class LossDivergence(CurveDetector):
     def new_state(self):
         t = self.thresholds
         return _DivergenceState(Trace(recent=t.noise_points + t.level_points))
+
+    def calm(self, tag, state):
+        best = state.trace.best
+        return state.rising_since is None and not self.episodes.active(tag) and best is not None and best[0] > 0
+
+    def marks(self, state, steps, values):
+        # Out of an episode, with no rise pending, a value matters only if it may be a runaway (at
+        # least explode_ratio x the peak, which only grows) or end a rise: a level of at least
+        # rise_ratio x the best level, so at least half of the shorter median's values that high.
+        t = self.thresholds
+        trace = state.trace
+        if not trace.mature:
+            return None
+        short = max(1, t.level_points // 2)
+        history = np.concatenate([trace.values(short - 1), values]) if short > 1 else values
+        high = np.lib.stride_tricks.sliding_window_view(history, short) >= (t.rise_ratio * trace.bests(values))[:, None]
+        rise = high.sum(axis=1) >= short - short // 2
+        return np.flatnonzero(rise | (values >= t.explode_ratio * state.peak))
+
+    def absorb(self, tag, state, steps, values):
+        n = self.thresholds.runaway_points
+        passed = np.concatenate([state.trace.values(n), values])[:-n]  # values now older than the last n
+        state.peak = max(state.peak, float(passed.max()))
+        state.trace.extend(steps, values)
 
     def judge(self, point, state):
         t = self.thresholds

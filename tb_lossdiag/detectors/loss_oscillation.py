@@ -50,6 +50,43 @@ class LossOscillation(CurveDetector):
     def new_state(self):
         return Trace(recent=self.thresholds.window)
 
+    def calm(self, tag, trace):
+        return not self.episodes.active(tag)
+
+    def marks(self, trace, steps, values):
+        # Out of an episode an analysis matters only if it may find a rhythm, which needs a swing
+        # (the mean change over some lag of the detrended log window) of at least log1p(min_swing).
+        # Bound for every analysis at once: the mean change over lag L of the log window before
+        # detrending, plus what its straight line moves in L values.
+        t = self.thresholds
+        if not trace.mature:
+            return None
+        history = np.concatenate([trace.values(), values])
+        window, max_lag = t.window, min(t.max_period, t.window // 2)
+        ends = np.flatnonzero((trace.count + np.arange(1, len(values) + 1)) % t.every == 0)
+        starts = ends + len(history) - len(values) - window + 1  # each due window's first value in history
+        if not len(ends):
+            return ends
+        positive = history > 0
+        logs = np.log(np.where(positive, history, 1.0))
+        n = len(logs) - max_lag
+        changes = np.abs(np.stack([logs[lag: lag + n] for lag in range(1, max_lag + 1)]) - logs[:n])
+        # changes[L - 1, t] = |log x[t + L] - log x[t]|, summed over each window's starts below
+        sums = np.concatenate([np.zeros((max_lag, 1)), np.cumsum(changes, axis=1)], axis=1)
+        span = window - max_lag
+        means = (sums[:, starts + span] - sums[:, starts]) / span  # [L - 1, window]
+        windows = np.lib.stride_tricks.sliding_window_view(logs, window)[starts]
+        centered, var = np.arange(window) - (window - 1) / 2.0, window * (window * window - 1) / 12.0
+        slopes = np.abs(windows @ centered) / var
+        bound = (means + slopes[None, :] * np.arange(1, max_lag + 1)[:, None]).max(axis=0)
+        whole = np.lib.stride_tricks.sliding_window_view(positive, window)[starts].all(axis=1)
+        return ends[~whole | (bound >= 0.999 * math.log1p(t.min_swing))]
+
+    def absorb(self, tag, trace, steps, values):
+        if (trace.count + len(values)) // self.thresholds.every > trace.count // self.thresholds.every:
+            self._turning[tag] = 0  # an analysis found no rhythm, as the episode has none
+        trace.extend(steps, values)
+
     def judge(self, point, trace):
         t = self.thresholds
         if not trace.add(point.step, point.value) or trace.count < t.min_points or not trace.due(t.every):

@@ -3,9 +3,11 @@
 import dataclasses
 import math
 
+import numpy as np
+
 from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt, still
 from tb_lossdiag.detectors.vanishing_gradient import VanishingGradient, starved
-from tb_lossdiag.robust import median, rank_trend
+from tb_lossdiag.robust import median, rank_trend, row_medians
 
 HINT = (
     "The learning rate is likely too low, or nothing is being learned: raise the learning rate "
@@ -79,6 +81,33 @@ class LossPlateau(CurveDetector):
     def new_episodes(self):
         t = self.thresholds
         return Episodes(reminders=t.reminders, first_gap=max(100, t.window), ends=self.ends)
+
+    def calm(self, tag, state):
+        return not self.episodes.active(tag)
+
+    def marks(self, state, steps, values):
+        # Out of an episode a value matters only if the loss may be constant there, or it is due an
+        # analysis that may find the loss near its start (the level of the window's last quarter
+        # within max_progress of it, noise aside: noise only widens the margin).
+        t = self.thresholds
+        trace = state.trace
+        if not trace.mature:
+            return None
+        marked = _same(state, values) >= t.constant_points
+        if trace.start:
+            ends = np.flatnonzero((trace.count + np.arange(1, len(values) + 1)) % t.every == 0)
+            quarter = max(1, t.window // 4)
+            history = np.concatenate([trace.values(quarter - 1), values])
+            new = row_medians(np.lib.stride_tricks.sliding_window_view(history, quarter)[ends])
+            marked[ends[~((trace.start - new) / abs(trace.start) >= t.max_progress)]] = True
+        return np.flatnonzero(marked)
+
+    def absorb(self, tag, state, steps, values):
+        t = self.thresholds
+        if state.trace.start and (state.trace.count + len(values)) // t.every > state.trace.count // t.every:
+            state.since = None  # an analysis found the loss far below its start
+        state.same, state.last = int(_same(state, values)[-1]), float(values[-1])
+        state.trace.extend(steps, values)
 
     def judge(self, point, state):
         t = self.thresholds
@@ -248,6 +277,16 @@ class _PlateauState:
         self.severity = None  # severity of the episode reported now ("info": a slow start)
         self.level = None  # the plateau's level when last reported
         self.begun = 0  # value count at which the reported plateau's first window began
+
+
+def _same(state: "_PlateauState", values: np.ndarray) -> np.ndarray:
+    """`state.same` after each of these finite values: how many values in a row equal it."""
+    index = np.arange(len(values))
+    changed = np.ones(len(values), dtype=bool)
+    changed[0] = values[0] != state.last
+    changed[1:] = values[1:] != values[:-1]
+    last_change = np.maximum.accumulate(np.where(changed, index, -1))
+    return np.where(last_change >= 0, index - last_change + 1, state.same + index + 1)
 
 
 def _change(improvement: float) -> str:

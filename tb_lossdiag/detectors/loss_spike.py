@@ -2,8 +2,10 @@
 
 import dataclasses
 
-from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt
-from tb_lossdiag.robust import diff_sigma, median
+import numpy as np
+
+from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, block_stats, fmt, rows_block_stats
+from tb_lossdiag.robust import diff_sigma, median, row_diff_sigmas, row_medians
 
 HINT = (
     "Check the data of that step for a corrupted or mislabeled batch (NaN/Inf, wrong scale, "
@@ -37,6 +39,54 @@ class LossSpike(CurveDetector):
     def new_episodes(self):
         # Each spike is an episode of one value: no reminders, max_reports of them.
         return Episodes(reminders=0, max_onsets=self.thresholds.max_reports)
+
+    def calm(self, tag, state):
+        return state.pending is None and state.baseline is not None
+
+    def marks(self, state, steps, values):
+        # With no spike pending a value matters only if it jumps noise_z sigmas above the level.
+        if not state.trace.mature:
+            return None
+        return np.flatnonzero(~(self._jumps(state, values)[0] <= self.thresholds.noise_z))
+
+    def absorb(self, tag, state, steps, values):
+        jumps, state.baseline, state.sigma = self._jumps(state, values)
+        record, fade = state.record, state.fade
+        for jump_z in np.minimum(jumps, 1e12).tolist():  # judge()'s sequence of roundings, value by value
+            record = max(record * fade, jump_z)
+        state.record = record
+        state.trace.extend(steps, values)
+
+    def _jumps(self, state, values):
+        """(jump_z of each of these finite values, as judge() finds it; the baseline and sigma after them)."""
+        t = self.thresholds
+        trace = state.trace
+        n, window = len(values), trace.recent.maxlen
+        history = np.concatenate([trace.values(), values])
+        refresh = np.flatnonzero((trace.count + np.arange(n)) % t.every == 0)  # judge() refreshes before add()
+        windows = np.lib.stride_tricks.sliding_window_view(history, window)[refresh]
+        # trace.noise() then: the median linear noise of the last full blocks before the value
+        size = trace.block
+        head = size - len(trace._current)
+        done = np.maximum(0, (refresh - head) // size + 1)  # blocks this stretch completed before each
+        new = []
+        if n >= head:
+            new = [block_stats(tuple(trace._current + values[:head].tolist()))[1]]
+            full = (n - head) // size
+            if full:
+                new += [noise for _, noise, _ in rows_block_stats(values[head: head + size * full], size)]
+        noises = np.array([noise for _, noise, _ in trace.blocks] + new)
+        blocks = trace.blocks.maxlen
+        noise = row_medians(np.lib.stride_tricks.sliding_window_view(noises, blocks)[done]) if len(refresh) else noises[:0]
+        baselines = np.append(state.baseline, row_medians(windows))
+        sigmas = np.append(state.sigma, np.maximum(row_diff_sigmas(windows), noise))
+        last = np.zeros(n, dtype=np.int64)  # 1 + the index of each value's refresh, 0: the state's
+        last[refresh] = np.arange(1, len(refresh) + 1)
+        last = np.maximum.accumulate(last)
+        jump, sigma = values - baselines[last], sigmas[last]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(sigma > 0, jump / sigma, np.where(jump > 0, np.inf, 0.0))
+        return z, float(baselines[last[-1]]), float(sigmas[last[-1]])
 
     def judge(self, point, state):
         trace = state.trace

@@ -5,6 +5,8 @@ import dataclasses
 import math
 from typing import Deque
 
+import numpy as np
+
 from tb_lossdiag.detectors.curve import CurveDetector, Trace, family, fmt, still
 from tb_lossdiag.robust import diff_sigma, median
 
@@ -41,6 +43,16 @@ class Overfitting(CurveDetector):
 
     def on_loss(self, point):
         return self.judge(point, self.states.get(family(point.tag)))
+
+    def key(self, tag):
+        return family(tag)
+
+    def on_losses(self, tag, steps, values, validation):
+        if validation:
+            return super().on_losses(tag, steps, values, validation)
+        finite = np.isfinite(values)  # a training value only extends the family's training curve
+        self.states.get(family(tag)).train.extend(steps[finite], values[finite])
+        return []
 
     def judge(self, point, state):
         if not math.isfinite(point.value):

@@ -1,14 +1,15 @@
 """The curve detectors' shared parts: the number format, episodes that end, the CurveDetector base."""
 
+import collections
 import dataclasses
 import re
 
 import numpy as np
+import pytest
 
-from curve_helpers import feed
-from tb_lossdiag.detectors import LossPoint
+from curve_helpers import feed, random_curve
+from tb_lossdiag.detectors import LossDivergence, LossOscillation, LossPlateau, LossPoint, LossSpike, Overfitting
 from tb_lossdiag.detectors.curve import CurveDetector, Episodes, fmt
-from tb_lossdiag.detectors.loss_spike import LossSpike
 
 
 def test_fmt_keeps_small_and_large_numbers_readable():
@@ -74,3 +75,44 @@ def test_trace_keeps_its_statistics_exact_while_caching_them():
             assert trace.noise() == other.noise() == median([diff_sigma(b) for b in blocks])
             assert trace.log_noise() == median([log_noise(b) for b in blocks])
             assert trace.best[0] <= min(median(b) for b in blocks)
+
+
+def _snapshot(obj, depth=0):
+    """A detector's state as plain comparable values (floats by repr, so NaN equals NaN), caches left out."""
+    if isinstance(obj, float):
+        return repr(obj)
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, (list, tuple, collections.deque)):
+        return [_snapshot(item, depth + 1) for item in obj]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(map(repr, obj))
+    if isinstance(obj, dict):
+        return [(repr(key), _snapshot(value, depth + 1)) for key, value in obj.items()]
+    if callable(obj) or dataclasses.is_dataclass(obj):
+        return type(obj).__name__
+    return type(obj).__name__, {name: _snapshot(value, depth + 1) for name, value in vars(obj).items()
+                                if name != "_noises"}  # Trace's cache of its own blocks
+
+
+@pytest.mark.parametrize("kind", [LossDivergence, LossOscillation, LossPlateau, LossSpike, Overfitting])
+def test_values_taken_in_bulk_leave_a_detector_as_value_by_value(kind):
+    """on_losses() over stretches of a curve (cut at random places) gives the events of on_loss() of
+    each value and leaves the detector in the same state, so every later event is the same too."""
+    rng = np.random.default_rng(0)
+    calm = 1.0 + 0.05 * rng.standard_normal(2000)
+    edges = [
+        np.r_[calm, 30.0, 60.0, 120.0, 240.0, calm],  # a runaway within 3 values
+        np.where(np.arange(3000) % 400 == 399, 4.0, 1.0) * np.exp(0.2 * rng.standard_normal(3000)),  # moderate spikes
+    ]
+    for seed, values in enumerate(edges + [np.array([v for _, v, _ in random_curve(seed, n=3000)["loss/train"]])
+                                           for seed in range(8)]):
+        steps = np.arange(len(values))
+        one, bulk = kind(), kind()
+        expected = [(i, e) for i, v in enumerate(values) for e in one.on_loss(LossPoint("loss/train", i, float(v)))]
+        found, cuts = [], np.sort(np.random.default_rng(seed).integers(0, len(values), 6))
+        for start, stop in zip([0, *cuts], [*cuts, len(values)]):
+            found += [(start + i, e) for i, events in bulk.on_losses("loss/train", steps[start:stop],
+                                                                     values[start:stop], False) for e in events]
+        assert found == expected
+        assert _snapshot(bulk) == _snapshot(one)
