@@ -3,7 +3,7 @@
 import math
 import time
 import warnings
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -115,41 +115,30 @@ class Diagnoser:
         if not isinstance(curves, Curves):
             curves = Curves.of(curves)
         # In chunks, each detector taking a chunk in turn: the detectors of one tag then meet the same
-        # blocks of values while their statistics are cached. A detector with on_losses() takes each
-        # run of one tag's values as arrays (most of them only bookkeeping, done in bulk).
+        # blocks of values while their statistics are cached. A detector with on_losses() takes all of
+        # a tag's values of the chunk as arrays (most of them only bookkeeping, done in bulk).
         found = []
         for start in range(0, len(curves.values), REPLAY_VALUES):
-            stop = min(start + REPLAY_VALUES, len(curves.values))
-            codes = curves.codes[start:stop]
-            cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-            runs = list(zip([0, *cuts.tolist()], [*cuts.tolist(), stop - start], codes[np.append(0, cuts)].tolist()))
-            points: List[LossPoint] = []  # the chunk's LossPoints, made for a detector without on_losses
-            found.extend(self._replay_runs(curves, start, runs, points))
+            found.extend(self._replay_chunk(_Chunk(curves, start, start + REPLAY_VALUES)))
         return found
 
-    def _replay_runs(self, curves: Curves, start: int, runs: List[tuple], points: List[LossPoint]) -> List[Event]:
+    def _replay_chunk(self, chunk: "_Chunk") -> List[Event]:
         found = []  # (value index, detector index, events)
         for order, det in enumerate(list(self._listeners["loss"])):
             many = getattr(det, "on_losses", None)
             if many is None:
-                if not points:
-                    points.extend(LossPoint(curves.tags[code], step, value, curves.validation[code])
-                                  for code, step, value in zip(curves.codes[start: start + runs[-1][1]].tolist(),
-                                                               curves.steps[start: start + runs[-1][1]].tolist(),
-                                                               curves.values[start: start + runs[-1][1]].tolist()))
-                found.extend(self._each(det, order, points))
+                found.extend(self._each(det, order, chunk.points()))
                 continue
-            index = 0
+            first = 0
             try:
-                for index, stop, code in runs:
-                    window = slice(start + index, start + stop)
-                    for at, events in many(curves.tags[code], curves.steps[window], curves.values[window],
-                                           curves.validation[code]):
-                        found.append((index + at, order, events))
+                for tag, validation, positions, steps, values in chunk.runs(getattr(det, "key", None)):
+                    first = int(positions[0])
+                    found.extend((int(positions[index]), order, events)
+                                 for index, events in many(tag, steps, values, validation))
             except Exception as error:  # a detector bug must never reach the training loop
                 self._switch_off(det)
-                found.append((index, order, [failure_event(f"detector {det.id}", error,
-                                                           int(curves.steps[start + index]), "was switched off")]))
+                found.append((first, order, [failure_event(f"detector {det.id}", error, int(chunk.steps[first]),
+                                                           "was switched off")]))
         found.sort(key=lambda item: item[:2])
         return [event for _, _, events in found for event in events]
 
@@ -220,3 +209,50 @@ def failure_event(where: str, error: BaseException, step: int, outcome: str) -> 
     )
     warnings.warn(event.message, RuntimeWarning, stacklevel=4)
     return event
+
+
+class _Chunk:
+    """Consecutive values of replayed Curves, as each kind of detector takes them."""
+
+    def __init__(self, curves: Curves, start: int, stop: int):
+        self.curves = curves
+        self.codes, self.steps, self.values = (column[start:stop] for column in (curves.codes, curves.steps, curves.values))
+        self._points: List[LossPoint] = []
+        self._tags: Dict[int, tuple] = {}  # code -> (positions, steps, values), shared by the detectors
+        _, firsts = np.unique(self.codes, return_index=True)
+        self.present = self.codes[np.sort(firsts)].tolist()  # the tags' codes, in order of first value
+
+    def points(self) -> List[LossPoint]:
+        """The values as LossPoints (made once, for the detectors without on_losses)."""
+        if not self._points:
+            tags, validation = self.curves.tags, self.curves.validation
+            self._points = [LossPoint(tags[code], step, value, validation[code]) for code, step, value
+                            in zip(self.codes.tolist(), self.steps.tolist(), self.values.tolist())]
+        return self._points
+
+    def runs(self, key=None) -> Iterator[tuple]:
+        """(tag, validation, positions, steps, values) of each tag's values, in order; the tags whose
+        `key` is one state (overfitting's families) in runs of one tag, in the order of their values."""
+        groups: Dict[object, List[int]] = {}
+        for code in self.present:
+            groups.setdefault(code if key is None else key(self.curves.tags[code]), []).append(code)
+        for codes in groups.values():
+            if len(codes) == 1:
+                yield (self.curves.tags[codes[0]], self.curves.validation[codes[0]], *self._tag(codes[0]))
+                continue
+            positions = np.flatnonzero(np.isin(self.codes, codes))
+            order = self.codes[positions]
+            cuts = (np.flatnonzero(order[1:] != order[:-1]) + 1).tolist()
+            for start, stop in zip([0, *cuts], [*cuts, len(order)]):
+                code, run = int(order[start]), positions[start:stop]
+                yield self.curves.tags[code], self.curves.validation[code], run, self.steps[run], self.values[run]
+
+    def _tag(self, code: int) -> tuple:
+        """(positions, steps, values) of one tag's values: views when the chunk holds no other tag."""
+        if code not in self._tags:
+            if len(self.present) == 1:
+                self._tags[code] = (np.arange(len(self.codes)), self.steps, self.values)
+            else:
+                positions = np.flatnonzero(self.codes == code)
+                self._tags[code] = (positions, self.steps[positions], self.values[positions])
+        return self._tags[code]

@@ -142,7 +142,8 @@ class CurveDetector(Detector):
 
     def on_losses(self, tag: str, steps: np.ndarray, values: np.ndarray,
                   validation: bool) -> List[Tuple[int, Sequence[Event]]]:
-        """on_loss() of consecutive values of one curve, as (index, events) where there are some.
+        """on_loss() of consecutive values of one tag, as (index, events) where there are some (the values
+        of other tags may come before or after: they go to other states, each tag's own unless `key` joins them).
 
         While the state is `calm`, only the values `marks` names are judged one by one; the others
         reach the state in bulk through `absorb` (a replayed curve's values are mostly bookkeeping).
