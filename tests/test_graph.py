@@ -199,3 +199,16 @@ def test_a_nan_after_a_run_up_is_an_overflow_not_a_division_by_zero():
         check = DivisionByZero()
         kinds = [e.kind for i, v in enumerate(values) for e in check.on_loss(LossPoint("loss", i, v, graph=divides))]
         assert kinds == (["division_by_zero"] if blamed else []), values
+
+
+def test_model_detectors_judge_a_logged_loss_only_by_its_graph():
+    """What lets scan skip them (ModelDetector.on_losses): without a graph, no model detector finds
+    anything in a loss value, finite, NaN or negative."""
+    from tb_lossdiag.detectors import default_detectors
+    from tb_lossdiag.detectors._model import ModelDetector
+
+    model_detectors = [d for d in default_detectors() if isinstance(d, ModelDetector)]
+    assert {type(d).__name__ for d in model_detectors} >= {"DivisionByZero", "NonfiniteInput", "NllOnProbabilities"}
+    for detector in model_detectors:
+        for step, value in enumerate([1.0, float("nan"), -3.0, float("inf"), 2.0]):
+            assert not detector.on_loss(LossPoint("loss/train", step, value)), type(detector).__name__

@@ -78,6 +78,11 @@ class ModelDetector(Detector):
         self._onsets = Onsets(reminders=0, max_onsets=self.max_onsets)
         self._streak = Streak()  # for held_onset
 
+    def on_losses(self, tag, steps, values, validation):
+        """A replayed curve (scan) carries no loss graph, and a model detector judges a logged loss
+        only by its graph (tested): nothing to do for any of its values."""
+        return []
+
     def onset(self, key, active: bool, step: int) -> bool:
         """True exactly when condition `key` starts at `step`."""
         return self._onsets.update(key, active, step) == "onset"

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Deque, List
 
+import numpy as np
+
 from tb_lossdiag.detectors.curve import CurveDetector, fmt, still
 from tb_lossdiag.robust import median
 
@@ -118,6 +120,15 @@ class NegativeLoss(CurveDetector):
         if point.value < -t.tolerance or self.episodes.active((point.tag, "fall")):
             events.extend(self._falling(point, state))
         return events
+
+    def calm(self, tag, state):
+        # Replayed values carry no graph: past its first values a loss that is in no episode
+        # changes only by its bookkeeping until a value goes below zero.
+        return (state.named is not None and state.count >= self.thresholds.first_points
+                and not self.episodes.active((tag, "fall")) and not self.episodes.active(tag))
+
+    def marks(self, state, steps, values):
+        return np.flatnonzero(values < -self.thresholds.tolerance)
 
     def _below_definition(self, point):
         """The error for a loss that is >= 0 by definition, at its first negative value (and reminders)."""
@@ -229,6 +240,7 @@ class _SignState:
     def __init__(self, recent: int):
         self.first: List[float] = []
         self.recent: Deque[float] = collections.deque(maxlen=recent)
+        self._kept = recent
         self.count = 0
         self.highest = 0.0  # the largest value seen (0 when none was positive)
         self.fastest = 0.0  # largest fall between the medians of two adjacent thirds, at any analysis
@@ -244,6 +256,12 @@ class _SignState:
         self.recent.append(value)
         if value > self.highest:
             self.highest = value
+
+    def extend(self, steps, values) -> None:
+        """add() of each of these finite values, once the first values are all in."""
+        self.count += len(values)
+        self.recent.extend(values[-self._kept:].tolist())
+        self.highest = max(self.highest, float(values.max()))
 
     def scale(self, tolerance: float) -> float:
         """The size the loss started at: its first value's, or its largest positive value's if larger."""

@@ -3,7 +3,9 @@
 import dataclasses
 import math
 
-from tb_lossdiag.detectors.base import Detector, Onsets
+import numpy as np
+
+from tb_lossdiag.detectors.base import Detector, LossPoint, Onsets
 from tb_lossdiag.detectors.curve import fmt, still
 
 HINT = (
@@ -27,6 +29,21 @@ class NonfiniteLoss(Detector):
         super().__init__(**overrides)
         self._onsets = Onsets(reminders=self.thresholds.reminders)
         self._last_finite = {}
+
+    def on_losses(self, tag, steps, values, validation):
+        """on_loss() of a replayed run of one tag's values: only a non-finite value, the finite one
+        just before it and the last one change anything (a finite value ends an episode and is
+        remembered as the last finite one, which the next overwrites)."""
+        bad = ~np.isfinite(values)
+        keep = bad.copy()
+        keep[:-1] |= bad[1:]
+        keep[-1] = True
+        found = []
+        for i in np.flatnonzero(keep).tolist():
+            events = self.on_loss(LossPoint(tag, int(steps[i]), float(values[i]), validation))
+            if events:
+                found.append((i, events))
+        return found
 
     def on_loss(self, point):
         finite = math.isfinite(point.value)

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from curve_helpers import feed, random_curve
-from tb_lossdiag.detectors import LossDivergence, LossOscillation, LossPlateau, LossPoint, LossSpike, Overfitting
+from tb_lossdiag.detectors import (
+    LossDivergence, LossOscillation, LossPlateau, LossPoint, LossSpike, NegativeLoss, NonfiniteLoss, Overfitting,
+)
 from tb_lossdiag.detectors.curve import CurveDetector, Episodes, fmt
 
 
@@ -95,7 +97,8 @@ def _snapshot(obj, depth=0):
                                 if name != "_noises"}  # Trace's cache of its own blocks
 
 
-@pytest.mark.parametrize("kind", [LossDivergence, LossOscillation, LossPlateau, LossSpike, Overfitting])
+@pytest.mark.parametrize("kind", [LossDivergence, LossOscillation, LossPlateau, LossSpike, Overfitting,
+                                  NegativeLoss, NonfiniteLoss])
 def test_values_taken_in_bulk_leave_a_detector_as_value_by_value(kind):
     """on_losses() over stretches of a curve (cut at random places) gives the events of on_loss() of
     each value and leaves the detector in the same state, so every later event is the same too."""
@@ -104,6 +107,8 @@ def test_values_taken_in_bulk_leave_a_detector_as_value_by_value(kind):
     edges = [
         np.r_[calm, 30.0, 60.0, 120.0, 240.0, calm],  # a runaway within 3 values
         np.where(np.arange(3000) % 400 == 399, 4.0, 1.0) * np.exp(0.2 * rng.standard_normal(3000)),  # moderate spikes
+        np.r_[calm, -calm * np.arange(1, 2001) * 0.01],  # below zero and falling without bound
+        np.r_[calm[:500], np.nan, calm[:500], np.nan, np.inf, -calm[:300]],  # NaN/Inf, then negative
     ]
     for seed, values in enumerate(edges + [np.array([v for _, v, _ in random_curve(seed, n=3000)["loss/train"]])
                                            for seed in range(8)]):
@@ -112,7 +117,7 @@ def test_values_taken_in_bulk_leave_a_detector_as_value_by_value(kind):
         expected = [(i, e) for i, v in enumerate(values) for e in one.on_loss(LossPoint("loss/train", i, float(v)))]
         found, cuts = [], np.sort(np.random.default_rng(seed).integers(0, len(values), 6))
         for start, stop in zip([0, *cuts], [*cuts, len(values)]):
-            found += [(start + i, e) for i, events in bulk.on_losses("loss/train", steps[start:stop],
+            found += [(int(start) + i, e) for i, events in bulk.on_losses("loss/train", steps[start:stop],
                                                                      values[start:stop], False) for e in events]
-        assert found == expected
+        assert repr(found) == repr(expected)  # repr: a NaN in evidence equals itself
         assert _snapshot(bulk) == _snapshot(one)
