@@ -142,22 +142,18 @@ class CurveDetector(Detector):
 
     def on_losses(self, tag: str, steps: np.ndarray, values: np.ndarray,
                   validation: bool) -> List[Tuple[int, Sequence[Event]]]:
-        """on_loss() of consecutive values of one tag, as (index, events) where there are some (the values
-        of other tags may come before or after: they go to other states, each tag's own unless `key` joins them).
-
-        While the state is `calm`, only the values `marks` names are judged one by one; the others
-        reach the state in bulk through `absorb` (a replayed curve's values are mostly bookkeeping).
-        """
+        """on_loss() of consecutive values of one tag (other tags' values may come before or after: each
+        tag has its state, unless `key` joins them), as (index, events) where there are some. While the
+        state is `calm`, only the values `marks` names are judged one by one; the others reach the state
+        in bulk through `absorb` (a replayed curve's values are mostly bookkeeping)."""
         if validation and not self.validation:
             return []  # as on_loss()
         found = []
         state = self.states.get(self.key(tag))
         finite = np.isfinite(values)
         breaks = np.append(np.flatnonzero(~finite), len(values))  # the non-finite values, then the end
-        finite = finite.tolist()
-        n, i = len(values), 0
+        finite, n, i, run_end = finite.tolist(), len(values), 0, 0
         marks: Optional[np.ndarray] = None  # absolute indices, for values before run_end
-        run_end = 0
         while i < n:
             if self.calm(tag, state) and finite[i]:
                 if marks is None or i >= run_end:
@@ -225,9 +221,8 @@ def block_stats(block: Tuple[float, ...]) -> BlockStats:
     return median(block), diff_sigma(block), log_noise(block)
 
 
-# Blocks of a replayed curve, by the address of their first value and their number: the detectors
-# of one tag extend their Traces with the same arrays in turn. Each entry holds its array, so no
-# other array can take that address while it is cached.
+# Blocks of a replayed curve by the address of their first value and their number (the detectors of
+# one tag take the same arrays in turn); each entry holds its array, so no other can take that address.
 _ROWS: Dict[Tuple[int, int, int], Tuple[np.ndarray, List[BlockStats]]] = {}
 
 
@@ -296,7 +291,7 @@ class Trace:
         for step, value in zip(steps[:early].tolist(), values[:early].tolist()):
             self.add(step, value)
         steps, values = steps[early:], values[early:]
-        n, size = len(values), self.block
+        n = len(values)
         if not n:
             return
         keep = self.recent.maxlen or n
@@ -305,17 +300,25 @@ class Trace:
         self._values.extend(tail)
         count = self.count
         self.count += n
-        head = size - len(self._current)
-        if n < head:
+        blocks = self.coming_blocks(values)
+        for end, stats in blocks:
+            self._block(stats, int(steps[end]), count + end + 1)
+        if blocks:
+            self._current = values[blocks[-1][0] + 1:].tolist()
+        else:
             self._current.extend(values.tolist())
-            return
-        self._block(block_stats(tuple(self._current + values[:head].tolist())), int(steps[head - 1]), count + head)
-        full = (n - head) // size
+
+    def coming_blocks(self, values: np.ndarray) -> List[Tuple[int, BlockStats]]:
+        """(index of its last value, statistics) of each block these finite values would complete."""
+        size = self.block
+        head = size - len(self._current)
+        if len(values) < head:
+            return []
+        full = (len(values) - head) // size
+        stats = [block_stats(tuple(self._current + values[:head].tolist()))]
         if full:
-            ends = range(head + size, head + size * full + 1, size)
-            for stats, end in zip(rows_block_stats(values[head: head + size * full], size), ends):
-                self._block(stats, int(steps[end - 1]), count + end)
-        self._current = values[head + size * full:].tolist()
+            stats += rows_block_stats(values[head: head + size * full], size)
+        return list(zip(range(head - 1, len(values), size), stats))
 
     def _block(self, stats: BlockStats, step: int, count: int) -> None:
         """Record a full block's statistics, completed at `step` when `count` values were in."""
@@ -328,17 +331,11 @@ class Trace:
             self.best = (level, step, count)
 
     def bests(self, values: np.ndarray) -> np.ndarray:
-        """The best level after each of these finite values would be added (a mature trace)."""
-        size, n = self.block, len(values)
-        head = size - len(self._current)
-        lows = np.full(n, np.inf)
-        if n >= head:
-            lows[head - 1] = block_stats(tuple(self._current + values[:head].tolist()))[0]
-            full = (n - head) // size
-            if full:
-                lows[head + size - 1: head + size * full: size] = [
-                    level for level, _, _ in rows_block_stats(values[head: head + size * full], size)]
-        return np.minimum.accumulate(np.minimum(lows, self.best[0] if self.best else np.inf))
+        """The best level after each of these finite values would be added."""
+        lows = np.full(len(values), self.best[0] if self.best else np.inf)
+        for end, (level, _, _) in self.coming_blocks(values):
+            lows[end] = min(level, lows[end])
+        return np.minimum.accumulate(lows)
 
     @property
     def mature(self) -> bool:

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, block_stats, fmt, rows_block_stats
+from tb_lossdiag.detectors.curve import CurveDetector, Episodes, Trace, fmt
 from tb_lossdiag.robust import diff_sigma, median, row_diff_sigmas, row_medians
 
 HINT = (
@@ -66,18 +66,10 @@ class LossSpike(CurveDetector):
         refresh = np.flatnonzero((trace.count + np.arange(n)) % t.every == 0)  # judge() refreshes before add()
         windows = np.lib.stride_tricks.sliding_window_view(history, window)[refresh]
         # trace.noise() then: the median linear noise of the last full blocks before the value
-        size = trace.block
-        head = size - len(trace._current)
-        done = np.maximum(0, (refresh - head) // size + 1)  # blocks this stretch completed before each
-        new = []
-        if n >= head:
-            new = [block_stats(tuple(trace._current + values[:head].tolist()))[1]]
-            full = (n - head) // size
-            if full:
-                new += [noise for _, noise, _ in rows_block_stats(values[head: head + size * full], size)]
-        noises = np.array([noise for _, noise, _ in trace.blocks] + new)
-        blocks = trace.blocks.maxlen
-        noise = row_medians(np.lib.stride_tricks.sliding_window_view(noises, blocks)[done]) if len(refresh) else noises[:0]
+        coming = trace.coming_blocks(values)
+        done = np.searchsorted([end for end, _ in coming], refresh)  # of them, completed before each refresh
+        noises = np.array([noise for _, noise, _ in trace.blocks] + [noise for _, (_, noise, _) in coming])
+        noise = row_medians(np.lib.stride_tricks.sliding_window_view(noises, trace.blocks.maxlen)[done])
         baselines = np.append(state.baseline, row_medians(windows))
         sigmas = np.append(state.sigma, np.maximum(row_diff_sigmas(windows), noise))
         last = np.zeros(n, dtype=np.int64)  # 1 + the index of each value's refresh, 0: the state's
