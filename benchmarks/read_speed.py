@@ -125,7 +125,7 @@ def main() -> None:
         nothing = (float("nan"), float("nan"))
         timings = (
             best(lambda: reader.read_logdir(path), args.repeat),
-            best(lambda: scan_logdir(path), 1),
+            best(lambda: scan_logdir(path), args.repeat),
             best(lambda: reader.read_logdir(path, loss_tags="loss"), args.repeat),
             min(command(["report", path, "--format", "json"]) for _ in range(args.repeat)),
             nothing if args.skip_tensorboard else best(lambda: tensorboard_load(path), 1),
