@@ -6,8 +6,8 @@ Writes (once; kept in --dir) the files read:
   scalars/plain  the same run written by SummaryWriter: scan runs the loss detectors over it
   media/diag     DiagWriter scalars with a histogram every 10 steps and an image every 100
   many/          1,000 small DiagWriter runs (a log directory of a hyper-parameter sweep)
-Then times, best of --repeat: read_logdir (what `report` reads), scan_logdir, the same through the
-command line in a fresh process (imports included), and TensorBoard's EventAccumulator.Reload(); in
+Then times, best of --repeat: read_logdir (what `report` reads), scan_logdir, `report` and `scan` through
+the command line in a fresh process (imports included), and TensorBoard's EventAccumulator.Reload(); in
 wall time and in CPU time (what a shared machine's neighbours move least), the last row "wall/CPU s".
 Run: `python benchmarks/read_speed.py [--dir /tmp/tb_lossdiag_read_speed] [--skip-tensorboard]`.
 """
@@ -118,7 +118,7 @@ def main() -> None:
 
     print(f"checksums: {'google-crc32c (C)' if eventfile._c_crc32c else 'numpy / pure Python fallback'}")
     print(f"{'files':<16}{'MB':>7}  {'':>4}  {'report':>13}  {'scan':>13}  {'scan, reading':>13}  "
-          f"{'CLI report':>13}  {'TensorBoard':>13}")
+          f"{'CLI report':>13}  {'CLI scan':>13}  {'TensorBoard':>13}")
     for name in ("scalars/diag", "scalars/plain", "media/diag", "many"):
         path = os.path.join(args.dir, name)
         mb = size_mb(path)
@@ -128,6 +128,7 @@ def main() -> None:
             best(lambda: scan_logdir(path), args.repeat),
             best(lambda: reader.read_logdir(path, loss_tags="loss"), args.repeat),
             min(command(["report", path, "--format", "json"]) for _ in range(args.repeat)),
+            min(command(["scan", path, "--format", "json"]) for _ in range(args.repeat)),
             nothing if args.skip_tensorboard else best(lambda: tensorboard_load(path), 1),
         )
         for clock, row in (("wall", 0), ("CPU", 1)):
