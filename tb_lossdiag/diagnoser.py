@@ -137,6 +137,8 @@ class Diagnoser:
                                  for index, events in many(tag, steps, values, validation))
             except Exception as error:  # a detector bug must never reach the training loop
                 self._switch_off(det)
+                # Off from that run of values on, as value by value (a tag taken before may have gone past it).
+                found = [item for item in found if item[1] != order or item[0] < first]
                 found.append((first, order, [failure_event(f"detector {det.id}", error, int(chunk.steps[first]),
                                                            "was switched off")]))
         found.sort(key=lambda item: item[:2])

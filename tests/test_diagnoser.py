@@ -148,3 +148,30 @@ def test_a_failing_data_detector_is_switched_off_and_the_data_check_goes_on(tmp_
     writer.close()
     kinds = [e.kind for e in events]
     assert kinds.count(D.FAILURE_KIND) == 1 and "nonfinite_values" in kinds
+
+
+def test_a_detector_failing_on_a_replayed_curve_is_switched_off_and_the_others_go_on():
+    """A detector taking replayed values in bulk (on_losses) that raises gets one failure event at the
+    start of the values it failed on, finds nothing after, and the other detectors see every value."""
+    class BulkBrokenAt(Detector):
+        id = "bulk_broken_at"
+        deferrable = True
+
+        def on_loss(self, point):
+            return [self.event(point.step, "info", point.tag, "b", "h")] if point.step % 1000 == 0 else []
+
+        def on_losses(self, tag, steps, values, validation):
+            if tag == "loss/b" and steps[-1] >= 5000:
+                raise ZeroDivisionError("bug")
+            return [(i, self.on_loss(LossPoint(tag, int(s), 0.0))) for i, s in enumerate(steps.tolist()) if s % 1000 == 0]
+
+    after = Seen(deferrable=True)
+    points = [LossPoint(tag, step, 1.0) for step in range(6000) for tag in ("loss/a", "loss/b")]
+    with pytest.warns(RuntimeWarning, match="detector bulk_broken_at failed"):
+        found = D.Diagnoser([BulkBrokenAt(), after]).replay(points)
+    failures = [e for e in found if e.kind == D.FAILURE_KIND]
+    steps_per_chunk = D.REPLAY_VALUES // 2  # two tags a step
+    first_of_run = 5000 // steps_per_chunk * steps_per_chunk  # loss/b's first step in the chunk it fails in
+    assert [e.step for e in failures] == [first_of_run]
+    assert max(e.step for e in found if e.kind == "bulk_broken_at") < first_of_run
+    assert len(after.steps) == len(points)

@@ -339,8 +339,8 @@ class Trace:
 
     @property
     def mature(self) -> bool:
-        """Whether every window is full (`blocks` full blocks in): extend() applies, and a batch
-        of values can be judged from arrays."""
+        """Whether `blocks` full blocks are in: every window a detector keeps is full, so what it
+        would find over a stretch of values can be bounded from arrays."""
         return len(self.blocks) == self.blocks.maxlen
 
     def initial(self) -> Optional[float]:

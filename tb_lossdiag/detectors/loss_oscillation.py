@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from tb_lossdiag.detectors.curve import CurveDetector, Trace, detrend, fmt, still
+from tb_lossdiag.detectors.curve import CurveDetector, Trace, _centered, detrend, fmt, still
 
 HINT = (
     "The learning rate is likely too high, so each step overshoots the minimum: lower it "
@@ -61,12 +61,12 @@ class LossOscillation(CurveDetector):
         t = self.thresholds
         if not trace.mature:
             return None
-        history = np.concatenate([trace.values(), values])
-        window, max_lag = t.window, min(t.max_period, t.window // 2)
         ends = np.flatnonzero((trace.count + np.arange(1, len(values) + 1)) % t.every == 0)
-        starts = ends + len(history) - len(values) - window + 1  # each due window's first value in history
         if not len(ends):
             return ends
+        history = np.concatenate([trace.values(), values])
+        window, max_lag = t.window, min(t.max_period, t.window // 2)
+        starts = ends + len(history) - len(values) - window + 1  # each due window's first value in history
         positive = history > 0
         logs = np.log(np.where(positive, history, 1.0))
         n = len(logs) - max_lag
@@ -76,8 +76,8 @@ class LossOscillation(CurveDetector):
         span = window - max_lag
         means = (sums[:, starts + span] - sums[:, starts]) / span  # [L - 1, window]
         windows = np.lib.stride_tricks.sliding_window_view(logs, window)[starts]
-        centered, var = np.arange(window) - (window - 1) / 2.0, window * (window * window - 1) / 12.0
-        slopes = np.abs(windows @ centered) / var
+        centered, var = _centered(window)
+        slopes = np.abs(windows @ centered) / var  # as detrend() fits them
         bound = (means + slopes[None, :] * np.arange(1, max_lag + 1)[:, None]).max(axis=0)
         whole = np.lib.stride_tricks.sliding_window_view(positive, window)[starts].all(axis=1)
         return ends[~whole | (bound >= 0.999 * math.log1p(t.min_swing))]

@@ -51,7 +51,7 @@ class Overfitting(CurveDetector):
         if validation:
             return super().on_losses(tag, steps, values, validation)
         finite = np.isfinite(values)  # a training value only extends the family's training curve
-        self.states.get(family(tag)).train.extend(steps[finite], values[finite])
+        self.states.get(self.key(tag)).train.extend(steps[finite], values[finite])
         return []
 
     def judge(self, point, state):
