@@ -8,8 +8,9 @@ round, so that machine noise hits all alike) every configuration gets a block of
 with its own writer and hooks attached to that model. Figures are medians over rounds of a block's
 time divided by the SummaryWriter block's in the same round, for wall time and for the process's
 CPU time. Configurations: bare loop; SummaryWriter logging the loss; DiagWriter logging it (swap-only
-checks off); swap-only (DiagWriter's gradient checks found from the logged loss's graph, a fresh run
-per block: sampling every 10th step);
+checks off); swap-only (DiagWriter's gradient checks found from the logged loss's graph) at a run's
+start (a fresh run per block: the graph found, every 10th step sampled) and steady (a fresh run
+trained `--swap-warmup` steps unmeasured first: sampling relaxed to 1 in 80, what a long run pays);
 watch() sampling no step (the every-step checks); watch() every 10 steps (how a run starts, and
 where it returns after any alarm); everything every step; guard=True on the unsampled steps (what
 the guard adds to a step); and a second SummaryWriter block, whose
@@ -94,11 +95,15 @@ WATCH_OPTIONS = {
 # Timed; "summarywriter_again" is a second SummaryWriter block: its ratio to the first (A/A) is the
 # noise floor of the measure on the machine at the time.
 CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
-           "everything", "guard_unsampled", "swaponly")
+           "everything", "guard_unsampled", "swaponly", "swaponly_steady")
 LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
           "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter",
-          "guard_unsampled": "guard (unsampled)", "swaponly": "swap-only"}
+          "guard_unsampled": "guard (unsampled)", "swaponly": "swap-only (start)",
+          "swaponly_steady": "swap-only (steady)"}
 RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
+# Steps a fresh swap-only run takes to relax its sampling from every 10th step to 1 in 80 (5 calm
+# samples at each interval: 50 + 100 + 200 steps), with a margin.
+SWAP_WARMUP = 400
 
 
 class Loop:
@@ -139,7 +144,7 @@ class Loop:
             self.writer.close()
 
 
-def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
+def swapped_blocks(workload, configs, rounds, settle, logdir, measure, swap_warmup=SWAP_WARMUP):
     """On ONE model, per round and configuration (a fresh order each round): attach that
     configuration's writer and hooks, train one step unmeasured, then `measure(config, loop)`.
 
@@ -162,8 +167,10 @@ def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
         # A fresh order each round: a configuration must not always run after the same other one.
         for config in order.sample(configs, len(configs)):
             loop.writer = writers[config]
-            if config == "swaponly":  # a fresh run: sampling at its start (every 10), not relaxed
-                loop.writer = DiagWriter(f"{logdir}/{workload}-swaponly/{round_index}")
+            if config.startswith("swaponly"):  # a fresh run: sampling at its start (every 10)...
+                loop.writer = DiagWriter(f"{logdir}/{workload}-{config}/{round_index}")
+                if config == "swaponly_steady":
+                    loop.run(swap_warmup)  # ...or relaxed, as a long run is
             handle = None
             if config in WATCH_OPTIONS:  # first_step=1: the unmeasured step 1 is an unsampled one
                 handle = loop.writer.watch(loop.model, loop.optimizer, first_step=1, **WATCH_OPTIONS[config])
@@ -171,7 +178,7 @@ def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
             measure(config, loop)
             if handle is not None:
                 handle.remove()
-            if config == "swaponly":
+            if config.startswith("swaponly"):
                 loop.writer.close()
     for writer in writers.values():
         if writer is not None:
@@ -179,7 +186,7 @@ def swapped_blocks(workload, configs, rounds, settle, logdir, measure):
     return loop
 
 
-def time_workload(workload, rounds, steps, settle, logdir):
+def time_workload(workload, rounds, steps, settle, logdir, swap_warmup=SWAP_WARMUP):
     """Per round, each configuration's (wall, process CPU) seconds per step on ONE model; and the
     tensor bytes watch() holds between steps (sampling every step, the most it ever holds)."""
     times = {config: [] for config in CONFIGS}
@@ -193,7 +200,7 @@ def time_workload(workload, rounds, steps, settle, logdir):
         if config == "everything" and not held:
             held.append(_tensor_bytes_held(loop.writer))
 
-    loop = swapped_blocks(workload, CONFIGS, rounds, settle, logdir, measure)
+    loop = swapped_blocks(workload, CONFIGS, rounds, settle, logdir, measure, swap_warmup)
     params = sum(p.numel() * p.element_size() for p in loop.model.parameters())
     return times, held[0], params
 
@@ -335,7 +342,7 @@ MEASURES = ("wall", "cpu")
 TARGETS = {
     "diagwriter": {"mlp": 1.02, "cnn": 1.02, "transformer": 1.02},
     "watch": {"mlp": 1.05, "cnn": 1.03, "transformer": 1.03},
-    "swaponly": {"mlp": 1.03, "cnn": 1.03, "transformer": 1.03},
+    "swaponly_steady": {"mlp": 1.03, "cnn": 1.03, "transformer": 1.03},
 }
 
 
@@ -376,6 +383,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--memory-steps", type=int, default=400,
                         help="steps per fresh process, long enough for watch() to relax (0: skip memory)")
+    parser.add_argument("--swap-warmup", type=int, default=SWAP_WARMUP,
+                        help="unmeasured steps of a fresh swap-only run before its steady block")
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
@@ -386,14 +395,15 @@ def main(argv=None):
     # One batch for thousands of steps: a plateau by design, and Adam blow-ups near a loss of 0.
     logging.getLogger("tb_lossdiag").setLevel(logging.CRITICAL)
     results = {}
-    shown = ("summarywriter_again", "diagwriter", "swaponly", "watch", "watch_every10", "everything", "guard_unsampled")
+    shown = ("summarywriter_again", "diagwriter", "swaponly", "swaponly_steady", "watch", "watch_every10", "everything",
+             "guard_unsampled")
     with tempfile.TemporaryDirectory() as logdir:
         print(f"vs SummaryWriter, wall time ({args.threads} torch thread(s)): median over {args.rounds} rounds of "
               "paired blocks on one model (95% bootstrap interval); watch (defaults) = the unsampled block "
               f"+ 10/{RELAXED} of what every-10 sampling adds to it")
         print(f"{'workload':<12} {'SW ms':>6} {'SW/bare':>8} " + " ".join(f"{LABELS.get(c, c):>19}" for c in shown))
         for workload in args.workloads:
-            times, held, params = time_workload(workload, args.rounds, args.steps, args.settle, logdir)
+            times, held, params = time_workload(workload, args.rounds, args.steps, args.settle, logdir, args.swap_warmup)
             # Tensor peaks: sampling every step shows the most any step adds.
             tensor_memory = {c: peak_tensor_added(workload, c, args.threads)
                              for c in ("diagwriter", "swaponly", "watch_unsampled", "everything")} if args.memory_steps else {}

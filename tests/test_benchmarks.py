@@ -54,7 +54,7 @@ def test_watch_defaults_are_derived_per_round_from_the_unsampled_and_sampled_blo
 def test_overhead_script_runs_end_to_end(tmp_path):
     """One tiny round of every configuration on the MLP: every figure is there and finite."""
     out = tmp_path / "overhead.json"
-    assert overhead.main(["--workloads", "mlp", "--rounds", "1", "--steps", "8", "--settle", "2",
+    assert overhead.main(["--workloads", "mlp", "--rounds", "1", "--steps", "8", "--settle", "2", "--swap-warmup", "4",
                           "--memory-steps", "0", "--threads", "1", "--json", str(out)]) == 0
     row = json.loads(out.read_text())["mlp"]
     assert set(row["vs_summarywriter"]) == set(overhead.CONFIGS) | {"watch"}

@@ -120,9 +120,11 @@ class AutoWatch:
                 # hook was on, so its gradients are measured now and the next backward is checked.
                 self._backward_ended = True
                 self._stale.arm()
-            # Fires only if this loss's backward is still to come: then its end is this step's.
-            root.register_prehook(_Claim(self, step))
-            if self._backward_ended and not self._logged_before_backward:
+            if not self._backward_ended:
+                # No backward ended since the last measured step: this loss's is still to come (if
+                # any), and its end is this step's. (A hook per logged loss costs ~5 us: only here.)
+                root.register_prehook(_Claim(self, step))
+            elif not self._logged_before_backward:
                 self._measure(step)
             self._stale.seen()
         return self._pending_tensors()
