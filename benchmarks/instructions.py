@@ -5,9 +5,9 @@ instruction counts of the same code and inputs repeat exactly, whatever else the
 runs overhead.py's workloads under `valgrind --tool=callgrind` with instrumentation off until the
 first measured block (torch's import alone would take minutes instrumented), and on ONE model per
 workload counts the main thread's instructions in a block of steps for each configuration: bare,
-SummaryWriter, DiagWriter, swap-only (DiagWriter's gradient checks from the logged loss's graph, a
-fresh run sampling every 10th step), watch() on a step it does not sample, and watch() sampling
-every step.
+SummaryWriter, DiagWriter, swap-only (DiagWriter's gradient checks from the logged loss's graph) at
+a fresh run's start (every 10th step sampled) and steady (after overhead.SWAP_WARMUP uncounted steps:
+1 in 80), watch() on a step it does not sample, and watch() sampling every step.
 The ratios against SummaryWriter follow as in overhead.py's accounting: watch at interval N pays
 the unsampled step plus 1/N of a sampled one. Instructions are not time (a cache miss costs more
 than an add, and a real step's caches are cold from the model's own work): read them as a floor
@@ -31,7 +31,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: `benchmarks` is then importable as a package
 
-CONFIGS = ("bare", "summarywriter", "diagwriter", "swaponly", "watch_unsampled", "everything")
+CONFIGS = ("bare", "summarywriter", "diagwriter", "swaponly", "swaponly_steady", "watch_unsampled", "everything")
 # The client requests callgrind answers; each is a no-op when not under valgrind.
 CLIENT_SOURCE = r"""
 #include <valgrind/callgrind.h>
@@ -119,15 +119,15 @@ def main(argv=None):
         counts = read_dumps(directory, args.steps)
     results = {}
     print("instructions per training step (millions), 1 torch thread; ratios vs SummaryWriter")
-    print(f"{'workload':<12} {'bare':>8} {'SW':>8} {'SW/bare':>8} {'diagwriter':>11} {'swap-only':>10}"
-          f" {'watch@10':>9} {'watch@80':>9} {'everything':>11}")
+    print(f"{'workload':<12} {'bare':>8} {'SW':>8} {'SW/bare':>8} {'diagwriter':>11} {'swap start':>10}"
+          f" {'swap steady':>11} {'watch@10':>9} {'watch@80':>9} {'everything':>11}")
     for workload in args.workloads:
         c = counts[workload]
         ratios = {k: v for k, v in overhead.accounting(c).items() if not k.endswith("_us")}
         results[workload] = {"instructions_per_step": c, "vs_summarywriter": ratios}
         print(f"{workload:<12} {c['bare'] / 1e6:>8.2f} {c['summarywriter'] / 1e6:>8.2f} "
               f"{c['summarywriter'] / c['bare']:>8.3f} {ratios['diagwriter']:>11.4f} "
-              f"{c['swaponly'] / c['summarywriter']:>10.4f} "
+              f"{c['swaponly'] / c['summarywriter']:>10.4f} {c['swaponly_steady'] / c['summarywriter']:>11.4f} "
               f"{ratios['watch_every10']:>9.4f} {ratios['watch_every80']:>9.4f} "
               f"{c['everything'] / c['summarywriter']:>11.3f}")
     if args.json:
