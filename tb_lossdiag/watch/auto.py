@@ -87,6 +87,7 @@ class AutoWatch:
         self._summaries = SummaryWriting(writer, layer_table=True)
         self._root_op: Optional[str] = None
         self._in_backward = False
+        self._backwards = 0  # backward passes ended
         self._backward_ended = False  # a backward pass ended since the last step was measured
         self._logged_before_backward = False  # learnt when a logged loss's own backward runs later
         self._claimed: Optional[int] = None  # the step whose logged loss's backward is running
@@ -245,7 +246,8 @@ class AutoWatch:
         self._in_backward = False
         try:
             self._backward_ended = True
-            self._stale.arm()
+            self._backwards += 1
+            self._stale.arm(gradients=self._checks_stale())
             if self._claimed is not None:
                 step, self._claimed = self._claimed, None
                 self._measure(step)
@@ -255,6 +257,14 @@ class AutoWatch:
             self._failed("auto watch: gradients", error)
         if self._read:
             self.deliver(self._read[-1].record.step)
+
+    def _checks_stale(self) -> bool:
+        """Whether the next backward is checked for this one's gradients left uncleared: each one while
+        every `every`th step is sampled (a run's start and after any alarm, where a loop's faults show),
+        then one in `interval` (a forgotten zero_grad() is in the loop from its start, and a check
+        that finds one is an alarm)."""
+        schedule = self._schedule
+        return schedule.interval == schedule.every or self._backwards % schedule.interval == 0
 
     def claim(self, step: int) -> None:
         """The backward now starting is that of the loss logged at `step`."""
@@ -330,6 +340,8 @@ class AutoWatch:
     def _adapt(self, ready: List[S.StepStats], step: int) -> None:
         """watch()'s schedule: back to `every` at any alarm or flagged step, relaxing while calm;
         the first alarm of the run also says what watch() would add."""
+        if not ready and self._writer.event_count == self._events_seen:
+            return  # most steps: nothing read, nothing recorded since; the schedule stays as it is
         alarmed = self._writer.alarmed_since(self._events_seen)
         self._events_seen = self._writer.event_count
         flagged = any(not stats.sampled for stats in ready)

@@ -93,6 +93,8 @@ class GradientProbe:
         dense gradient: the one place the probes read .grad."""
         named = self._parameters.named
         present = [(i, g) for i in indices if (g := named[i][1].grad) is not None and not g.is_sparse]
+        if not self._parameters.sharded:  # no DTensor: S.local's per-tensor checks are not needed
+            return [(i, g.detach() if g.requires_grad else g) for i, g in present]  # create_graph=True
         return list(zip([i for i, _ in present], S.local([g for _, g in present])))
 
 

@@ -27,6 +27,7 @@ class Parameters:
                          else [name.rpartition(".")[0] for name, _ in self.named])
         self.numel = [t.numel() for t in S.local([p for _, p in self.named])]  # values on this rank
         self._shares = _shares([p for _, p in self.named])
+        self.sharded = self._shares is not None  # any DTensor: gradients are read on this rank's shard
         self.optimizer = optimizer
         self.measured: List[int] = []  # indices of the parameters whose gradients are measured
         self.probe: List[int] = []  # the smallest of them: their gradients are read every step

@@ -32,18 +32,24 @@ class StaleGradients:
         # parameter index -> (weakref to its .grad, its version when armed, its version when last
         # seen, the parameter's version when armed)
         self._armed: Dict[int, Tuple[weakref.ref, int, int, int]] = {}
+        # after_update: (parameter, its version) of the probed parameters when last armed, for updated()
+        self._versions: List[Tuple[torch.Tensor, int]] = []
 
     @property
     def armed(self) -> bool:
         return bool(self._armed)
 
-    def arm(self) -> None:
+    def arm(self, gradients: bool = True) -> None:
         """After optimizer.step() (or, after_update, backward): remember the gradients. Only what the
         optimizer holds: optimizer.zero_grad() never clears the others, and frozen_parameters
-        already names them."""
+        already names them. Without `gradients` (after_update), only what updated() needs: the
+        next backward is then not checked (a loop over every parameter less, twice)."""
         named = self._parameters.named
-        self._armed = {i: (weakref.ref(g), g._version, g._version, p._version) for i in self._parameters.measured
-                       if (g := (p := named[i][1]).grad) is not None}
+        if self._after_update:
+            self._versions = [(p, p._version) for i in self._parameters.probe for p in (named[i][1],)]
+        self._armed = {} if not gradients else {
+            i: (weakref.ref(g), g._version, g._version, p._version) for i in self._parameters.measured
+            if (g := (p := named[i][1]).grad) is not None}
 
     def seen(self) -> None:
         """after_update: the gradients as they are now (after clipping or unscaling, before the next
@@ -53,13 +59,13 @@ class StaleGradients:
                            param) for i, (ref, version, seen, param) in self._armed.items()}
 
     def updated(self) -> bool:
-        """after_update: whether an update changed any armed parameter since (an optimizer step that
-        ran; one skipped, e.g. by a GradScaler finding inf/NaN gradients, changes none)."""
-        named = self._parameters.named
-        return any(named[i][1]._version != param for i, (_, _, _, param) in self._armed.items())
+        """after_update: whether an update changed any probed parameter since the last arm() (an
+        optimizer step that ran; one skipped, e.g. by a GradScaler finding inf/NaN gradients, changes
+        none). The probed ones, the smallest, are biases and norm weights: every optimizer holds them."""
+        return any(p._version != version for p, version in self._versions)
 
     def disarm(self) -> None:
-        self._armed = {}
+        self._armed, self._versions = {}, []
 
     def check(self) -> List[str]:
         """As backward starts, before any gradient accumulates: the parameters whose .grad is still

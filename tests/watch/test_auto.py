@@ -395,3 +395,28 @@ def test_a_new_head_extends_the_parameters(tmp_path):
     (found,) = [e for e in writer.events if e.kind == "nonfinite_gradient"]
     assert found.step == 25
     assert found.message.endswith("1 of 4 parameters are NaN/Inf at step 25: 'param 5 (3x16, via AddmmBackward0)'")
+
+
+def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_interval(tmp_path):
+    """Past its start a calm run checks one backward in `interval` (80) for uncleared gradients: a
+    loop that stops calling zero_grad() at step 500 is named within 80 steps, with every parameter;
+    the same loop that keeps calling it is not."""
+    for drops in (True, False):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+        writer = DiagWriter(str(tmp_path / str(drops)))
+        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+        for step in range(600):
+            if not (drops and step >= 500):
+                optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            writer.add_scalar("loss/train", loss, step)
+        writer.close()
+        found = [e for e in writer.events if e.kind == "missing_zero_grad"]
+        if drops:
+            assert len(found) == 1 and 500 < found[0].step <= 580 and found[0].evidence["parameters"] == 4
+        else:
+            assert found == []
