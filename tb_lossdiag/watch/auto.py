@@ -247,7 +247,7 @@ class AutoWatch:
         try:
             self._backward_ended = True
             self._backwards += 1
-            self._stale.arm(gradients=self._checks_stale())
+            self._stale.arm(gradients=self._schedule.checks(self._backwards))
             if self._claimed is not None:
                 step, self._claimed = self._claimed, None
                 self._measure(step)
@@ -257,14 +257,6 @@ class AutoWatch:
             self._failed("auto watch: gradients", error)
         if self._read:
             self.deliver(self._read[-1].record.step)
-
-    def _checks_stale(self) -> bool:
-        """Whether the next backward is checked for this one's gradients left uncleared: each one while
-        every `every`th step is sampled (a run's start and after any alarm, where a loop's faults show),
-        then one in `interval` (a forgotten zero_grad() is in the loop from its start, and a check
-        that finds one is an alarm)."""
-        schedule = self._schedule
-        return schedule.interval == schedule.every or self._backwards % schedule.interval == 0
 
     def claim(self, step: int) -> None:
         """The backward now starting is that of the loss logged at `step`."""

@@ -296,7 +296,7 @@ class Watch:
         self._updates.after(record)
         if record.flagged is not False:  # a calm unsampled CPU step reaches no detector
             learning_rates(record, optimizer)
-        self._stale.arm()
+        self._stale.arm(gradients=self._schedule.checks(self._step + 1))
         if self._scaler is not None:
             self._scaler.stepped = True
         self._end_step()

@@ -17,6 +17,13 @@ class Schedule:
     def sampled(self, step: int) -> bool:
         return step % self.interval == 0
 
+    def checks(self, step: int) -> bool:
+        """Whether an every-step check (gradients left uncleared) runs at `step`: at each step while
+        every `every`th step is sampled (a run's start and after any alarm, where a loop's faults
+        show), then at one in `interval` (a forgotten zero_grad() is in the loop from its start, and
+        a check that finds one is an alarm)."""
+        return self.interval == self.every or step % self.interval == 0
+
     def adapt(self, alarmed: bool, sampled: int) -> None:
         """After steps were read: `alarmed` when anything looked wrong, `sampled` steps among them."""
         if alarmed:

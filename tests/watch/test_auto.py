@@ -397,7 +397,8 @@ def test_a_new_head_extends_the_parameters(tmp_path):
     assert found.message.endswith("1 of 4 parameters are NaN/Inf at step 25: 'param 5 (3x16, via AddmmBackward0)'")
 
 
-def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_interval(tmp_path):
+@pytest.mark.parametrize("watch", [False, True], ids=["swap-only", "watch"])
+def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_interval(tmp_path, watch):
     """Past its start a calm run checks one backward in `interval` (80) for uncleared gradients: a
     loop that stops calling zero_grad() at step 500 is named within 80 steps, with every parameter;
     the same loop that keeps calling it is not."""
@@ -406,6 +407,8 @@ def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_int
         model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
         writer = DiagWriter(str(tmp_path / str(drops)))
+        if watch:
+            writer.watch(model, optimizer)
         x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
         for step in range(600):
             if not (drops and step >= 500):
