@@ -102,8 +102,8 @@ LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "sum
           "swaponly_steady": "swap-only (steady)"}
 RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
 # Steps a fresh swap-only run takes to relax its sampling from every 10th step to 1 in 80 (5 calm
-# samples at each interval: 50 + 100 + 200 steps), with a margin.
-SWAP_WARMUP = 400
+# samples at each interval: 50 + 100 + 200 steps, and the detectors' deferred batches), with a margin.
+SWAP_WARMUP = 500
 
 
 class Loop:
