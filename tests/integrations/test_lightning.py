@@ -128,13 +128,15 @@ def test_healthy_module_raises_no_warning_or_error(tmp_path, recwarn):
 
 
 def test_module_with_several_submodules_is_named_by_the_user(tmp_path):
-    """Encoder and decoder, no forward(): a warning asks for module=; with module="encoder" the
-    NaN batch is found."""
+    """Encoder and decoder, no forward(): a warning asks for module=; without it the NaN batch is
+    only inferred from the loss (likely, no argument named); with module="encoder" it is measured."""
     with pytest.warns(RuntimeWarning, match=r'LossDiagCallback\(module="<name>"\)'):
         runs = _fit(tmp_path / "guess", _loader(NAN_STEP), model=EncoderDecoder())
-    assert "nonfinite_input" not in {event.kind for event in runs[RUN].events}
+    inputs = [event for event in runs[RUN].events if event.kind == "nonfinite_input"]
+    assert [(event.step, "inferred" in event.evidence) for event in inputs] == [(NAN_STEP, True)]
     runs = _fit(tmp_path / "named", _loader(NAN_STEP), LossDiagCallback(module="encoder"), model=EncoderDecoder())
-    assert ("nonfinite_input", NAN_STEP) in {(event.kind, event.step) for event in runs[RUN].events}
+    measured = {(event.kind, event.step) for event in runs[RUN].events if "inferred" not in event.evidence}
+    assert ("nonfinite_input", NAN_STEP) in measured
 
 
 def test_stop_on_error_stops_fit_at_the_nan_batch(tmp_path):
