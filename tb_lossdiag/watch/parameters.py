@@ -31,6 +31,7 @@ class Parameters:
         self.optimizer = optimizer
         self.measured: List[int] = []  # indices of the parameters whose gradients are measured
         self.probe: List[int] = []  # the smallest of them: their gradients are read every step
+        self.probed: List[torch.Tensor] = []  # those parameters
         self.probe_names: Set[str] = set()
         self.refresh()
 
@@ -50,6 +51,7 @@ class Parameters:
                 break
             self.probe.append(i)
             self.probe_names.add(self.named[i][0])
+        self.probed = [self.named[i][1] for i in self.probe]
 
     def facts(self) -> Dict[str, Tuple[str, ...]]:
         """StepStats' parameter facts: trainable but not optimized, frozen, without a gradient."""

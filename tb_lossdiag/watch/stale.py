@@ -2,7 +2,7 @@
 applied are still there, untouched (a missing optimizer.zero_grad())."""
 
 import weakref
-from typing import Dict, List, NamedTuple, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import torch
 
@@ -12,10 +12,13 @@ from tb_lossdiag.watch.parameters import Parameters
 class Inspection(NamedTuple):
     """What check found: gradients certainly left over, and gradients whose values decide it."""
 
-    stale: List[str]  # still the very tensor, at the very version, the last step left
+    stale: Sequence[str]  # still the very tensor, at the very version, the last step left
     # after_update only: still the same tensor, changed in place after backward (clipped,
     # unscaled, or zeroed by zero_grad(set_to_none=False)); not zero means it was not cleared
-    changed: List[Tuple[str, torch.Tensor]]
+    changed: Sequence[Tuple[str, torch.Tensor]]
+
+
+_NOTHING = Inspection((), ())  # what inspect() finds when nothing was armed
 
 
 class StaleGradients:
@@ -46,7 +49,7 @@ class StaleGradients:
         next backward is then not checked (a loop over every parameter less, twice)."""
         named = self._parameters.named
         if self._after_update:
-            self._versions = [(p, p._version) for i in self._parameters.probe for p in (named[i][1],)]
+            self._versions = [(p, p._version) for p in self._parameters.probed]
         self._armed = {} if not gradients else {
             i: (weakref.ref(g), g._version, g._version, p._version) for i in self._parameters.measured
             if (g := (p := named[i][1]).grad) is not None}
@@ -67,7 +70,7 @@ class StaleGradients:
     def disarm(self) -> None:
         self._armed, self._versions = {}, []
 
-    def check(self) -> List[str]:
+    def check(self) -> Sequence[str]:
         """As backward starts, before any gradient accumulates: the parameters whose .grad is still
         the very tensor, at the very version, the last step left (nothing cleared it)."""
         return self.inspect().stale
@@ -75,6 +78,8 @@ class StaleGradients:
     def inspect(self) -> Inspection:
         """check(), and after_update the gradients changed in place since backward whose values
         tell (reading them is the caller's: a sync on an accelerator)."""
+        if not self._armed:
+            return _NOTHING  # most steps of a calm run: nothing was armed
         armed, self._armed = self._armed, {}
         named = self._parameters.named
         stale: List[str] = []
