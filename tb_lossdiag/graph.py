@@ -185,9 +185,11 @@ def _scan(root, limit=16):
 
 
 # Ops whose forward can turn finite operands into NaN or Inf (at 0, below 0, outside [-1, 1], or
-# by overflow), named without their overload number. Not: the loss functions (cross_entropy and
-# BCE are computed stably; BCE clamps its logs), softmax, normalization layers (their eps).
+# by overflow), named without their overload number; a cast too (autocast's float16 overflows past
+# 65504). Not: the loss functions (cross_entropy and BCE are computed stably; BCE clamps its logs),
+# softmax, normalization layers (their eps).
 _MAKERS = {
+    "ToCopyBackward",
     "DivBackward", "ReciprocalBackward", "LogBackward", "Log2Backward", "Log10Backward", "Log1pBackward",
     "SqrtBackward", "RsqrtBackward", "PowBackward", "ExpBackward", "Exp2Backward", "Expm1Backward",
     "AcosBackward", "AsinBackward", "AtanhBackward", "AcoshBackward", "TanBackward", "LogitBackward",

@@ -170,13 +170,15 @@ def test_division_inside_the_model_is_no_loss_denominator():
 
 def test_makers_name_the_ops_that_can_make_nan_of_finite_values():
     """A linear-ReLU classifier's cross-entropy holds none; a sqrt inside the model is named (below
-    the weight layers too), and a loss divided by a constant is no maker."""
+    the weight layers too), and so is autocast's cast; a loss divided by a constant is no maker."""
     torch.manual_seed(0)
     first, last = torch.nn.Linear(4, 8), torch.nn.Linear(8, C)
     x, y = torch.randn(N, 4), _targets(N)
     assert describe_loss(F.cross_entropy(last(torch.relu(first(x))), y) / 4).makers == ()
     root = F.cross_entropy(last(first(x).abs().sqrt()), y)
     assert describe_loss(root).makers == ("SqrtBackward",)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a low-precision forward can overflow
+        assert describe_loss(F.cross_entropy(last(torch.relu(first(x))), y)).makers == ("ToCopyBackward",)
 
 
 def test_ctc_mean_over_target_lengths_is_no_denominator():
