@@ -61,8 +61,9 @@ class LossGraph:
     divides: bool = False
     logs: bool = False  # a torch.log / log2 / log10 near the root
     # ops anywhere in the graph whose forward can make NaN/Inf of finite operands (a division by a
-    # tensor, a log, a sqrt, an exp...): with none, a NaN loss from finite weights came in with the data
-    makers: Tuple[str, ...] = ()
+    # tensor, a log, a sqrt, an exp...): with none, a NaN loss from finite weights came in with the
+    # data. None: not read (a whole-graph walk: with_makers() reads them for a non-finite loss only)
+    makers: Optional[Tuple[str, ...]] = None
 
 
 def _name(node) -> str:
@@ -125,10 +126,9 @@ def describe_loss(tensor) -> LossGraph:
     if root is None:
         return LossGraph()
     divides, logs, manual_broadcast = _scan(root)
-    makers = _makers(root)
     nodes, others, scaled = _loss_nodes(root)
     if not nodes or len(nodes) > 1 and others:
-        return LossGraph(broadcast=manual_broadcast, divides=divides, logs=logs, makers=makers)
+        return LossGraph(broadcast=manual_broadcast, divides=divides, logs=logs)
     node = nodes[0]
     loss_fn = _LOSS_NODES[_name(node)][0]
     inputs = _inputs(node)
@@ -150,8 +150,13 @@ def describe_loss(tensor) -> LossGraph:
         broadcast=broadcast,
         divides=divides,
         logs=logs,
-        makers=makers,
     )
+
+
+def with_makers(graph: LossGraph, tensor) -> LossGraph:
+    """`graph` (describe_loss(tensor)'s) with the makers of `tensor`'s graph read (as it is without one)."""
+    root = getattr(tensor, "grad_fn", None)
+    return graph if root is None else dataclasses.replace(graph, makers=_makers(root))
 
 
 _LOGS = {"LogBackward0", "Log2Backward0", "Log10Backward0"}

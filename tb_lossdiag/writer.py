@@ -3,6 +3,7 @@
 import atexit
 import dataclasses
 import logging
+import math
 import os
 import time
 import uuid
@@ -19,7 +20,7 @@ from tb_lossdiag.data import prepare_check
 from tb_lossdiag.detectors import Detector, LossPoint
 from tb_lossdiag.diagnoser import Diagnoser, failure_event
 from tb_lossdiag.events import Event
-from tb_lossdiag.graph import describe_loss
+from tb_lossdiag.graph import describe_loss, with_makers
 from tb_lossdiag.tags import DEFAULT_LOSS_RULE, DEFAULT_VALIDATION_RULE, TagRule, matcher
 
 logger = logging.getLogger("tb_lossdiag")
@@ -247,6 +248,8 @@ class DiagWriter(SummaryWriter):
                 auto.after_read(values[1:])
         if number is None:
             number = value.item()  # no detach(): item() reads a tensor that requires grad as it is
+        if graph.makers is None and not math.isfinite(number):
+            graph = with_makers(graph, value)  # what may have made it NaN/Inf: read only now
         for handle in self._watches:  # watch() reads the loss's divisions and logs (guarded)
             handle.saw_loss(value, number)
         return number, graph

@@ -38,7 +38,7 @@ class NonfiniteInput(ModelDetector):
         self._finite[point.tag] = finite
         # From finite weights (the last loss and gradients finite, no run-up to overflow) through a
         # graph with no op that makes NaN/Inf of finite values, a NaN/Inf loss came in with the batch.
-        if not finite and was_finite and not point.graph.makers and not self._run_up.ran_up(point.tag):
+        if not finite and was_finite and point.graph.makers == () and not self._run_up.ran_up(point.tag):
             self._suspect = point
         self._run_up.add(point)
         return ()
