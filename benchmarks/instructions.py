@@ -9,11 +9,13 @@ SummaryWriter, DiagWriter, swap-only (DiagWriter's gradient checks from the logg
 a fresh run's start (every 10th step sampled) and steady (after overhead.SWAP_WARMUP uncounted steps:
 1 in 80), watch() on a step it does not sample, and watch() sampling every step.
 The ratios against SummaryWriter follow as in overhead.py's accounting: watch at interval N pays
-the unsampled step plus 1/N of a sampled one. Instructions are not time (a cache miss costs more
+the unsampled step plus 1/N of a sampled one. MKL runs its AVX kernels (MKL_CBWR=AVX: its AVX2 and
+AVX-512 ones are ~100x slower under valgrind), so the model's matmuls take more instructions than
+natively; the instructions added a step, printed too, do not depend on that. Instructions are not time (a cache miss costs more
 than an add, and a real step's caches are cold from the model's own work): read them as a floor
 beside overhead.py's wall-time figures, not instead of them.
 Needs valgrind and gcc (the client-request header ships with valgrind). One torch thread.
-Run: `python benchmarks/instructions.py [--workloads mlp] [--steps 40] [--json PATH]` (~10 min).
+Run: `python benchmarks/instructions.py [--workloads mlp] [--steps 40] [--json PATH]` (~3 min for the MLP).
 """
 
 import argparse
@@ -113,8 +115,12 @@ def main(argv=None):
             sys.executable, __file__, "--child", library, "--steps", str(args.steps),
             "--settle", str(args.settle), "--workloads", *args.workloads,
         ]
-        # A fixed hash seed: set and dict orders, hence the counts, repeat from run to run.
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        # A fixed hash seed: set and dict orders, hence the counts, repeat from run to run. MKL's
+        # AVX2/AVX-512 GEMM kernels run ~100x slower under valgrind than its AVX ones (MKL_CBWR=AVX:
+        # a 784x512 matmul 2.8 s against 0.015 s, measured), which kept this from finishing: the
+        # model's own matmuls then take more instructions than natively, so the SummaryWriter step
+        # is printed beside the ratios (what tb_lossdiag adds is Python and op dispatch, no GEMM).
+        env = {**os.environ, "PYTHONHASHSEED": "0", "MKL_CBWR": "AVX", "OMP_NUM_THREADS": "1"}
         subprocess.run(command, check=True, env=env, stderr=subprocess.DEVNULL)
         counts = read_dumps(directory, args.steps)
     results = {}
@@ -130,6 +136,11 @@ def main(argv=None):
               f"{c['swaponly'] / c['summarywriter']:>10.4f} {c['swaponly_steady'] / c['summarywriter']:>11.4f} "
               f"{ratios['watch_every10']:>9.4f} {ratios['watch_every80']:>9.4f} "
               f"{c['everything'] / c['summarywriter']:>11.3f}")
+        # What tb_lossdiag adds is the same whatever the model's matmuls cost (MKL_CBWR=AVX above):
+        # in absolute counts it reads against any step, e.g. a native one.
+        added = {config: c[config] - c["summarywriter"] for config in ("diagwriter", "swaponly", "swaponly_steady")}
+        results[workload]["added_per_step"] = added
+        print(f"{'':<12} added a step (thousands): " + ", ".join(f"{k} {v / 1e3:,.0f}" for k, v in added.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

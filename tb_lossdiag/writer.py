@@ -88,10 +88,16 @@ class DiagWriter(SummaryWriter):
         # (tb_lossdiag.watch.auto); off with auto_watch=False, and for good once watch() is called.
         self._auto_watch = auto_watch
         self._auto = None
+        self._early = None  # swap-only: the optimizer steps before the first loss tensor (auto.EarlyUpdates)
         self._rank = _distributed_rank()
         self._record_tag = metadata.TAG_PREFIX + uuid.uuid4().hex[:12]
         self._record_step = 0
         super().__init__(log_dir, comment, purge_step, max_queue, flush_secs, filename_suffix)
+        if auto_watch:
+            from tb_lossdiag.watch.auto import EarlyUpdates
+
+            self._early = EarlyUpdates()
+            weakref.finalize(self, self._early.remove)  # a writer dropped without close() leaves no global hook
         # A run that ends without close() (or with Ctrl-C) still gets its last records on disk.
         self_ref = weakref.ref(self)
 
@@ -232,6 +238,7 @@ class DiagWriter(SummaryWriter):
     def _read_loss(self, tag, value, step):
         """(the value to write, its LossGraph or None): a loss tensor is read here, once."""
         if not isinstance(value, torch.Tensor):
+            self._drop_early()  # a float loss: no graph will need the steps before it
             return value, None
         graph = self._loss_graph(tag, value)
         _one_value(tag, value)
@@ -242,10 +249,10 @@ class DiagWriter(SummaryWriter):
             auto = self._auto_for(tag, value)
             if auto is not None:
                 extra = auto.before_read(value, step)
-                values = S.to_host([value, *extra]) if extra else [[]]
-                if extra:
+                if extra:  # most steps: nothing to read with the loss
+                    values = S.to_host([value, *extra])
                     number = values[0][0]  # a float: the loss is floating, as its graph says
-                auto.after_read(values[1:])
+                    auto.after_read(values[1:])
         if number is None:
             number = value.item()  # no detach(): item() reads a tensor that requires grad as it is
         if graph.makers is None and not math.isfinite(number):
@@ -271,11 +278,18 @@ class DiagWriter(SummaryWriter):
         if self._auto is None:
             from tb_lossdiag.watch.auto import AutoWatch
 
-            self._auto = AutoWatch(self)
+            early, self._early = self._early, None
+            self._auto = AutoWatch(self, early)
         return self._auto
+
+    def _drop_early(self):
+        if self._early is not None:
+            early, self._early = self._early, None
+            early.remove()
 
     def _stop_auto(self):
         self._auto_watch = False
+        self._drop_early()
         if self._auto is not None:
             auto, self._auto = self._auto, None
             auto.remove()

@@ -2,10 +2,11 @@
 gradient-side probes on the parameters the loss's autograd graph reaches, with no nn.Module.
 
 Found: the graph's AccumulateGrad leaves (auto_graph), once per distinct graph (a cheap signature,
-read on a new root op and on sampled steps); a new graph (a new head) extends the set. Installed:
-one pre-hook on each parameter's AccumulateGrad node (held, so that every forward reuses it),
-whose first call in a backward pass checks for gradients left from before the last update (a
-missing zero_grad()) before any accumulates, and queues a callback for the pass's end. Measured
+read on a new root op and on sampled steps); a new graph (a new head) extends the set. Held: every
+parameter's AccumulateGrad node, so that every forward reuses it. Installed: a pre-hook on two of
+them per graph (the leaf backward reaches first, and the last), whose first call in a backward pass
+checks for gradients left from before the last update (a missing zero_grad()) before they
+accumulate, and queues a callback for the pass's end. Measured
 as watch() does, by the same probes (GradientProbe, StaleGradients): on sampled steps every
 gradient's and parameter's norm and each parameter's sum (a fingerprint: unchanged since the last
 sampled step means nothing moved it); on the others the cheap non-finite / 10x check. The step is
@@ -16,10 +17,10 @@ gradients (a parameter's version changed): as watch()'s steps are optimizer step
 followed (a GradScaler's overflow, an accumulation micro-batch) is none; when no update is ever
 seen (weights changed through .data), every step counts. The first step's backward ran before any
 hook: a first loss logged between backward and step() arms the check on the gradients it finds (a
-missing zero_grad() shows at step 1, as with watch()); one logged after step() cannot: whether an
-update already applied those gradients or they are an accumulation's, which the next backward may
-add to, is not known (the versions the graph's saved tensors recorded are freed by backward and
-not exposed), so a missing zero_grad() shows from step 2 (watch(): step 1).
+missing zero_grad() shows at step 1, as with watch()); logged after step(), it arms it too when an
+optimizer holding the found parameters stepped before it (EarlyUpdates: a global post-step hook
+from the writer's creation until then), for the gradients found were then an update's, not an
+accumulation's, which the next backward may add to.
 
 Same StepStats, same detectors: nonfinite_gradient (naming the first parameter backward reaches),
 exploding_gradient, vanishing_gradient (layers are the ops that take parameters, first layer
@@ -27,7 +28,7 @@ first), missing_zero_grad, frozen_parameters' "nothing is learning". Not known t
 optimizer (learning rates, parameters it misses), activations and inputs; the first warning or
 error of such a run gets one info event saying that watch(model, optimizer) adds them.
 
-Cost: per backward pass one Python call per parameter (the pre-hooks) and one callback; per logged
+Cost: per backward pass two Python calls per graph (the pre-hooks) and one callback; per logged
 step a few attribute reads per parameter and, on an accelerator, one fused norm of the gradients.
 No host sync of its own, by construction: every statistic stays on the device until the writer
 reads the loss value (the one transfer SummaryWriter makes anyway), which carries them
@@ -38,9 +39,11 @@ other way round, and the AccumulateGrad nodes held reference only their paramete
 
 import dataclasses
 import math
+import weakref
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.hooks import RemovableHandle
 
 from tb_lossdiag import stats as S
@@ -64,11 +67,35 @@ class _Pending(NamedTuple):
     changed: Tuple[Tuple[Tuple[str, ...], int], ...]  # (names, slot of their gradients' norms): see Inspection
 
 
+class EarlyUpdates:
+    """The optimizers that step before the swap-only watcher finds its parameters (one global
+    post-step hook, a Python call per optimizer step, until taken off): a first loss logged after
+    optimizer.step() then knows that an update already applied the gradients it finds."""
+
+    def __init__(self) -> None:
+        self._stepped: "weakref.WeakSet[torch.optim.Optimizer]" = weakref.WeakSet()
+        # The hook holds this object only, never the writer.
+        self._handle = register_optimizer_step_post_hook(self._step_ended)
+
+    def _step_ended(self, optimizer, args, kwargs) -> None:
+        self._stepped.add(optimizer)
+
+    def applied(self, params: List[torch.Tensor]) -> bool:
+        """Whether an optimizer holding any of `params` has stepped."""
+        ids = {id(p) for p in params}
+        return any(id(p) in ids for optimizer in self._stepped
+                   for group in optimizer.param_groups for p in group["params"])
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
 class AutoWatch:
     """The swap-only probes of one DiagWriter; remove() takes every hook off."""
 
-    def __init__(self, writer, every: int = 10, max_every: int = 80):
+    def __init__(self, writer, early: Optional[EarlyUpdates] = None, every: int = 10, max_every: int = 80):
         self._writer = writer
+        self._early = early  # until the first parameters are found
         self._schedule = Schedule(every, max_every)
         self._count = 0  # steps measured: sampling counts these (a loss logged every 100 steps is sampled too)
         self._events_seen = writer.event_count
@@ -77,7 +104,8 @@ class AutoWatch:
         self._index: Dict[int, int] = {}  # id(parameter) -> its index in named
         self._named: List[Tuple[str, torch.Tensor]] = []
         self._layers: List[str] = []
-        self._nodes: List[Any] = []  # the AccumulateGrad nodes held: every forward reuses them
+        self._nodes: List[Any] = []  # the AccumulateGrad nodes held: every forward reuses them (and their ids)
+        self._hooked: Set[int] = set()  # ids of the nodes with a pre-hook
         self._handles: List[RemovableHandle] = []
         self._removed = False
         self._sharded = False  # FSDP2: the graph's parameters are unsharded views, freed after backward
@@ -118,9 +146,10 @@ class AutoWatch:
         if step != self._last_step and not self._sharded:
             if self._find(root) and self._count == 0 and any(p.grad is not None for _, p in self._named):
                 # The first loss found is logged after its backward: that backward ran before any
-                # hook was on, so its gradients are measured now and the next backward is checked.
+                # hook was on, so its gradients are measured now and the next backward is checked;
+                # logged after optimizer.step() (seen by the early hook), from an update's gradients.
                 self._backward_ended = True
-                self._stale.arm()
+                self._stale.arm(applied=self._early is not None and self._early.applied([p for _, p in self._named]))
             if not self._backward_ended:
                 # No backward ended since the last measured step: this loss's is still to come (if
                 # any), and its end is this step's. (A hook per logged loss costs ~5 us: only here.)
@@ -128,6 +157,9 @@ class AutoWatch:
             elif not self._logged_before_backward:
                 self._measure(step)
             self._stale.seen()
+        if self._early is not None and (self._named or self._sharded):  # found: the early hook's work is done
+            self._early.remove()
+            self._early = None
         return self._pending_tensors()
 
     def _pending_tensors(self) -> List[torch.Tensor]:
@@ -171,9 +203,12 @@ class AutoWatch:
     def remove(self) -> None:
         """Take every hook off, let go of the nodes, and hand on what is still pending."""
         self._removed = True
+        if self._early is not None:
+            self._early.remove()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._hooked.clear()
         self._nodes.clear()
         if self._pending:
             with self._writer.guard("auto watch: statistics", self._pending[-1].record.step):
@@ -197,7 +232,8 @@ class AutoWatch:
         if key in self._signatures:
             return False
         self._signatures.add(key)
-        new = [leaf for leaf in leaves(root) if id(leaf.node.variable) not in self._index]
+        found = leaves(root)
+        new = [leaf for leaf in found if id(leaf.node.variable) not in self._index]
         if not new:
             return False
         if any(0 == leaf.node.variable.untyped_storage().size() < leaf.node.variable.numel() for leaf in new):
@@ -213,7 +249,15 @@ class AutoWatch:
             self._named.append((param_name(len(self._named), param.shape, leaf.op), param))
             self._layers.append(f"{leaf.op} #{first_layer + leaf.layer}")
             self._nodes.append(leaf.node)
-            self._handles.append(leaf.node.register_prehook(self._reached))
+        # Two pre-hooks per graph, not one per parameter (a Python call each, every backward): the
+        # leaf backward reaches first starts the pass, and the last one (the input-most layer) is
+        # shared by the heads that extend the graph. A leaf's pre-hook runs before its own gradient
+        # accumulates, so the start's check sees at least that one; any accumulated before it are
+        # passed over by the check, never taken for stale.
+        for leaf in (found[0], found[-1]):
+            if id(leaf.node) not in self._hooked:
+                self._hooked.add(id(leaf.node))
+                self._handles.append(leaf.node.register_prehook(self._reached))
         # A parameter's layer is the op that takes it (no module path is known).
         self._parameters = Parameters(self._named, layer_of=self._layers)
         self._gradients = GradientProbe(self._parameters)
@@ -281,11 +325,11 @@ class AutoWatch:
         if record.sampled and self._named:
             with torch.no_grad():
                 sums = record.add(torch.stack([t.sum(dtype=torch.float32) for t in S.local([p for _, p in self._named])]))
+        if record.flagged is False and not self._not_cleared and not self._changed:
+            return  # an unsampled step its CPU probe found calm: nothing to read, nothing reaches the detectors
         record.not_cleared, self._not_cleared = self._not_cleared, []
         changed = tuple((names, record.add(norms)) for names, norms in self._changed)
         self._changed = []
-        if record.flagged is False and not record.not_cleared and not changed:
-            return  # an unsampled step its CPU probe found calm: nothing to read, nothing reaches the detectors
         self._pending.append(_Pending(record, sums, changed))
 
     def _step_stats(self, pending: _Pending) -> Optional[S.StepStats]:

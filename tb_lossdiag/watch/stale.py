@@ -42,17 +42,20 @@ class StaleGradients:
     def armed(self) -> bool:
         return bool(self._armed)
 
-    def arm(self, gradients: bool = True) -> None:
+    def arm(self, gradients: bool = True, applied: bool = False) -> None:
         """After optimizer.step() (or, after_update, backward): remember the gradients. Only what the
         optimizer holds: optimizer.zero_grad() never clears the others, and frozen_parameters
         already names them. Without `gradients` (after_update), only what updated() needs: the
-        next backward is then not checked (a loop over every parameter less, twice)."""
+        next backward is then not checked (a loop over every parameter less, twice). `applied`
+        (after_update): an update already applied these gradients, so they count as it had run
+        after arm()."""
         named = self._parameters.named
+        since = -1 if applied else None  # -1: no version a tensor has, so "changed since arm()"
         if self._after_update:
-            self._versions = [(p, p._version) for p in self._parameters.probed]
+            self._versions = [(p, p._version if since is None else since) for p in self._parameters.probed]
         self._armed = {} if not gradients else {
-            i: (weakref.ref(g), g._version, g._version, p._version) for i in self._parameters.measured
-            if (g := (p := named[i][1]).grad) is not None}
+            i: (weakref.ref(g), g._version, g._version, p._version if since is None else since)
+            for i in self._parameters.measured if (g := (p := named[i][1]).grad) is not None}
 
     def seen(self) -> None:
         """after_update: the gradients as they are now (after clipping or unscaling, before the next

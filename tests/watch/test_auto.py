@@ -6,6 +6,7 @@ import weakref
 
 import pytest
 import torch
+import torch.optim.optimizer as optimizer_hooks
 from torch import nn
 
 from tb_lossdiag import DiagWriter
@@ -139,12 +140,40 @@ def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_between_back
     assert swapped == watched == ([] if zero_grad else [(1, "missing_zero_grad")])
 
 
-def test_missing_zero_grad_logged_after_step_one_step_after_watch(tmp_path):
-    """Logged after step(), the first loss is seen after the update it cannot see: its gradients
-    may as well be an accumulation's (the next backward adding to them is then right), so the
-    first check is at the second backward after it (step 2), one step after watch()'s."""
-    watched, swapped, _ = _both(tmp_path, zero_grad=False)
-    assert watched == [(1, "missing_zero_grad")] and swapped == [(2, "missing_zero_grad")]
+@pytest.mark.parametrize("zero_grad", [False, True])
+def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_after_step(tmp_path, zero_grad):
+    """Logged after step(), the first loss comes after an update the writer saw (its early optimizer
+    hook): the gradients it finds were applied, so the next backward adding to them is step 1's
+    missing zero_grad(), as with watch()."""
+    watched, swapped, _ = _both(tmp_path, zero_grad=zero_grad)
+    assert swapped == watched == ([] if zero_grad else [(1, "missing_zero_grad")])
+
+
+def test_an_accumulation_logged_before_its_first_update_is_no_missing_zero_grad(tmp_path):
+    """Four micro-batches per optimizer step, the loss logged after each backward: the first loss
+    comes before any update, so the next backward adding to its gradients is right; a writer
+    dropped without close() leaves no optimizer hook behind."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    writer = DiagWriter(str(tmp_path))
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    for step in range(24):
+        loss = nn.functional.cross_entropy(model(x[step % 4::4]), y[step % 4::4])
+        (loss / 4).backward()
+        if step % 4 == 3:
+            optimizer.step()
+            optimizer.zero_grad()
+        writer.add_scalar("loss/train", loss, step)
+    writer.flush()
+    assert [e.kind for e in writer.events] == []
+    hooks = len(optimizer_hooks._global_optimizer_post_hooks)
+    unused = DiagWriter(str(tmp_path / "unused"))
+    assert len(optimizer_hooks._global_optimizer_post_hooks) == hooks + 1
+    del unused
+    gc.collect()
+    assert len(optimizer_hooks._global_optimizer_post_hooks) == hooks
+    writer.close()
 
 
 def test_gradient_accumulation_and_clipping_are_no_missing_zero_grad(tmp_path):
@@ -180,7 +209,7 @@ def test_missing_zero_grad_with_clipping(tmp_path):
         optimizer.step()
         writer.add_scalar("loss/train", loss, step)
     writer.close()
-    assert [(e.step, e.kind) for e in writer.events if e.severity != "info"] == [(2, "missing_zero_grad")]
+    assert [(e.step, e.kind) for e in writer.events if e.severity != "info"] == [(1, "missing_zero_grad")]
 
 
 def _rounded(step, loss, model, x, y):
