@@ -452,3 +452,21 @@ def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_int
             assert len(found) == 1 and 500 < found[0].step <= 580 and found[0].evidence["parameters"] == 4
         else:
             assert found == []
+
+
+@pytest.mark.parametrize("where", ["log_first", "log_before_step", "after_step"])
+def test_two_hooks_per_graph_still_check_every_parameter(tmp_path, where):
+    """Eight layers (16 parameters), no zero_grad(): only two accumulators carry a pre-hook, yet
+    missing_zero_grad comes at step 1 naming all 16, wherever the loss is logged, as with watch()."""
+    found = {}
+    for name in ("watch", "auto"):
+        torch.manual_seed(0)
+        model = nn.Sequential(*[m for _ in range(7) for m in (nn.Linear(16, 16), nn.Tanh())], nn.Linear(16, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+        writer = DiagWriter(str(tmp_path / name / where))
+        if name == "watch":
+            writer.watch(model, optimizer)
+        _fit(writer, model, optimizer, torch.randn(64, 16), torch.randint(0, 3, (64,)), 4, zero_grad=False,
+             log_first=where == "log_first", log_before_step=where == "log_before_step")
+        found[name] = [(e.step, e.evidence["parameters"]) for e in writer.events if e.kind == "missing_zero_grad"]
+    assert found["auto"] == found["watch"] == [(1, 16)]
