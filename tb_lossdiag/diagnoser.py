@@ -15,7 +15,8 @@ FAILURE_KIND = "diagnostic_failure"
 # DEFER_SECONDS: in a batch their statistics stay in the CPU's caches, several times cheaper per
 # value inside a training step (whose own work evicts them) than one call per value. Their events
 # keep the steps of the values; only finding them waits (TensorBoard sees records seconds later anyway).
-DEFER_VALUES = 32
+# 128 values: ~15 us a value in a 5 ms MLP step, against ~25 us at 32 (timed inside real steps).
+DEFER_VALUES = 128
 DEFER_SECONDS = 1.0
 REPLAY_VALUES = 4096  # values each detector takes in turn in replay()
 

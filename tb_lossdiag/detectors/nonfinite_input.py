@@ -21,6 +21,9 @@ class NonfiniteInput(ModelDetector):
     batch checks (swap-only), when a loss went NaN/Inf that nothing but its data can explain."""
 
     id = "nonfinite_input"
+    # A non-finite loss goes through the Diagnoser at once, with the values before it, so the suspect
+    # is set before its step's statistics reach on_step.
+    deferrable = True
 
     def __init__(self, **overrides):
         super().__init__(**overrides)

@@ -60,6 +60,8 @@ class StaleGradients:
     def seen(self) -> None:
         """after_update: the gradients as they are now (after clipping or unscaling, before the next
         backward), so that a later in-place change is told from these."""
+        if not self._armed:
+            return  # most steps of a calm run: nothing was armed
         named = self._parameters.named
         self._armed = {i: (ref, version, g._version if ref() is (g := named[i][1].grad) and g is not None else seen,
                            param) for i, (ref, version, seen, param) in self._armed.items()}

@@ -1,5 +1,6 @@
 """nonfinite_input: a NaN injected into one batch."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -53,19 +54,21 @@ def test_keyword_argument_is_named(logdir):
     assert event.step == 2 and "'mask'" in event.message and event.evidence["count"] == 1
 
 
-def test_swap_only_nan_batch_is_inferred_at_its_step(logdir):
-    """Only the writer swapped, the loss tensor logged after optimizer.step(): a NaN in step 5's
-    batch is named at step 5 as likely NaN/Inf in the data, and the diagnosis starts there."""
-    data = batches(10, (32, 8), classes=4)
-    data[5][0][3, 1] = float("nan")
+@pytest.mark.parametrize("bad", [5, 300])
+def test_swap_only_nan_batch_is_inferred_at_its_step(logdir, bad):
+    """Only the writer swapped, the loss tensor logged after optimizer.step(): a NaN in one batch is
+    named at its step as likely NaN/Inf in the data, and the diagnosis starts there; also after
+    batches of finite values went to the detectors deferred (step 300)."""
+    data = batches(bad + 5, (32, 8), classes=4)
+    data[bad][0][3, 1] = float("nan")
     events = train(logdir, mlp(8, 16, 4), data, F.cross_entropy, watch=False)
     event = only(events, "nonfinite_input")
-    assert event.step == 5 and event.evidence["inferred"] == 1.0
-    assert "likely NaN/Inf in the batch at step 5" in event.message and "watch(model" in event.hint
+    assert event.step == bad and event.evidence["inferred"] == 1.0
+    assert f"likely NaN/Inf in the batch at step {bad}" in event.message and "watch(model" in event.hint
     from tb_lossdiag.diagnosis import diagnose
     (first, *_) = diagnose(events)
     assert first.root.kind == "nonfinite_input" and first.confidence == "likely"
-    assert first.summary.startswith("likely NaN/Inf in the batch at step 5") and "`loss/train` NaN" in first.summary
+    assert first.summary.startswith(f"likely NaN/Inf in the batch at step {bad}") and "`loss/train` NaN" in first.summary
 
 
 def test_a_nan_loss_an_op_of_the_graph_can_explain_is_not_blamed_on_the_data(logdir):
