@@ -70,7 +70,7 @@ def measure(workloads, steps, settle, library, logdir):
     for workload in workloads:
         def block(config, loop, workload=workload):
             client.begin_block()
-            loop.run(steps)
+            loop.run(overhead.block_steps(config, steps))
             client.end_block(f"{workload} {config}".encode())
 
         # One round: counts repeat exactly, so one block per configuration is the measure.
@@ -78,14 +78,18 @@ def measure(workloads, steps, settle, library, logdir):
 
 
 def read_dumps(directory: str, steps: int) -> dict:
-    """{workload: {config: instructions per step}} from callgrind's dumps of the main thread."""
+    """{workload: {config: instructions per step}} from callgrind's dumps of the main thread (a block
+    is `steps` steps, a steady swap-only one overhead.STEADY_BLOCK)."""
+    from benchmarks import overhead
+
     counts = {}
     for path in pathlib.Path(directory).glob("callgrind.out.*-01"):
         text = path.read_text(errors="replace")
         label = re.search(r"^desc: Trigger: Client Request: (\S+) (\S+)$", text, re.MULTILINE)
         total = re.search(r"^(?:totals|summary): (\d+)", text, re.MULTILINE)
         if label and total:
-            counts.setdefault(label.group(1), {})[label.group(2)] = int(total.group(1)) / steps
+            counts.setdefault(label.group(1), {})[label.group(2)] = (int(total.group(1))
+                                                                     / overhead.block_steps(label.group(2), steps))
     return counts
 
 

@@ -10,7 +10,8 @@ time divided by the SummaryWriter block's in the same round, for wall time and f
 CPU time. Configurations: bare loop; SummaryWriter logging the loss; DiagWriter logging it (swap-only
 checks off); swap-only (DiagWriter's gradient checks found from the logged loss's graph) at a run's
 start (a fresh run per block: the graph found, every 10th step sampled) and steady (a fresh run
-trained `--swap-warmup` steps unmeasured first: sampling relaxed to 1 in 80, what a long run pays);
+trained `--swap-warmup` steps unmeasured first: sampling relaxed to 1 in 80, what a long run pays,
+in blocks of STEADY_BLOCK steps, against SummaryWriter blocks as long);
 watch() sampling no step (the every-step checks); watch() every 10 steps (how a run starts, and
 where it returns after any alarm); everything every step; guard=True on the unsampled steps (what
 the guard adds to a step); and a second SummaryWriter block, whose
@@ -94,8 +95,11 @@ WATCH_OPTIONS = {
 }
 # Timed; "summarywriter_again" is a second SummaryWriter block: its ratio to the first (A/A) is the
 # noise floor of the measure on the machine at the time.
+# "summarywriter_steady" is a SummaryWriter block as long as a steady swap-only one, its reference: a
+# block's first steps (caches cold after the switch) weigh less in a longer block.
 CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
-           "everything", "guard_unsampled", "swaponly", "swaponly_steady")
+           "everything", "guard_unsampled", "swaponly", "swaponly_steady", "summarywriter_steady")
+REFERENCE = {"swaponly_steady": "summarywriter_steady"}  # the block each ratio is taken against, if not summarywriter's
 LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
           "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter",
           "guard_unsampled": "guard (unsampled)", "swaponly": "swap-only (start)",
@@ -104,6 +108,17 @@ RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x
 # Steps a fresh swap-only run takes to relax its sampling from every 10th step to 1 in 80 (5 calm
 # samples at each interval: 50 + 100 + 200 steps, and the detectors' deferred batches), with a margin.
 SWAP_WARMUP = 500
+# A steady swap-only block: a whole number of its sampling intervals (80) and of the loss detectors'
+# deferred batches (diagnoser.DEFER_VALUES, 128), so that it holds as many sampled steps and batch
+# flushes as any stretch of a long run of that length, whatever step it starts at (a 40-step block
+# held none or all of them, by where the warm-up ended).
+STEADY_BLOCK = 640
+
+
+def block_steps(config: str, steps: int) -> int:
+    """The steps of one measured block of `config` (`steps`, or STEADY_BLOCK for steady swap-only and
+    its SummaryWriter reference)."""
+    return max(steps, STEADY_BLOCK) if config.endswith("_steady") else steps
 
 
 class Loop:
@@ -193,10 +208,11 @@ def time_workload(workload, rounds, steps, settle, logdir, swap_warmup=SWAP_WARM
     held = []
 
     def measure(config, loop):
+        count = block_steps(config, steps)
         gc.collect()
         wall, cpu = time.perf_counter(), time.process_time()
-        loop.run(steps)
-        times[config].append(((time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps))
+        loop.run(count)
+        times[config].append(((time.perf_counter() - wall) / count, (time.process_time() - cpu) / count))
         if config == "everything" and not held:
             held.append(_tensor_bytes_held(loop.writer))
 
@@ -364,7 +380,8 @@ def figures(times, held, params, tensor_memory, python_memory):
     # Each ratio is [median, low, high] of its 95% interval.
     return {
         "summarywriter_ms": costs["wall"]["summarywriter"] * 1e3,
-        "vs_summarywriter": {c: {m: paired(times, c, i) for i, m in enumerate(MEASURES)} for c in times},
+        "vs_summarywriter": {c: {m: paired(times, c, i, REFERENCE.get(c, "summarywriter")) for i, m in enumerate(MEASURES)}
+                             for c in times},
         "vs_bare": {c: {m: paired(times, c, i, "bare") for i, m in enumerate(MEASURES)} for c in times},
         "accounting": {m: accounting(costs[m]) for m in MEASURES},
         "guard_added_us": {m: (costs[m]["guard_unsampled"] - costs[m]["watch_unsampled"]) * 1e6 for m in MEASURES},

@@ -99,3 +99,10 @@ def test_a_sampled_step_adds_under_a_tenth_of_the_parameter_memory_at_its_peak()
     params = 4 * (784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10)
     assert 0 < overhead.peak_tensor_added("mlp", "everything", threads=1) < 0.1 * params
     assert overhead.peak_python_added("mlp", "watch", steps=20, threads=1) < 0.1 * params
+
+
+def test_a_steady_swap_only_block_holds_whole_sampling_intervals_and_detector_batches():
+    """The steady block's cost is a long run's mean only if it holds as many sampled steps (1 in 80)
+    and loss-detector batches as any stretch of that length."""
+    from tb_lossdiag.diagnoser import DEFER_VALUES
+    assert overhead.STEADY_BLOCK % overhead.RELAXED == 0 and overhead.STEADY_BLOCK % DEFER_VALUES == 0
