@@ -149,48 +149,49 @@ def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_after_step(t
     assert swapped == watched == ([] if zero_grad else [(1, "missing_zero_grad")])
 
 
-def test_an_accumulation_logged_before_its_first_update_is_no_missing_zero_grad(tmp_path):
-    """Four micro-batches per optimizer step, the loss logged after each backward: the first loss
-    comes before any update, so the next backward adding to its gradients is right; a writer
-    dropped without close() leaves no optimizer hook behind."""
+def _accumulate(logdir, micro_batches, steps, clip=None, set_to_none=True):
+    """A loop of `micro_batches` backward passes per optimizer step (gradients clipped in place to
+    `clip` before it), the loss logged after each backward; the writer, flushed."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    writer = DiagWriter(str(tmp_path))
+    writer = DiagWriter(logdir)
     x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-    for step in range(24):
-        loss = nn.functional.cross_entropy(model(x[step % 4::4]), y[step % 4::4])
-        (loss / 4).backward()
-        if step % 4 == 3:
+    for step in range(steps):
+        part = step % micro_batches
+        loss = nn.functional.cross_entropy(model(x[part::micro_batches]), y[part::micro_batches])
+        (loss / micro_batches).backward()
+        if part == micro_batches - 1:
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=set_to_none)
         writer.add_scalar("loss/train", loss, step)
     writer.flush()
+    return writer
+
+
+def test_an_accumulation_logged_before_its_first_update_is_no_missing_zero_grad(tmp_path):
+    """Four micro-batches per optimizer step: the first loss comes before any update, so the next
+    backward adding to its gradients is right."""
+    writer = _accumulate(str(tmp_path), micro_batches=4, steps=24)
+    writer.close()
     assert [e.kind for e in writer.events] == []
+
+
+def test_a_writer_dropped_without_close_leaves_no_optimizer_hook(tmp_path):
+    """The optimizer post-step hook a swap-only writer has until its first loss tensor goes with it."""
     hooks = len(optimizer_hooks._global_optimizer_post_hooks)
     unused = DiagWriter(str(tmp_path / "unused"))
     assert len(optimizer_hooks._global_optimizer_post_hooks) == hooks + 1
     del unused
     gc.collect()
     assert len(optimizer_hooks._global_optimizer_post_hooks) == hooks
-    writer.close()
 
 
 def test_gradient_accumulation_and_clipping_are_no_missing_zero_grad(tmp_path):
     """Backward twice per optimizer step, gradients clipped in place: healthy, nothing found."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    writer = DiagWriter(str(tmp_path))
-    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-    for step in range(40):
-        loss = nn.functional.cross_entropy(model(x[step % 2::2]), y[step % 2::2])
-        (loss / 2).backward()
-        if step % 2:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=False)
-        writer.add_scalar("loss/train", loss, step)
+    writer = _accumulate(str(tmp_path), micro_batches=2, steps=40, clip=0.1, set_to_none=False)
     writer.close()
     assert [e.kind for e in writer.events] == []
 
