@@ -5,8 +5,9 @@ Found: the graph's AccumulateGrad leaves (auto_graph), once per distinct graph (
 read on a new root op and on sampled steps); a new graph (a new head) extends the set. Held: every
 parameter's AccumulateGrad node, so that every forward reuses it. Installed: a pre-hook on two of
 them per graph (the leaf backward reaches first, and the last), whose first call in a backward pass
-checks for gradients left from before the last update (a missing zero_grad()) before they
-accumulate, and queues a callback for the pass's end. Measured
+(told by the autograd engine's graph task id) checks for gradients left from before the last update
+(a missing zero_grad()) before they accumulate; a callback at the pass's end only where one is
+needed (to measure a loss logged before its backward, to arm the next pass's check). Measured
 as watch() does, by the same probes (GradientProbe, StaleGradients): on sampled steps every
 gradient's and parameter's norm and each parameter's sum (a fingerprint: unchanged since the last
 sampled step means nothing moved it); on the others the cheap non-finite / 10x check. The step is
@@ -28,8 +29,10 @@ first), missing_zero_grad, frozen_parameters' "nothing is learning". Not known t
 optimizer (learning rates, parameters it misses), activations and inputs; the first warning or
 error of such a run gets one info event saying that watch(model, optimizer) adds them.
 
-Cost: per backward pass two Python calls per graph (the pre-hooks) and one callback; per logged
-step a few attribute reads per parameter and, on an accelerator, one fused norm of the gradients.
+Cost: per backward pass two Python calls per graph (the pre-hooks), and an end callback on the
+passes that arm a check (every pass at a run's start or after an alarm, then 1 in `interval`) or
+measure a loss logged before them; per logged step a few attribute reads per parameter, and on CPU
+the probe's few small norms (on an accelerator, one fused norm of the gradients).
 No host sync of its own, by construction: every statistic stays on the device until the writer
 reads the loss value (the one transfer SummaryWriter makes anyway), which carries them
 (DiagWriter reads them together with S.to_host). On CPU a read costs no sync. Nothing of a batch
@@ -114,9 +117,9 @@ class AutoWatch:
         self._stale = StaleGradients(self._parameters, after_update=True)
         self._summaries = SummaryWriting(writer, layer_table=True)
         self._root_op: Optional[str] = None
-        self._in_backward = False
-        self._backwards = 0  # backward passes ended
-        self._backward_ended = False  # a backward pass ended since the last step was measured
+        self._pass: Optional[int] = None  # the autograd graph task of the backward pass last started
+        self._backwards = 0  # backward passes started
+        self._backward_ran = False  # a backward pass ran since the last step was measured
         self._logged_before_backward = False  # learnt when a logged loss's own backward runs later
         self._claimed: Optional[int] = None  # the step whose logged loss's backward is running
         self._last_step: Optional[int] = None
@@ -141,16 +144,16 @@ class AutoWatch:
     def before_read(self, loss: torch.Tensor, step: int) -> List[torch.Tensor]:
         """A training loss tensor is logged at `step`: find its parameters, measure the step if its
         backward ran, and return the statistics to read with the loss's value (device tensors)."""
-        self._in_backward = False  # a backward that raised never reached its end callback
+        self._pass = None  # without graph task ids, the next pre-hook call starts a pass
         root: Any = loss.grad_fn  # not None: the writer hands on losses with a graph only
         if step != self._last_step and not self._sharded:
             if self._find(root) and self._count == 0 and any(p.grad is not None for _, p in self._named):
                 # The first loss found is logged after its backward: that backward ran before any
                 # hook was on, so its gradients are measured now and the next backward is checked;
                 # logged after optimizer.step() (seen by the early hook), from an update's gradients.
-                self._backward_ended = True
+                self._backward_ran = True
                 self._stale.arm(applied=self._early is not None and self._early.applied([p for _, p in self._named]))
-            if not self._backward_ended:
+            if not self._backward_ran:
                 # No backward ended since the last measured step: this loss's is still to come (if
                 # any), and its end is this step's. (A hook per logged loss costs ~5 us: only here.)
                 root.register_prehook(_Claim(self, step))
@@ -269,28 +272,32 @@ class AutoWatch:
 
     def _reached(self, grad_outputs):
         """Before a parameter's gradient accumulates; the first call of a backward pass is its start."""
-        if self._in_backward:
-            return None
-        self._in_backward = True
+        task = _graph_task()
+        if task == self._pass:
+            return None  # this pass's start was seen (the graph's other pre-hook)
+        self._pass = task
+        self._backwards += 1
+        self._backward_ran = True
         if self._held:  # they count if an update applied their gradients since (raises stop_on_error's error)
             self.deliver(self._held[-1].step, self._stale.updated())
         try:
-            # Runs once this backward pass has finished: the gradients are complete then.
-            torch.autograd.Variable._execution_engine.queue_callback(self._backward_ends)
+            if self._claimed is not None or self._schedule.checks(self._backwards):
+                # Runs once this backward pass has finished, with the gradients complete: to measure the
+                # loss logged before it, or to arm the next pass's check. Most passes need neither (a
+                # callback costs ~10 us inside a step).
+                torch.autograd.Variable._execution_engine.queue_callback(self._backward_ends)
             found = self._stale.inspect()
             self._not_cleared.extend(found.stale)
             if found.changed:  # their values tell: read with the step's transfer
                 names, grads = zip(*found.changed)
                 self._changed.append((names, S.norms(list(grads))))
+            self._stale.mark()
         except Exception as error:
             self._failed("auto watch: gradients", error)
         return None
 
     def _backward_ends(self) -> None:
-        self._in_backward = False
         try:
-            self._backward_ended = True
-            self._backwards += 1
             self._stale.arm(gradients=self._schedule.checks(self._backwards))
             if self._claimed is not None:
                 step, self._claimed = self._claimed, None
@@ -316,17 +323,21 @@ class AutoWatch:
     def _measure(self, step: int) -> None:
         """Queue the step's statistics: the gradients as watch() measures them, sums of the
         parameters on sampled steps, and what the last backward's start found."""
-        self._backward_ended = False
+        self._backward_ran = False
         self._last_step = step
-        record = StepRecord(step, self._schedule.sampled(self._count))
+        sampled = self._schedule.sampled(self._count)
         self._count += 1
-        self._gradients.measure(record)
+        flagged = None if sampled else self._gradients.flag()
+        if flagged is False and not self._not_cleared and not self._changed:
+            return  # an unsampled step its CPU probe found calm: nothing to read, nothing reaches the detectors
+        record = StepRecord(step, sampled)
+        record.flagged = flagged
+        if flagged is not False:
+            self._gradients.measure_all(record)
         sums = None
         if record.sampled and self._named:
             with torch.no_grad():
                 sums = record.add(torch.stack([t.sum(dtype=torch.float32) for t in S.local([p for _, p in self._named])]))
-        if record.flagged is False and not self._not_cleared and not self._changed:
-            return  # an unsampled step its CPU probe found calm: nothing to read, nothing reaches the detectors
         record.not_cleared, self._not_cleared = self._not_cleared, []
         changed = tuple((names, record.add(norms)) for names, norms in self._changed)
         self._changed = []
@@ -399,6 +410,17 @@ class AutoWatch:
             hint="writer.watch(model, optimizer) adds them.",
             category="model",
         )
+
+
+def _NO_TASK_IDS() -> int:
+    """The one id of every pass where torch has no graph task ids (before 2.1): a pass is then new
+    when a loss was logged since the last one (the passes of one logged step count as one)."""
+    return 0
+
+
+# The id of the autograd graph task (backward pass) running now: one C call tells one pass from the
+# next, with no callback at each pass's end.
+_graph_task = getattr(torch._C, "_current_graph_task_id", _NO_TASK_IDS)
 
 
 class _Claim:

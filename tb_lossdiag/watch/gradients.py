@@ -30,24 +30,34 @@ class GradientProbe:
         self._sampled_norm_sq = math.inf  # squared global gradient norm of the last sampled step
         self._sampled_probe = math.inf  # the probe parameters' gradient norm then (CPU)
 
+    def flag(self) -> Optional[bool]:
+        """An unsampled step's cheap check, read at once on CPU: whether its probe gradients are
+        non-finite or 10x the last sampled step's (False: a calm step, measured no further; no
+        gradient yet is calm). None where they are not on CPU: decided after the transfer."""
+        probe = [g for _, g in self._gradients(self._parameters.probe)]
+        if not all(g.is_cpu for g in probe):
+            return None
+        # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead, cold
+        # memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so a NaN/Inf
+        # anywhere upstream reaches them, and they grow when the others explode: their norm alone
+        # decides whether an unsampled step is measured in full.
+        probe_norm = _norm(probe)
+        return not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
+
     def measure(self, record) -> None:
-        """Queue the step's gradient norms; on an unsampled CPU step, first read the probe and
-        set record.flagged (a calm step is measured no further)."""
+        """Queue the step's gradient norms, once; an unsampled step is flag()ged first (a calm one
+        is measured no further)."""
         if record.measured:
             return
-        parameters = self._parameters
         if not record.sampled:
-            probe = [g for _, g in self._gradients(parameters.probe)]
-            if all(g.is_cpu for g in probe):
-                # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead,
-                # cold memory). The smallest ones (biases, norm weights) sum dL/dh over the batch, so
-                # a NaN/Inf anywhere upstream reaches them, and they grow when the others explode:
-                # their norm alone decides whether an unsampled step is measured in full (no gradient
-                # yet: not).
-                probe_norm = _norm(probe)
-                record.flagged = not math.isfinite(probe_norm) or probe_norm > _JUMP * self._sampled_probe
-                if not record.flagged:
-                    return
+            record.flagged = self.flag()
+            if record.flagged is False:
+                return
+        self.measure_all(record)
+
+    def measure_all(self, record) -> None:
+        """Queue the norm of every measured gradient (and, sampled, of every parameter)."""
+        parameters = self._parameters
         present = self._gradients(parameters.measured)
         weights = None
         if record.sampled:

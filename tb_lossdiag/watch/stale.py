@@ -57,6 +57,11 @@ class StaleGradients:
             i: (weakref.ref(g), g._version, g._version, p._version if since is None else since)
             for i in self._parameters.measured if (g := (p := named[i][1]).grad) is not None}
 
+    def mark(self) -> None:
+        """after_update: the probed parameters' versions now, for updated() (at a backward pass's
+        start: no update runs within one, so it is as good as its end)."""
+        self._versions = [(p, p._version) for p in self._parameters.probed]
+
     def seen(self) -> None:
         """after_update: the gradients as they are now (after clipping or unscaling, before the next
         backward), so that a later in-place change is told from these."""

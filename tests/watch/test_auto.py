@@ -10,6 +10,7 @@ import torch.optim.optimizer as optimizer_hooks
 from torch import nn
 
 from tb_lossdiag import DiagWriter
+from tb_lossdiag.watch import auto
 from tb_lossdiag.watch.auto_graph import leaves
 
 MODEL_KINDS = ("nonfinite_gradient", "exploding_gradient", "missing_zero_grad", "frozen_parameters",
@@ -147,6 +148,16 @@ def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_after_step(t
     missing zero_grad(), as with watch()."""
     watched, swapped, _ = _both(tmp_path, zero_grad=zero_grad)
     assert swapped == watched == ([] if zero_grad else [(1, "missing_zero_grad")])
+
+
+@pytest.mark.parametrize("where", ["log_first", "log_before_step", "after_step"])
+def test_without_graph_task_ids_each_pass_end_marks_the_next_start(tmp_path, monkeypatch, where):
+    """Torch before 2.1 has no graph task ids: a backward pass is then new when a loss was logged
+    since the last one. missing_zero_grad still comes at watch()'s step."""
+    monkeypatch.setattr(auto, "_graph_task", auto._NO_TASK_IDS)
+    watched, swapped, _ = _both(tmp_path, zero_grad=False, log_first=where == "log_first",
+                                log_before_step=where == "log_before_step", steps=12)
+    assert swapped == watched == [(1, "missing_zero_grad")]
 
 
 def _accumulate(logdir, micro_batches, steps, clip=None, set_to_none=True):
@@ -427,11 +438,14 @@ def test_a_new_head_extends_the_parameters(tmp_path):
     assert found.message.endswith("1 of 4 parameters are NaN/Inf at step 25: 'param 5 (3x16, via AddmmBackward0)'")
 
 
-@pytest.mark.parametrize("watch", [False, True], ids=["swap-only", "watch"])
-def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_interval(tmp_path, watch):
+@pytest.mark.parametrize("mode", ["swap-only", "swap-only without graph task ids", "watch"])
+def test_a_zero_grad_dropped_late_in_a_calm_run_is_found_within_its_sampling_interval(tmp_path, monkeypatch, mode):
     """Past its start a calm run checks one backward in `interval` (80) for uncleared gradients: a
     loop that stops calling zero_grad() at step 500 is named within 80 steps, with every parameter;
-    the same loop that keeps calling it is not."""
+    the same loop that keeps calling it is not (also without graph task ids: torch before 2.1)."""
+    watch = mode == "watch"
+    if mode == "swap-only without graph task ids":
+        monkeypatch.setattr(auto, "_graph_task", auto._NO_TASK_IDS)
     for drops in (True, False):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
