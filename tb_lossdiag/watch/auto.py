@@ -185,7 +185,8 @@ class AutoWatch:
         DiagnosticError must reach the training loop); `step` is the one now logged or ended;
         `applied`: whether the held steps' gradients were applied by an update (None: not known yet)."""
         if not self._read and applied is None:  # most steps: nothing read, nothing held is decided
-            self._adapt([], step)
+            if self._writer.event_count != self._events_seen:
+                self._adapt([], step)
             return
         read, self._read = self._read, []
         ready: List[S.StepStats] = []

@@ -34,7 +34,12 @@ class GradientProbe:
         """An unsampled step's cheap check, read at once on CPU: whether its probe gradients are
         non-finite or 10x the last sampled step's (False: a calm step, measured no further; no
         gradient yet is calm). None where they are not on CPU: decided after the transfer."""
-        probe = [g for _, g in self._gradients(self._parameters.probe)]
+        parameters = self._parameters
+        if parameters.sharded:
+            probe = [g for _, g in self._gradients(parameters.probe)]
+        else:  # _gradients' plain case, read directly: this runs every step (a norm of a tensor that
+            # requires grad, after create_graph=True, is the same number)
+            probe = [g for p in parameters.probed if (g := p.grad) is not None and not g.is_sparse]
         if not all(g.is_cpu for g in probe):
             return None
         # Reading every gradient each step costs ~0.1 ms on a small model (per-op overhead, cold
