@@ -106,3 +106,20 @@ def test_a_steady_swap_only_block_holds_whole_sampling_intervals_and_detector_ba
     and loss-detector batches as any stretch of that length."""
     from tb_lossdiag.diagnoser import DEFER_VALUES
     assert overhead.STEADY_BLOCK % overhead.RELAXED == 0 and overhead.STEADY_BLOCK % DEFER_VALUES == 0
+
+
+def test_every_block_trains_on_from_the_same_state_in_the_same_memory(tmp_path):
+    """Loop.restore() brings the weights and Adam's state back to the snapshot, in place: every
+    block starts from a loss a calm run has (not one driven to ~0 by all the rounds before), and
+    step times stay comparable (the same tensors, the same memory)."""
+    loop = overhead.Loop("mlp", "bare", str(tmp_path))
+    loop.run(3)
+    loop.snapshot()
+    tensors = [*loop.model.parameters(), *(v for s in loop.optimizer.state.values() for v in s.values())]
+    saved = [(t.data_ptr(), t.clone()) for t in tensors]
+    loss = loop.loss_fn(loop.model(*loop.inputs), loop.target).item()
+    loop.run(5)
+    assert loop.loss_fn(loop.model(*loop.inputs), loop.target).item() < loss
+    loop.restore()
+    assert all(t.data_ptr() == ptr and torch.equal(t, value) for t, (ptr, value) in zip(tensors, saved))
+    assert loop.loss_fn(loop.model(*loop.inputs), loop.target).item() == loss
