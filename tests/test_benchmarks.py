@@ -123,3 +123,11 @@ def test_every_block_trains_on_from_the_same_state_in_the_same_memory(tmp_path):
     loop.restore()
     assert all(t.data_ptr() == ptr and torch.equal(t, value) for t, (ptr, value) in zip(tensors, saved))
     assert loop.loss_fn(loop.model(*loop.inputs), loop.target).item() == loss
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the script runs the whole check")
+def test_the_gpu_check_says_it_needs_cuda_and_exits_2(capsys):
+    """gpu_check.py on a machine without CUDA: a clear message and exit status 2, nothing run."""
+    from benchmarks import gpu_check
+    assert gpu_check.main(["--workloads", "mlp"]) == 2
+    assert "no CUDA device here" in capsys.readouterr().err
