@@ -6,9 +6,9 @@ counts the synchronizing calls of every step with torch's sync debug mode (it wa
 naming the Python line that made it), for overhead.py's workloads moved to the GPU, in blocks of
 `--steps` steps: SummaryWriter, DiagWriter alone, swap-only (DiagWriter's checks found from the
 logged loss's graph) after overhead.SWAP_WARMUP steps, and watch() at its defaults after as many.
-Then, with the debug mode off, the same configurations' step times in rounds of paired blocks on
-ONE model restored to one state before each block (overhead.Loop.restore()), as medians of the
-block's time over the SummaryWriter block's. No sync is added to time a block but the one that ends
+Then, with the debug mode off, the same configurations' step times in rounds of paired blocks, as
+medians of the block's time over the SummaryWriter block's. Every block, counted or timed, runs on
+ONE model restored to one state before it (overhead.Loop.restore()). No sync is added to time a block but the one that ends
 it (torch.cuda.synchronize()).
 Run: `python benchmarks/gpu_check.py [--workloads mlp] [--rounds 10] [--json PATH]`; without CUDA it
 says so and exits 2.
@@ -38,22 +38,29 @@ from tb_lossdiag import DiagWriter
 CONFIGS = ("summarywriter", "diagwriter", "swaponly_steady", "watch")
 
 
-def make_writer(config: str, logdir: str, loop):
-    """A fresh writer for `config` on `loop`'s model (watch() attached for "watch")."""
+def attach(loop, config: str, logdir: str) -> None:
+    """Back to the snapshot, then a fresh writer for `config` on `loop`'s model (watch() attached for
+    "watch"), trained past its warm-up: a run's start for swap-only and watch() is SWAP_WARMUP steps."""
+    loop.restore()
     if config == "summarywriter":
-        return SummaryWriter(logdir)
-    writer = DiagWriter(logdir, auto_watch=config == "swaponly_steady")
-    if config == "watch":
-        writer.watch(loop.model, loop.optimizer)
-    return writer
+        loop.writer = SummaryWriter(logdir)
+    else:
+        loop.writer = DiagWriter(logdir, auto_watch=config == "swaponly_steady")
+        if config == "watch":
+            loop.writer.watch(loop.model, loop.optimizer)
+    loop.run(overhead.SWAP_WARMUP if config in ("swaponly_steady", "watch") else 2)
+    torch.cuda.synchronize()
 
 
-def on_device(loop, device: str):
-    """Move `loop`'s model, batch and optimizer (built on CPU, not stepped yet) to `device`."""
-    loop.model.to(device)
-    loop.inputs = tuple(t.to(device) for t in loop.inputs)
-    loop.target = loop.target.to(device)
+def on_device(workload: str, settle: int, logdir: str):
+    """overhead.py's loop for `workload` on the GPU, trained `settle` steps, its state kept for restore()."""
+    loop = overhead.Loop(workload, "bare", logdir)  # built on CPU, not stepped yet
+    loop.model.to("cuda")
+    loop.inputs = tuple(t.to("cuda") for t in loop.inputs)
+    loop.target = loop.target.to("cuda")
     loop.optimizer = torch.optim.Adam(loop.model.parameters(), lr=1e-4)
+    loop.run(settle)
+    loop.snapshot()
     return loop
 
 
@@ -72,33 +79,23 @@ def count_syncs(loop, steps: int):
     return len(syncs) / steps, dict(where.most_common())
 
 
-def syncs_per_config(workload: str, steps: int, logdir: str):
+def syncs_per_config(loop, steps: int, logdir: str):
     """Each configuration's syncs per step, in a fresh writer after its warm-up steps."""
     result = {}
     for config in CONFIGS:
-        loop = on_device(overhead.Loop(workload, "bare", logdir), "cuda")
-        loop.run(2)
-        loop.writer = make_writer(config, f"{logdir}/{workload}-{config}-syncs", loop)
-        loop.run(overhead.SWAP_WARMUP if config in ("swaponly_steady", "watch") else 2)
-        torch.cuda.synchronize()
+        attach(loop, config, f"{logdir}/{config}-syncs")
         result[config] = count_syncs(loop, steps)
         loop.writer.close()
     return result
 
 
-def step_times(workload: str, rounds: int, steps: int, settle: int, logdir: str):
-    """Per configuration, per round, seconds per step of a block on ONE model (see the docstring)."""
-    loop = on_device(overhead.Loop(workload, "bare", logdir), "cuda")
-    loop.run(settle)
-    loop.snapshot()
+def step_times(loop, rounds: int, steps: int, logdir: str):
+    """Per configuration, per round, seconds per step of a block on `loop`'s one model."""
     times = {config: [] for config in CONFIGS}
     order = random.Random(1)
     for round_index in range(rounds):
         for config in order.sample(CONFIGS, len(CONFIGS)):
-            loop.restore()
-            loop.writer = make_writer(config, f"{logdir}/{workload}-{config}/{round_index}", loop)
-            loop.run(overhead.SWAP_WARMUP if config in ("swaponly_steady", "watch") else 2)
-            torch.cuda.synchronize()
+            attach(loop, config, f"{logdir}/{config}/{round_index}")
             start = time.perf_counter()
             loop.run(steps)
             torch.cuda.synchronize()
@@ -122,8 +119,9 @@ def main(argv=None) -> int:
     results = {}
     with tempfile.TemporaryDirectory() as logdir:
         for workload in args.workloads:
-            syncs = syncs_per_config(workload, args.steps, logdir)
-            times = step_times(workload, args.rounds, args.steps, args.settle, logdir)
+            loop = on_device(workload, args.settle, logdir)
+            syncs = syncs_per_config(loop, args.steps, f"{logdir}/{workload}")
+            times = step_times(loop, args.rounds, args.steps, f"{logdir}/{workload}")
             ratios = {c: [t / s for t, s in zip(times[c], times["summarywriter"])] for c in CONFIGS}
             results[workload] = {
                 "summarywriter_ms": statistics.median(times["summarywriter"]) * 1e3,
