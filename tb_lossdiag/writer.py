@@ -88,13 +88,13 @@ class DiagWriter(SummaryWriter):
         # (tb_lossdiag.watch.auto); off with auto_watch=False, and for good once watch() is called.
         self._auto_watch = auto_watch
         self._auto = None
-        self._early = None  # swap-only: the optimizer steps before the first loss tensor (auto.EarlyUpdates)
+        self._early = None  # swap-only: the optimizer steps before the first loss tensor (watch.early.EarlyUpdates)
         self._rank = _distributed_rank()
         self._record_tag = metadata.TAG_PREFIX + uuid.uuid4().hex[:12]
         self._record_step = 0
         super().__init__(log_dir, comment, purge_step, max_queue, flush_secs, filename_suffix)
         if auto_watch:
-            from tb_lossdiag.watch.auto import EarlyUpdates
+            from tb_lossdiag.watch.early import EarlyUpdates
 
             self._early = EarlyUpdates()
             weakref.finalize(self, self._early.remove)  # a writer dropped without close() leaves no global hook

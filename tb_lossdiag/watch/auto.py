@@ -12,7 +12,9 @@ as watch() does, by the same probes (GradientProbe, StaleGradients): on sampled 
 gradient's and parameter's norm and each parameter's sum (a fingerprint: unchanged since the last
 sampled step means nothing moved it); on the others the cheap non-finite / 10x check. The step is
 the logged loss's: measured when its loss is logged after backward, or, when the loss is logged
-before its backward (learnt from a hook on the logged loss's root), at the end of that backward.
+before its backward (learnt from a hook on the logged loss's root), at the end of that backward;
+and in a loop that clears its gradients before it logs the loss (zero_grad() right after step(),
+learnt at the run's start: ClearTiming), at the end of each backward, for the step logged next.
 A read step reaches the detectors once the next backward shows that an update applied its
 gradients (a parameter's version changed): as watch()'s steps are optimizer steps, a step no update
 followed (a GradScaler's overflow, an accumulation micro-batch) is none; when no update is ever
@@ -42,17 +44,17 @@ other way round, and the AccumulateGrad nodes held reference only their paramete
 """
 
 import dataclasses
-import math
-import weakref
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.utils.hooks import RemovableHandle
 
 from tb_lossdiag import stats as S
 from tb_lossdiag.events import Event
 from tb_lossdiag.watch.auto_graph import leaves, param_name, signature
+from tb_lossdiag.watch.clearing import ClearTiming
+from tb_lossdiag.watch.early import EarlyUpdates
+from tb_lossdiag.watch.fingerprint import Fingerprint
 from tb_lossdiag.watch.schedule import Schedule
 from tb_lossdiag.watch.gradients import GradientProbe
 from tb_lossdiag.watch.parameters import Parameters
@@ -69,29 +71,8 @@ class _Pending(NamedTuple):
     record: StepRecord
     sums: Optional[int]  # slot of every parameter's sum (sampled steps)
     changed: Tuple[Tuple[Tuple[str, ...], int], ...]  # (names, slot of their gradients' norms): see Inspection
-
-
-class EarlyUpdates:
-    """The optimizers that step before the swap-only watcher finds its parameters (one global
-    post-step hook, a Python call per optimizer step, until taken off): a first loss logged after
-    optimizer.step() then knows that an update already applied the gradients it finds."""
-
-    def __init__(self) -> None:
-        self._stepped: "weakref.WeakSet[torch.optim.Optimizer]" = weakref.WeakSet()
-        # The hook holds this object only, never the writer.
-        self._handle = register_optimizer_step_post_hook(self._step_ended)
-
-    def _step_ended(self, optimizer, args, kwargs) -> None:
-        self._stepped.add(optimizer)
-
-    def applied(self, params: List[torch.Tensor]) -> bool:
-        """Whether an optimizer holding any of `params` has stepped."""
-        ids = {id(p) for p in params}
-        return any(id(p) in ids for optimizer in self._stepped
-                   for group in optimizer.param_groups for p in group["params"])
-
-    def remove(self) -> None:
-        self._handle.remove()
+    # its gradients changed in place since its backward's end: all zero after the read means cleared
+    in_place: bool = False
 
 
 class AutoWatch:
@@ -122,6 +103,8 @@ class AutoWatch:
         self._backwards = 0  # backward passes started
         self._backward_ran = False  # a backward pass ran since the last step was measured
         self._logged_before_backward = False  # learnt when a logged loss's own backward runs later
+        self._clearing = ClearTiming()  # learnt: a loop that clears its gradients before logging the loss
+        self._unlogged: Optional[_Pending] = None  # measured so at the last backward's end
         self._claimed: Optional[int] = None  # the step whose logged loss's backward is running
         self._last_step: Optional[int] = None
         self._not_cleared: List[str] = []
@@ -133,7 +116,7 @@ class AutoWatch:
         # accumulation) is no step for the detectors, as for watch(), whose steps are optimizer steps.
         self._held: List[S.StepStats] = []
         self._updates_seen = False  # an update was seen at all (not so when weights change through .data)
-        self._fingerprint: Optional[Tuple[Tuple[float, ...], ...]] = None  # weight norms and sums at the last sample
+        self._fingerprint = Fingerprint([], [])
 
     @property
     def active(self) -> bool:
@@ -153,13 +136,22 @@ class AutoWatch:
                 # hook was on, so its gradients are measured now and the next backward is checked;
                 # logged after optimizer.step() (seen by the early hook), from an update's gradients.
                 self._backward_ran = True
-                self._stale.arm(applied=self._early is not None and self._early.applied([p for _, p in self._named]))
+                # Their values decide (read with the next step's): zero_grad(set_to_none=False) may
+                # have cleared them in place before this loss was logged.
+                self._stale.arm(applied=self._early is not None and self._early.applied([p for _, p in self._named]),
+                                by_value=True)
             if not self._backward_ran:
                 # No backward ended since the last measured step: this loss's is still to come (if
                 # any), and its end is this step's. (A hook per logged loss costs ~5 us: only here.)
                 root.register_prehook(_Claim(self, step))
+            elif self._clearing.before_log:
+                self._assign(step)
             elif not self._logged_before_backward:
-                self._measure(step)
+                cleared = False if self._clearing.known else self._clearing.logged(self._parameters.probed)
+                if cleared:  # zero_grad() ran since backward: this step's gradients are gone
+                    self._backward_ran, self._last_step = False, step
+                else:
+                    self._measure(step, in_place=cleared is None)
             self._stale.seen()
         if self._early is not None and (self._named or self._sharded):  # found: the early hook's work is done
             self._early.remove()
@@ -215,6 +207,7 @@ class AutoWatch:
         self._handles.clear()
         self._hooked.clear()
         self._nodes.clear()
+        self._unlogged = None  # no loss was logged after it
         if self._pending:
             with self._writer.guard("auto watch: statistics", self._pending[-1].record.step):
                 self.after_read(S.to_host(self._pending_tensors()))
@@ -267,7 +260,7 @@ class AutoWatch:
         self._parameters = Parameters(self._named, layer_of=self._layers)
         self._gradients = GradientProbe(self._parameters)
         self._stale = StaleGradients(self._parameters, after_update=True)
-        self._fingerprint = None
+        self._fingerprint = Fingerprint([name for name, _ in self._named], self._parameters.numel)
         return True
 
     # -- backward -----------------------------------------------------------------------------
@@ -280,20 +273,22 @@ class AutoWatch:
         self._pass = task
         self._backwards += 1
         self._backward_ran = True
+        stale = self._stale
         if self._held:  # they count if an update applied their gradients since (raises stop_on_error's error)
-            self.deliver(self._held[-1].step, self._stale.updated())
+            self.deliver(self._held[-1].step, stale.updated())
         try:
-            if self._claimed is not None or self._schedule.checks(self._backwards):
+            if self._claimed is not None or self._clearing.before_log or self._schedule.checks(self._backwards):
                 # Runs once this backward pass has finished, with the gradients complete: to measure the
-                # loss logged before it, or to arm the next pass's check. Most passes need neither (a
-                # callback costs ~10 us inside a step).
+                # loss logged before it (or after a clear), or to arm the next pass's check. Most passes
+                # need none of these (a callback costs ~10 us inside a step).
                 torch.autograd.Variable._execution_engine.queue_callback(self._backward_ends)
-            found = self._stale.inspect()
-            self._not_cleared.extend(found.stale)
-            if found.changed:  # their values tell: read with the step's transfer
-                names, grads = zip(*found.changed)
-                self._changed.append((names, S.norms(list(grads))))
-            self._stale.mark()
+            if stale.armed:  # most passes of a calm run: nothing was armed (this runs every pass)
+                found = stale.inspect()
+                self._not_cleared.extend(found.stale)
+                if found.changed:  # their values tell: read with the step's transfer
+                    names, grads = zip(*found.changed)
+                    self._changed.append((names, S.norms(list(grads))))
+            stale.mark()
         except Exception as error:
             self._failed("auto watch: gradients", error)
         return None
@@ -306,6 +301,10 @@ class AutoWatch:
                 self._measure(step)
                 if self._pending and not self._pending[-1].record.on_device:  # a CPU read costs no sync: read now
                     self.after_read(S.to_host(self._pending_tensors()))
+            elif self._clearing.before_log:
+                self._unlogged = None  # measured at a pass no loss was logged after: replaced
+                self._measure(None)
+            self._clearing.backward_ended(self._parameters.probed)
         except Exception as error:
             self._failed("auto watch: gradients", error)
         if self._read:
@@ -314,6 +313,7 @@ class AutoWatch:
     def claim(self, step: int) -> None:
         """The backward now starting is that of the loss logged at `step`."""
         self._logged_before_backward = True
+        self._clearing.logged_before_backward()
         self._claimed = step
 
     def _failed(self, where: str, error: Exception) -> None:
@@ -322,17 +322,17 @@ class AutoWatch:
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _measure(self, step: int) -> None:
+    def _measure(self, step: Optional[int], in_place: bool = False) -> None:
         """Queue the step's statistics: the gradients as watch() measures them, sums of the
-        parameters on sampled steps, and what the last backward's start found."""
-        self._backward_ran = False
-        self._last_step = step
+        parameters on sampled steps, and what the last backward's start found. `step` None: at a
+        backward's end, for the step logged next (_assign)."""
         sampled = self._schedule.sampled(self._count)
-        self._count += 1
-        flagged = None if sampled else self._gradients.flag()
+        if step is not None:
+            self._step_measured(step)
+        flagged = None if sampled or in_place else self._gradients.flag()  # in place: every norm decides
         if flagged is False and not self._not_cleared and not self._changed:
             return  # an unsampled step its CPU probe found calm: nothing to read, nothing reaches the detectors
-        record = StepRecord(step, sampled)
+        record = StepRecord(step if step is not None else -1, sampled)
         record.flagged = flagged
         if flagged is not False:
             self._gradients.measure_all(record)
@@ -343,12 +343,33 @@ class AutoWatch:
         record.not_cleared, self._not_cleared = self._not_cleared, []
         changed = tuple((names, record.add(norms)) for names, norms in self._changed)
         self._changed = []
-        self._pending.append(_Pending(record, sums, changed))
+        pending = _Pending(record, sums, changed, in_place)
+        if step is None:
+            self._unlogged = pending
+        else:
+            self._pending.append(pending)
+
+    def _step_measured(self, step: int) -> None:
+        """`step` is measured (its statistics queued, or its CPU probe found it calm): sampling counts it."""
+        self._backward_ran = False
+        self._last_step = step
+        self._count += 1
+
+    def _assign(self, step: int) -> None:
+        """The loss of `step` is logged after a clear: its gradients are those measured at the last
+        backward's end."""
+        self._step_measured(step)
+        if self._unlogged is not None:
+            self._unlogged.record.step = step
+            self._pending.append(self._unlogged)
+            self._unlogged = None
 
     def _step_stats(self, pending: _Pending) -> Optional[S.StepStats]:
         """The StepStats of a read step, or None when nothing in it reaches the detectors."""
         record = pending.record
         values = record.values
+        if pending.in_place and self._clearing.read(list(self._gradients.norms(record).values())):
+            return None  # zeroed before the loss was logged: measured at each backward's end from now on
         record.not_cleared += [name for names, slot in pending.changed
                                for name, norm in zip(names, values[slot]) if norm != 0]
         if not (self._gradients.review(record) or record.not_cleared):
@@ -359,32 +380,13 @@ class AutoWatch:
         if record.sampled:
             weights = self._gradients.weights(record)
             layers = self._parameters.layers(grad_norms, weights, ())
-            fingerprint = (tuple(weights or ()), tuple(values[pending.sums]) if pending.sums is not None else ())
-            if fingerprint == self._fingerprint:
-                # Not one parameter moved since the last sampled step: exactly no update (no ratio
-                # is known otherwise: no optimizer step is seen).
+            still, unchanged = self._fingerprint.compare(weights or (), values[pending.sums] if pending.sums is not None
+                                                         else (), grad_norms)
+            if still:  # exactly no update (no ratio is known otherwise: no optimizer step is seen)
                 layers = tuple(dataclasses.replace(layer, update_ratio=0.0) for layer in layers)
-            else:
-                unchanged = self._unchanged(fingerprint, grad_norms)
-            self._fingerprint = fingerprint
             layers = layers[::-1]  # first layer first: backward reaches the output layer first
         return S.StepStats(step=record.step, sampled=record.sampled, grad_norms=grad_norms,
                            grads_not_cleared=tuple(record.not_cleared), layers=layers, unchanged=unchanged)
-
-    def _unchanged(self, fingerprint, grad_norms) -> Tuple[str, ...]:
-        """The parameters no update moves (left out of the optimizer, or an lr of 0): their norm and
-        sum did not change since the last sampled step, though their gradient is at least that (per
-        value) of a parameter that did change. A gradient too small to move float32 weights (a
-        vanishing one, under SGD) is not that."""
-        if self._fingerprint is None or len(self._fingerprint[1]) != len(fingerprint[1]):
-            return ()  # the first sample, or a new graph extended the set: nothing to compare
-        still = [now == before for now, before in zip(zip(*fingerprint), zip(*self._fingerprint))]
-        rms = [grad_norms.get(name, 0.0) / math.sqrt(max(numel, 1))
-               for (name, _), numel in zip(self._named, self._parameters.numel)]
-        moved = [r for r, s in zip(rms, still) if not s]
-        if not moved:
-            return ()
-        return tuple(name for (name, _), s, r in zip(self._named, still, rms) if s and r > 0 and r >= min(moved))
 
     def _adapt(self, ready: List[S.StepStats], step: int) -> None:
         """watch()'s schedule: back to `every` at any alarm or flagged step, relaxing while calm;

@@ -32,6 +32,7 @@ class Parameters:
         self.measured: List[int] = []  # indices of the parameters whose gradients are measured
         self.probe: List[int] = []  # the smallest of them: their gradients are read every step
         self.probed: List[torch.Tensor] = []  # those parameters
+        self.probed_on_cpu = True  # their gradients are: a gradient is on its parameter's device
         self.probe_names: Set[str] = set()
         self.refresh()
 
@@ -52,6 +53,7 @@ class Parameters:
             self.probe.append(i)
             self.probe_names.add(self.named[i][0])
         self.probed = [self.named[i][1] for i in self.probe]
+        self.probed_on_cpu = all(t.is_cpu for t in S.local(self.probed))
 
     def facts(self) -> Dict[str, Tuple[str, ...]]:
         """StepStats' parameter facts: trainable but not optimized, frozen, without a gradient."""

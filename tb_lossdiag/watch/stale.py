@@ -35,32 +35,34 @@ class StaleGradients:
         # parameter index -> (weakref to its .grad, its version when armed, its version when last
         # seen, the parameter's version when armed)
         self._armed: Dict[int, Tuple[weakref.ref, int, int, int]] = {}
-        # after_update: (parameter, its version) of the probed parameters when last armed, for updated()
-        self._versions: List[Tuple[torch.Tensor, int]] = []
+        # after_update: the probed parameters' versions when last armed or marked, for updated()
+        self._versions: List[int] = []
 
     @property
     def armed(self) -> bool:
         return bool(self._armed)
 
-    def arm(self, gradients: bool = True, applied: bool = False) -> None:
+    def arm(self, gradients: bool = True, applied: bool = False, by_value: bool = False) -> None:
         """After optimizer.step() (or, after_update, backward): remember the gradients. Only what the
         optimizer holds: optimizer.zero_grad() never clears the others, and frozen_parameters
         already names them. Without `gradients` (after_update), only what updated() needs: the
         next backward is then not checked (a loop over every parameter less, twice). `applied`
         (after_update): an update already applied these gradients, so they count as it had run
-        after arm()."""
+        after arm(). `by_value` (after_update): whether each was cleared is told by its values (not
+        zero: not cleared), not by its version: armed after the fact, it may have been zeroed in place
+        already."""
         named = self._parameters.named
         since = -1 if applied else None  # -1: no version a tensor has, so "changed since arm()"
         if self._after_update:
-            self._versions = [(p, p._version if since is None else since) for p in self._parameters.probed]
+            self._versions = [p._version if since is None else since for p in self._parameters.probed]
         self._armed = {} if not gradients else {
-            i: (weakref.ref(g), g._version, g._version, p._version if since is None else since)
+            i: (weakref.ref(g), -1 if by_value else g._version, g._version, p._version if since is None else since)
             for i in self._parameters.measured if (g := (p := named[i][1]).grad) is not None}
 
     def mark(self) -> None:
         """after_update: the probed parameters' versions now, for updated() (at a backward pass's
         start: no update runs within one, so it is as good as its end)."""
-        self._versions = [(p, p._version) for p in self._parameters.probed]
+        self._versions = [p._version for p in self._parameters.probed]  # every backward pass: kept small
 
     def seen(self) -> None:
         """after_update: the gradients as they are now (after clipping or unscaling, before the next
@@ -75,7 +77,7 @@ class StaleGradients:
         """after_update: whether an update changed any probed parameter since the last arm() (an
         optimizer step that ran; one skipped, e.g. by a GradScaler finding inf/NaN gradients, changes
         none). The probed ones, the smallest, are biases and norm weights: every optimizer holds them."""
-        return any(p._version != version for p, version in self._versions)
+        return any(p._version != version for p, version in zip(self._parameters.probed, self._versions))
 
     def disarm(self) -> None:
         self._armed, self._versions = {}, []

@@ -35,9 +35,11 @@ def _train(logdir, watch=False, steps=30, log_first=False, fault=None, zero_grad
 def _fit(writer, model, optimizer, x, y, steps, log_first=False, fault=None, zero_grad=True, log_item=False,
          log_before_step=False):
     """`steps` steps of a classifier loop logging "loss/train" after optimizer.step() (before backward
-    with `log_first`, between backward and step with `log_before_step`), then close the writer."""
+    with `log_first`, between backward and step with `log_before_step`), then close the writer.
+    `zero_grad`: True at each step's start, "after_step" (set_to_none) or "after_step_in_place"
+    right after optimizer.step(), before the loss is logged; False never."""
     for step in range(steps):
-        if zero_grad:
+        if zero_grad is True:
             optimizer.zero_grad()
         loss = nn.functional.cross_entropy(model(x), y)
         if fault is not None:
@@ -48,6 +50,8 @@ def _fit(writer, model, optimizer, x, y, steps, log_first=False, fault=None, zer
         if log_before_step:
             writer.add_scalar("loss/train", loss, step)
         optimizer.step()
+        if zero_grad in ("after_step", "after_step_in_place"):
+            optimizer.zero_grad(set_to_none=zero_grad == "after_step")
         if not (log_first or log_before_step):
             writer.add_scalar("loss/train", loss.item() if log_item else loss, step)
     writer.close()
@@ -126,6 +130,21 @@ def test_exploding_gradient_at_the_same_step(tmp_path):
     """A gradient 1e9x its typical level at step 15 (an unsampled step): found there, as by watch()."""
     watched, swapped, _ = _both(tmp_path, fault=_explode)
     assert (15, "exploding_gradient") in swapped and swapped == watched
+
+
+@pytest.mark.parametrize("zero_grad", ["after_step", "after_step_in_place"])
+@pytest.mark.parametrize("fault, found", [(None, []), (_nan_hidden_gradient, [(7, "nonfinite_gradient")]),
+                                          (_explode, [(15, "exploding_gradient")])])
+def test_gradients_cleared_before_the_loss_is_logged_are_measured_as_backward_ends(tmp_path, zero_grad, fault, found):
+    """A loop that calls zero_grad() right after step() and logs the loss after that: no gradient
+    (or only zeros) is left when the loss is logged, so each backward is measured as it ends. The
+    NaN and the explosion come at watch()'s steps; the unbroken loop gets nothing (no uncleared
+    or frozen parameter read from zeroed gradients)."""
+    watched, swapped, _ = _both(tmp_path, fault=fault, zero_grad=zero_grad)
+    assert swapped == watched
+    assert [event for event in swapped if event[1] in ("nonfinite_gradient", "exploding_gradient")][:1] == found
+    if fault is None:
+        assert swapped == []
 
 
 def test_missing_zero_grad_at_the_same_step_when_the_loss_is_logged_before_backward(tmp_path):

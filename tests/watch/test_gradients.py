@@ -48,3 +48,19 @@ def test_an_unsampled_step_is_flagged_before_the_optimizer_steps():
     probe.measure(bad)
     assert bad.flagged is True
     assert not math.isfinite(GradientProbe.norms(_read(bad))["b"])
+
+
+def test_an_unsampled_step_is_flagged_at_ten_times_the_last_sampled_norm_or_at_inf():
+    """The probe compares with the last sampled step: 9x is calm, 11x and Inf are measured in full."""
+    parameters = _parameters()
+    probe = GradientProbe(parameters)
+    sampled = StepRecord(0, sampled=True)
+    probe.measure(sampled)
+    probe.review(_read(sampled))
+    originals = [p.grad.clone() for _, p in parameters.named]
+    for step, (scale, flagged) in enumerate([(9.0, False), (11.0, True), (math.inf, True)], start=1):
+        for (_, p), original in zip(parameters.named, originals):
+            p.grad = original * scale
+        record = StepRecord(step, sampled=False)
+        probe.measure(record)
+        assert record.flagged is flagged, scale
