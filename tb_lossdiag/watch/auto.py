@@ -131,26 +131,29 @@ class AutoWatch:
         self._pass = None  # without graph task ids, the next pre-hook call starts a pass
         root: Any = loss.grad_fn  # not None: the writer hands on losses with a graph only
         if step != self._last_step and not self._sharded:
-            if self._find(root) and self._count == 0 and any(p.grad is not None for _, p in self._named):
-                # The first loss found is logged after its backward: that backward ran before any
-                # hook was on, so its gradients are measured now and the next backward is checked;
-                # logged after optimizer.step() (seen by the early hook), from an update's gradients.
-                self._backward_ran = True
-                # Their values decide (read with the next step's): zero_grad(set_to_none=False) may
-                # have cleared them in place before this loss was logged.
-                self._stale.arm(applied=self._early is not None and self._early.applied([p for _, p in self._named]),
-                                by_value=True)
+            if self._find(root) and self._count == 0:
+                if any(p.grad is not None for _, p in self._named):
+                    # The first loss found is logged after its backward: that backward ran before any
+                    # hook was on, so its gradients are measured now and the next backward is checked;
+                    # logged after optimizer.step() (seen by the early hook), from an update's
+                    # gradients. Their values decide (read with the next step's):
+                    # zero_grad(set_to_none=False) may have cleared them in place before this log.
+                    self._backward_ran = True
+                    self._stale.arm(applied=self._early is not None and self._early.applied(
+                        [p for _, p in self._named]), by_value=True)
+                else:
+                    self._clearing.suspect()
             if not self._backward_ran:
                 # No backward ended since the last measured step: this loss's is still to come (if
                 # any), and its end is this step's. (A hook per logged loss costs ~5 us: only here.)
                 root.register_prehook(_Claim(self, step))
-            elif self._clearing.before_log:
-                self._assign(step)
             elif not self._logged_before_backward:
-                cleared = False if self._clearing.known else self._clearing.logged(self._parameters.probed)
-                if cleared:  # zero_grad() ran since backward: this step's gradients are gone
-                    self._backward_ran, self._last_step = False, step
+                clearing = self._clearing
+                cleared = clearing.before_log if clearing.known else clearing.logged(self._parameters.probed)
+                if cleared:  # zero_grad() ran since backward: measured as it ended (if a hook saw it)
+                    self._assign(step)
                 else:
+                    self._unlogged = None
                     self._measure(step, in_place=cleared is None)
             self._stale.seen()
         if self._early is not None and (self._named or self._sharded):  # found: the early hook's work is done

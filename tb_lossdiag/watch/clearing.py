@@ -21,6 +21,12 @@ class ClearTiming:
         if not self.known:
             self._end_versions = [None if (g := p.grad) is None else g._version for p in probed]
 
+    def suspect(self) -> None:
+        """The first loss found comes with no gradient at all: its backward is still to come, or the
+        loop cleared them after it. Measured at the next backward's end in case of the latter;
+        logged() confirms or refutes it (a claimed backward refutes it first)."""
+        self.before_log = True
+
     def logged(self, probed: Sequence[torch.Tensor]) -> Optional[bool]:
         """At a loss logged after its backward (while learning): True when every probed gradient is
         gone (cleared); None when each changed in place since the backward's end (cleared if all
@@ -30,6 +36,7 @@ class ClearTiming:
         if all(g is None for g in grads):
             self.before_log = self.known = True
             return True
+        self.before_log = False  # a suspicion refuted: there are gradients to measure
         ends, self._end_versions = self._end_versions, None
         if ends is None:
             return False
@@ -47,4 +54,4 @@ class ClearTiming:
 
     def logged_before_backward(self) -> None:
         """The loss is logged before its backward (measured at that backward's end already)."""
-        self.known = True
+        self.known, self.before_log = True, False

@@ -43,3 +43,17 @@ def test_untouched_gradients_are_no_clear_and_the_first_backward_teaches_nothing
     assert timing.logged(params) is False and not timing.known  # no hook saw that backward end
     timing.backward_ended(params)
     assert timing.logged(params) is False and timing.known and not timing.before_log
+
+
+def test_a_suspicion_is_confirmed_by_gradients_gone_and_refuted_by_gradients_there():
+    """The first loss found with no gradient: measured at the next backward's end in case the loop
+    clears before logging; the next log tells."""
+    for cleared in (True, False):
+        params, timing = _backward(), ClearTiming()
+        timing.suspect()
+        assert timing.before_log and not timing.known
+        timing.backward_ended(params)
+        if cleared:
+            for p in params:
+                p.grad = None
+        assert timing.logged(params) is cleared and timing.before_log is cleared and timing.known
