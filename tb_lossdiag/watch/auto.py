@@ -33,8 +33,9 @@ error of such a run gets one info event saying that watch(model, optimizer) adds
 
 Cost: per backward pass two Python calls per graph (the pre-hooks), and an end callback on the
 passes that arm a check (every pass at a run's start or after an alarm, then 1 in `interval`) or
-measure a loss logged before them; per logged step a few attribute reads per probed parameter, and
-on CPU the probe's few small norms (~40 us inside a small MLP's step, most of it the reduction's code
+measure a loss logged before them (every pass of a loop that clears its gradients before it logs
+the loss); per logged step a few attribute reads per probed parameter, and
+on CPU the probe's few small norms (~25 us inside a small MLP's step, most of it the reduction's code
 cold after the optimizer's step; on an accelerator, one fused norm of the gradients).
 No host sync of its own, by construction: every statistic stays on the device until the writer
 reads the loss value (the one transfer SummaryWriter makes anyway), which carries them
