@@ -9,8 +9,8 @@ them per graph (the leaf backward reaches first, and the last), whose first call
 (a missing zero_grad()) before they accumulate; a callback at the pass's end only where one is
 needed (to measure a loss logged before its backward, to arm the next pass's check). Measured
 as watch() does, by the same probes (GradientProbe, StaleGradients): on sampled steps every
-gradient's and parameter's norm and each parameter's sum (a fingerprint: unchanged since the last
-sampled step means nothing moved it); on the others the cheap non-finite / 10x check. The step is
+gradient's and parameter's norm, each parameter's sum and version (a fingerprint: unchanged since
+the last sampled step, while updates changed others', means nothing moved it); on the others the cheap non-finite / 10x check. The step is
 the logged loss's: measured when its loss is logged after backward, or, when the loss is logged
 before its backward (learnt from a hook on the logged loss's root), at the end of that backward;
 and in a loop that clears its gradients before it logs the loss (zero_grad() right after step(),
@@ -74,6 +74,7 @@ class _Pending(NamedTuple):
     changed: Tuple[Tuple[Tuple[str, ...], int], ...]  # (names, slot of their gradients' norms): see Inspection
     # its gradients changed in place since its backward's end: all zero after the read means cleared
     in_place: bool = False
+    versions: Tuple[int, ...] = ()  # every parameter's version counter (sampled steps): see Fingerprint
 
 
 class AutoWatch:
@@ -341,13 +342,15 @@ class AutoWatch:
         if flagged is not False:
             self._gradients.measure_all(record)
         sums = None
+        versions: Tuple[int, ...] = ()
         if record.sampled and self._named:
             with torch.no_grad():
                 sums = record.add(torch.stack([t.sum(dtype=torch.float32) for t in S.local([p for _, p in self._named])]))
+            versions = tuple(p._version for _, p in self._named)
         record.not_cleared, self._not_cleared = self._not_cleared, []
         changed = tuple((names, record.add(norms)) for names, norms in self._changed)
         self._changed = []
-        pending = _Pending(record, sums, changed, in_place)
+        pending = _Pending(record, sums, changed, in_place, versions)
         if step is None:
             self._unlogged = pending
         else:
@@ -385,7 +388,7 @@ class AutoWatch:
             weights = self._gradients.weights(record)
             layers = self._parameters.layers(grad_norms, weights, ())
             still, unchanged = self._fingerprint.compare(weights or (), values[pending.sums] if pending.sums is not None
-                                                         else (), grad_norms)
+                                                         else (), grad_norms, pending.versions)
             if still:  # exactly no update (no ratio is known otherwise: no optimizer step is seen)
                 layers = tuple(dataclasses.replace(layer, update_ratio=0.0) for layer in layers)
             layers = layers[::-1]  # first layer first: backward reaches the output layer first
