@@ -9,12 +9,13 @@ them per graph (the leaf backward reaches first, and the last), whose first call
 (a missing zero_grad()) before they accumulate; a callback at the pass's end only where one is
 needed (to measure a loss logged before its backward, to arm the next pass's check). Measured
 as watch() does, by the same probes (GradientProbe, StaleGradients): on sampled steps every
-gradient's and parameter's norm, each parameter's sum and version (a fingerprint: unchanged since
-the last sampled step, while updates changed others', means nothing moved it); on the others the cheap non-finite / 10x check. The step is
-the logged loss's: measured when its loss is logged after backward, or, when the loss is logged
-before its backward (learnt from a hook on the logged loss's root), at the end of that backward;
-and in a loop that clears its gradients before it logs the loss (zero_grad() right after step(),
-learnt at the run's start: ClearTiming), at the end of each backward, for the step logged next.
+gradient's and parameter's norm, each parameter's sum and version (a fingerprint: see Fingerprint
+for when an unchanged one means no update moves it); on the others the cheap non-finite / 10x
+check. The step is the logged loss's: measured when its loss is logged after backward, or, when
+the loss is logged before its backward (learnt from a hook on the logged loss's root), at the end
+of that backward; and in a loop that clears its gradients before it logs the loss (zero_grad()
+right after step(), learnt at the run's start: ClearTiming), at the end of each backward, for the
+step logged next.
 A read step reaches the detectors once the next backward shows that an update applied its
 gradients (a parameter's version changed): as watch()'s steps are optimizer steps, a step no update
 followed (a GradScaler's overflow, an accumulation micro-batch) is none; when no update is ever

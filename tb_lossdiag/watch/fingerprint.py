@@ -24,7 +24,8 @@ class Fingerprint:
         parameter's version counter (Tensor._version) at that step."""
         now: Fingerprints = (tuple(norms), tuple(sums))
         last, self._last = self._last, now
-        touched, self._versions = self._touched(tuple(versions)), tuple(versions)
+        versions = tuple(versions)
+        touched, self._versions = self._touched(versions), versions
         if now == last:
             return True, ()
         return False, self._unchanged(now, last, grad_norms, touched)
@@ -52,7 +53,7 @@ class Fingerprint:
             return ()  # the first sample, or a new graph extended the set: nothing to compare
         still = [a == b for a, b in zip(zip(*now), zip(*last))]
         moved_before, self._moved = self._moved, [m or not s for m, s in zip(self._moved, still)]
-        untouched = [t is False for t in touched] if touched is not None else [False] * len(still)
+        untouched = [not t for t in touched] if touched is not None else [False] * len(still)
         rms = [grad_norms.get(name, 0.0) / math.sqrt(max(numel, 1)) for name, numel in zip(self._names, self._numel)]
         smallest_moved = min((r for r, s in zip(rms, still) if not s), default=math.inf)
         return tuple(name for name, s, u, m, r in zip(self._names, still, untouched, moved_before, rms)
