@@ -23,7 +23,8 @@ parts, beside the measured row, shows that a sampled step amid unsampled ones co
 Each ratio comes with a 95% bootstrap interval of its median; a target counts as met only when the
 whole interval is within it. Peak memory added, each configuration in a fresh process against
 the bare loop: tensors (torch's profiler) and Python objects (tracemalloc).
-Run: `python benchmarks/overhead.py [--workloads mlp] [--threads 1] [--json PATH]`.
+Run: `python benchmarks/overhead.py [--workloads mlp] [--threads 1] [--json PATH]`; `--steady-only` times only the
+swap-only target (swap-only steady, its SummaryWriter reference and an A/A of it).
 """
 
 import argparse
@@ -99,11 +100,13 @@ WATCH_OPTIONS = {
 # block's first steps (caches cold after the switch) weigh less in a longer block.
 CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_unsampled", "watch_every10",
            "everything", "guard_unsampled", "swaponly", "swaponly_steady", "summarywriter_steady")
-REFERENCE = {"swaponly_steady": "summarywriter_steady"}  # the block each ratio is taken against, if not summarywriter's
+# --steady-only: the row of the swap-only target, its reference, and an A/A of that reference
+STEADY_CONFIGS = ("summarywriter_steady", "summarywriter_again_steady", "swaponly_steady")
+REFERENCE = {"swaponly_steady": "summarywriter_steady", "summarywriter_again_steady": "summarywriter_steady"}  # the block each ratio is taken against, if not summarywriter's
 LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
           "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter",
           "guard_unsampled": "guard (unsampled)", "swaponly": "swap-only (start)",
-          "swaponly_steady": "swap-only (steady)"}
+          "swaponly_steady": "swap-only (steady)", "summarywriter_again_steady": "A/A (steady)"}
 RELAXED = 80  # the interval watch() relaxes to at its defaults (max_every = 8 x every)
 # Steps a fresh swap-only run takes to relax its sampling from every 10th step to 1 in 80 (5 calm
 # samples at each interval: 50 + 100 + 200 steps, and the detectors' deferred batches), with a margin.
@@ -224,11 +227,12 @@ def swapped_blocks(workload, configs, rounds, settle, logdir, measure, swap_warm
     return loop
 
 
-def time_workload(workload, rounds, steps, settle, logdir, swap_warmup=SWAP_WARMUP):
+def time_workload(workload, rounds, steps, settle, logdir, swap_warmup=SWAP_WARMUP, configs=CONFIGS):
     """Per round, each configuration's (wall, process CPU) seconds per step on ONE model; and the
-    tensor bytes watch() holds between steps (sampling every step, the most it ever holds)."""
-    times = {config: [] for config in CONFIGS}
-    held = []
+    tensor bytes watch() holds between steps (sampling every step, the most it ever holds; None
+    unless "everything" is timed)."""
+    times = {config: [] for config in configs}
+    held = [None]
 
     def measure(config, loop):
         count = block_steps(config, steps)
@@ -236,10 +240,10 @@ def time_workload(workload, rounds, steps, settle, logdir, swap_warmup=SWAP_WARM
         wall, cpu = time.perf_counter(), time.process_time()
         loop.run(count)
         times[config].append(((time.perf_counter() - wall) / count, (time.process_time() - cpu) / count))
-        if config == "everything" and not held:
-            held.append(_tensor_bytes_held(loop.writer))
+        if config == "everything" and held[0] is None:
+            held[0] = _tensor_bytes_held(loop.writer)
 
-    loop = swapped_blocks(workload, CONFIGS, rounds, settle, logdir, measure, swap_warmup)
+    loop = swapped_blocks(workload, configs, rounds, settle, logdir, measure, swap_warmup)
     params = sum(p.numel() * p.element_size() for p in loop.model.parameters())
     return times, held[0], params
 
@@ -414,6 +418,32 @@ def figures(times, held, params, tensor_memory, python_memory):
     }
 
 
+def steady_only(args):
+    """--steady-only: the swap-only steady ratio and its A/A, wall and CPU, with the target's verdict."""
+    results = {}
+    with tempfile.TemporaryDirectory() as logdir:
+        print(f"swap-only steady vs SummaryWriter blocks as long ({STEADY_BLOCK} steps, {args.threads} torch "
+              f"thread(s)): median over {args.rounds} rounds (95% bootstrap interval)")
+        for workload in args.workloads:
+            times, _, _ = time_workload(workload, args.rounds, args.steps, args.settle, logdir, args.swap_warmup,
+                                        STEADY_CONFIGS)
+            reference = statistics.median(t[0] for t in times["summarywriter_steady"])
+            row = results[workload] = {
+                "summarywriter_ms": reference * 1e3,
+                "vs_summarywriter": {c: {m: paired(times, c, i, "summarywriter_steady") for i, m in enumerate(MEASURES)}
+                                     for c in STEADY_CONFIGS[1:]},
+                "seconds_per_step": times}
+            target = TARGETS["swaponly_steady"][workload]
+            vs = row["vs_summarywriter"]
+            print(f"{workload:<12} SW {reference * 1e3:.2f} ms; " + "; ".join(
+                f"{LABELS[c]} wall {_interval(vs[c]['wall'])}, CPU {_interval(vs[c]['cpu'])}" for c in STEADY_CONFIGS[1:])
+                + f"; target {target}: {verdict(vs['swaponly_steady']['wall'], target)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -426,6 +456,9 @@ def main(argv=None):
     parser.add_argument("--swap-warmup", type=int, default=SWAP_WARMUP,
                         help="unmeasured steps of a fresh swap-only run before its steady block")
     parser.add_argument("--workloads", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("--steady-only", action="store_true",
+                        help="time only swap-only steady, its SummaryWriter reference and an A/A of that "
+                             "reference: the 1.03 target, in a third of a full round's time")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -435,6 +468,8 @@ def main(argv=None):
     # The writers that stay through the rounds see the loss go back up at every block's start
     # (Loop.restore()): their findings about that sawtooth are not the benchmark's output.
     logging.getLogger("tb_lossdiag").setLevel(logging.CRITICAL)
+    if args.steady_only:
+        return steady_only(args)
     results = {}
     shown = ("summarywriter_again", "diagwriter", "swaponly", "swaponly_steady", "watch", "watch_every10", "everything",
              "guard_unsampled")

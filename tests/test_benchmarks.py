@@ -64,6 +64,17 @@ def test_overhead_script_runs_end_to_end(tmp_path):
     assert row["param_bytes"] == 4 * (784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10)
 
 
+def test_steady_only_times_the_swap_only_target_and_its_noise(tmp_path, capsys):
+    """--steady-only: swap-only steady and an A/A of its SummaryWriter reference, with the verdict."""
+    out = tmp_path / "steady.json"
+    assert overhead.main(["--workloads", "mlp", "--rounds", "1", "--settle", "2", "--swap-warmup", "4",
+                          "--threads", "1", "--steady-only", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["mlp"]
+    assert set(row["vs_summarywriter"]) == {"summarywriter_again_steady", "swaponly_steady"}
+    assert all(math.isfinite(v) and v > 0 for c in row["vs_summarywriter"].values() for r in c.values() for v in r)
+    assert "target 1.03: " in capsys.readouterr().out
+
+
 def test_instruction_dumps_are_read_per_block_of_the_main_thread(tmp_path):
     """callgrind's per-thread dump files: only the main thread's (-01) count, per labelled block."""
     (tmp_path / "callgrind.out.7.1-01").write_text(

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader, LegacyEventFileLoader
 from torch.utils.tensorboard import SummaryWriter
 
 from tb_lossdiag import DiagnosticError, DiagWriter, Detector, default_detectors, read_logdir
@@ -392,19 +392,34 @@ def test_stop_on_error_raises_with_the_diagnosis_not_the_first_symptom(logdir):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
-def test_a_loss_read_with_the_gradient_statistics_is_written_as_item_reads_it(logdir, monkeypatch, dtype):
-    """Swap-only statistics ride along with the loss's own host transfer: the value written is
-    still exactly loss.item(), in every float dtype, on sampled and unsampled steps."""
-    written = []
-    monkeypatch.setattr(SummaryWriter, "add_scalar", lambda self, tag, value, *rest: written.append(value))
+def test_a_loss_read_with_the_gradient_statistics_is_written_as_item_reads_it(logdir, dtype):
+    """Swap-only statistics ride along with the loss's own host transfer: the value diagnosed is
+    still exactly loss.item(), and the value written SummaryWriter's record of it, in every float
+    dtype, on sampled and unsampled steps."""
+
+    class Seen(Detector):
+        id = "seen"
+
+        def __init__(self):
+            super().__init__()
+            self.values = []
+
+        def on_loss(self, point):
+            self.values.append(point.value)
+            return ()
+
+    seen = Seen()
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1).to(dtype)
     expected = []
-    with DiagWriter(logdir) as writer:
+    with DiagWriter(logdir, detectors=[*default_detectors(), seen]) as writer:
         for step in range(12):
             model.zero_grad()
             loss = model(torch.randn(8, 4, dtype=dtype)).square().mean() / 3
             loss.backward()
             expected.append(loss.item())
             writer.add_scalar("loss", loss, step)
-    assert written == expected and all(type(v) is float for v in written)
+    assert seen.values == expected and all(type(v) is float for v in seen.values)
+    written = [value.simple_value for path in pathlib.Path(logdir).glob("*tfevents*")
+               for event in LegacyEventFileLoader(str(path)).Load() for value in event.summary.value if value.tag == "loss"]
+    assert written == [float(np.float32(v)) for v in expected]
