@@ -102,7 +102,8 @@ CONFIGS = ("bare", "summarywriter", "summarywriter_again", "diagwriter", "watch_
            "everything", "guard_unsampled", "swaponly", "swaponly_steady", "summarywriter_steady")
 # --steady-only: the row of the swap-only target, its reference, and an A/A of that reference
 STEADY_CONFIGS = ("summarywriter_steady", "summarywriter_again_steady", "swaponly_steady")
-REFERENCE = {"swaponly_steady": "summarywriter_steady", "summarywriter_again_steady": "summarywriter_steady"}  # the block each ratio is taken against, if not summarywriter's
+# The block each ratio is taken against, if not summarywriter's.
+REFERENCE = {"swaponly_steady": "summarywriter_steady", "summarywriter_again_steady": "summarywriter_steady"}
 LABELS = {"watch_every10": "watch (every 10)", "watch": "watch (defaults)", "summarywriter_again": "A/A",
           "watch_unsampled": "unsampled steps", "everything": "every step sampled", "summarywriter": "SummaryWriter",
           "guard_unsampled": "guard (unsampled)", "swaponly": "swap-only (start)",
@@ -430,7 +431,7 @@ def steady_only(args):
             reference = statistics.median(t[0] for t in times["summarywriter_steady"])
             row = results[workload] = {
                 "summarywriter_ms": reference * 1e3,
-                "vs_summarywriter": {c: {m: paired(times, c, i, "summarywriter_steady") for i, m in enumerate(MEASURES)}
+                "vs_summarywriter": {c: {m: paired(times, c, i, REFERENCE[c]) for i, m in enumerate(MEASURES)}
                                      for c in STEADY_CONFIGS[1:]},
                 "seconds_per_step": times}
             target = TARGETS["swaponly_steady"][workload]

@@ -396,30 +396,19 @@ def test_a_loss_read_with_the_gradient_statistics_is_written_as_item_reads_it(lo
     """Swap-only statistics ride along with the loss's own host transfer: the value diagnosed is
     still exactly loss.item(), and the value written SummaryWriter's record of it, in every float
     dtype, on sampled and unsampled steps."""
-
-    class Seen(Detector):
-        id = "seen"
-
-        def __init__(self):
-            super().__init__()
-            self.values = []
-
-        def on_loss(self, point):
-            self.values.append(point.value)
-            return ()
-
-    seen = Seen()
+    recorder = _Recorder()
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1).to(dtype)
     expected = []
-    with DiagWriter(logdir, detectors=[*default_detectors(), seen]) as writer:
+    with DiagWriter(logdir, detectors=[*default_detectors(), recorder]) as writer:
         for step in range(12):
             model.zero_grad()
             loss = model(torch.randn(8, 4, dtype=dtype)).square().mean() / 3
             loss.backward()
             expected.append(loss.item())
             writer.add_scalar("loss", loss, step)
-    assert seen.values == expected and all(type(v) is float for v in seen.values)
+    diagnosed = [point.value for point in recorder.points]
+    assert diagnosed == expected and all(type(v) is float for v in diagnosed)
     written = [value.simple_value for path in pathlib.Path(logdir).glob("*tfevents*")
                for event in LegacyEventFileLoader(str(path)).Load() for value in event.summary.value if value.tag == "loss"]
     assert written == [float(np.float32(v)) for v in expected]
